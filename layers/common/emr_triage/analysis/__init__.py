@@ -1,0 +1,1 @@
+"""Pure log analysis: the failure catalogue, classification, ranking, fingerprints, redaction."""

@@ -1,0 +1,164 @@
+"""Load and validate the failure catalogue (rules as data) and users' additions to it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from emr_triage.exceptions import CatalogueError
+from emr_triage.models.analysis import FindingKind, Severity
+
+_SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
+
+
+class Rule(BaseModel):
+    """One failure signature: how to recognise it and what to tell the on-call engineer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_SNAKE)
+    category: str = Field(pattern=_SNAKE)
+    kind: FindingKind = "cause"
+    rank: int = Field(ge=0, le=1000)
+    severity: Severity
+    retryable: bool | None
+    title: str = Field(min_length=3, max_length=120)
+    patterns: list[str] = Field(min_length=1)
+    not_patterns: list[str] = Field(default_factory=list)
+    ignore_case: bool = True
+    explanation: str = Field(min_length=3)
+    remediation: str = Field(min_length=3)
+
+    @cached_property
+    def matcher(self) -> re.Pattern[str]:
+        return _compile(self.patterns, self.ignore_case)
+
+    @cached_property
+    def guard(self) -> re.Pattern[str] | None:
+        return _compile(self.not_patterns, self.ignore_case) if self.not_patterns else None
+
+    def matches(self, line: str) -> bool:
+        """True when ``line`` is evidence for this rule (a pattern matches and no guard does)."""
+        if self.matcher.search(line) is None:
+            return False
+        return self.guard is None or self.guard.search(line) is None
+
+
+def _compile(patterns: list[str], ignore_case: bool) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE if ignore_case else 0)
+
+
+class EmrReason(BaseModel):
+    """What an EMR state-change reason code means, when EMR explains a failure before any log does."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    category: str = Field(pattern=_SNAKE)
+    severity: Severity
+    retryable: bool | None
+    title: str = Field(min_length=3, max_length=120)
+    remediation: str = Field(min_length=3)
+
+
+class _CatalogueFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | int | float
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    emr_reasons: dict[str, EmrReason] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The rules in force: ours, then each user file's (same id replaces, new id adds)."""
+
+    version: str
+    rules: tuple[Rule, ...]
+    emr_reasons: dict[str, EmrReason]
+
+    def get(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+
+DEFAULT_CATALOGUE = "catalogue.yaml"
+
+
+def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str, EmrReason]]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"rules file {origin}: not valid YAML: {exc}") from exc
+    try:
+        parsed = _CatalogueFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        raise CatalogueError(
+            f"rules file {origin}: expected 'version', a list of 'rules' and optional 'emr_reasons': {problems}"
+        ) from exc
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(parsed.rules):
+        rule_id = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        try:
+            rule = Rule.model_validate(raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {problems}") from exc
+        for field_name in ("patterns", "not_patterns"):
+            for number, pattern in enumerate(getattr(rule, field_name), start=1):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise CatalogueError(
+                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} "
+                        f"is not a valid regular expression: {exc}"
+                    ) from exc
+        if rule.id in seen:
+            raise CatalogueError(f"rules file {origin}: rule {rule.id!r} is defined twice")
+        seen.add(rule.id)
+        rules.append(rule)
+    return str(parsed.version), rules, parsed.emr_reasons
+
+
+def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
+    """Load our catalogue, then each user rules file in order.
+
+    Parameters
+    ----------
+    extra_files:
+        YAML files in the same format as ours. A rule with an existing id replaces that rule.
+
+    Raises
+    ------
+    CatalogueError
+        Naming the file, the rule id and the problem (bad field, invalid regex, duplicate id, bad YAML).
+    """
+    text = resources.files("emr_triage.analysis").joinpath("rules", DEFAULT_CATALOGUE).read_text("utf-8")
+    version, rules, emr_reasons = _read_rules_file(text, f"emr_triage/analysis/rules/{DEFAULT_CATALOGUE}")
+    by_id = {rule.id: rule for rule in rules}
+    for extra in extra_files:
+        path = Path(extra)
+        try:
+            extra_text = path.read_text("utf-8")
+        except OSError as exc:
+            raise CatalogueError(f"rules file {path}: cannot be read ({exc.strerror})") from exc
+        extra_version, extra_rules, extra_reasons = _read_rules_file(extra_text, str(path))
+        version = f"{version}+{path.stem}@{extra_version}"
+        for rule in extra_rules:
+            by_id[rule.id] = rule
+        emr_reasons = {**emr_reasons, **extra_reasons}
+    return Catalogue(version=version, rules=tuple(by_id.values()), emr_reasons=emr_reasons)
+
+
+@lru_cache(maxsize=4)
+def get_catalogue(rules_file: str | None = None) -> Catalogue:
+    """The catalogue for this process (cached: it is loaded and compiled once per cold start)."""
+    return load_catalogue([rules_file] if rules_file else [])

@@ -1,0 +1,78 @@
+"""Remove secrets from log text before it leaves the function (Slack, DynamoDB, CloudWatch).
+
+Spark launch commands, JDBC URLs and library debug output routinely carry credentials. Every piece of
+log or event text we keep goes through :func:`redact` first. Patterns err on the side of removing too much.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MARK = "[REDACTED]"
+
+# (pattern, replacement). Order matters: whole private keys before key=value pairs.
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S),
+        "[REDACTED PRIVATE KEY]",
+    ),
+    # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes).
+    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), "[REDACTED AWS KEY ID]"),
+    # Slack tokens and webhook URLs.
+    (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,}"), "[REDACTED SLACK TOKEN]"),
+    (re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"), "https://hooks.slack.com/services/" + _MARK),
+    # GitHub and generic bearer tokens, JWTs.
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), "[REDACTED GITHUB TOKEN]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[REDACTED JWT]"),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}=*"), r"\1 " + _MARK),
+    # Presigned URL signatures and session tokens.
+    (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), r"\1" + _MARK),
+    # user:password@ in URLs (jdbc:postgresql://user:pw@host, https://user:pw@host, s3a://KEY:SECRET@bucket).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1" + _MARK + "@"),
+)
+
+
+# key=value / key: value / "key": "value" pairs whose name says secret. Covers JDBC ;password=...,
+# --conf spark.hadoop.fs.s3a.secret.key=..., aws_secret_access_key = ..., javax.jdo.option.ConnectionPassword.
+# A ':' separator counts only when followed by a space or quote, so stack frames ("TokenService.java:42")
+# survive; names ending in Exception/Error are exception headlines, not secrets.
+_SECRET_PAIR = re.compile(
+    r"(?i)(?P<name>[\"']?[\w.-]*(?:password|passwd|pwd|secret|token|api[_.-]?key|access[_.-]?key|"
+    r"credential|private[_.-]?key|session[_.-]?key)[\w.-]*[\"']?)(?P<sep>\s*(?:=|:(?=[\s\"'])|\s=>)\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&\"'}\])]+)"
+)
+_NOT_A_SECRET_NAME = re.compile(r"(?i)(?:exception|error|expired|count|size|length|type)[\"']?$")
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    if _NOT_A_SECRET_NAME.search(match["name"]) or match["value"].startswith("[REDACTED"):
+        return match.group(0)
+    return f"{match['name']}{match['sep']}{_MARK}"
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with credentials replaced by ``[REDACTED …]`` markers.
+
+    Parameters
+    ----------
+    text:
+        Any log or event text.
+
+    Returns
+    -------
+    str
+        The same text with AWS key ids, secrets in key=value pairs, URL passwords, Slack/GitHub/bearer
+        tokens, JWTs, presigned-URL signatures and private key blocks removed.
+    """
+    if not text:
+        return text
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    return _SECRET_PAIR.sub(_redact_pair, text)
+
+
+def redact_lines(lines: list[str]) -> list[str]:
+    """Redact a block of lines as one text, so a private key spanning lines is removed whole."""
+    if not lines:
+        return lines
+    return redact("\n".join(lines)).split("\n")

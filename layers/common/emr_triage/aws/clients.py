@@ -1,0 +1,111 @@
+"""Lazy, cached boto3 clients. Nothing is created at import time (moto must start first; cold start
+pays for every client), and every client shares one retry policy."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_emr import EMRClient
+    from mypy_boto3_emr_serverless import EMRServerlessClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+# Error codes that mean "try again later" across the services we call.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "TransactionConflictException",
+    }
+)
+
+
+@lru_cache(maxsize=None)
+def _client(service: str, region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        connect_timeout=5,
+        read_timeout=30,
+        user_agent_extra="emr-triage",
+    )
+    return boto3.session.Session().client(service, region_name=region, config=config)  # type: ignore[call-overload]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, and the replay command between embedded and real AWS)."""
+    _client.cache_clear()
+
+
+def emr(region: str | None = None) -> EMRClient:
+    client: EMRClient = _client("emr", region)
+    return client
+
+
+def emr_serverless(region: str | None = None) -> EMRServerlessClient:
+    client: EMRServerlessClient = _client("emr-serverless", region)
+    return client
+
+
+def s3(region: str | None = None) -> S3Client:
+    client: S3Client = _client("s3", region)
+    return client
+
+
+def dynamodb(region: str | None = None) -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb", region)
+    return client
+
+
+def sqs(region: str | None = None) -> SQSClient:
+    client: SQSClient = _client("sqs", region)
+    return client
+
+
+def cloudformation(region: str | None = None) -> CloudFormationClient:
+    client: CloudFormationClient = _client("cloudformation", region)
+    return client
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError ('' if absent)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for throttling, 5xx and connection/timeouts: worth retrying the whole event."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500
+    return False

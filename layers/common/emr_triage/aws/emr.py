@@ -1,0 +1,135 @@
+"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, GetJobRun."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emr_triage.aws import clients
+from emr_triage.exceptions import TransientError
+from emr_triage.models.emr import ClusterInfo, FailureDetails, JobRunInfo, StepInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_emr import EMRClient
+    from mypy_boto3_emr_serverless import EMRServerlessClient
+
+
+class EmrGateway(Protocol):
+    """What the domain needs to know from EMR. Lookups never raise for a missing or forbidden
+    resource (the incident must still open): they return ``found=False`` with ``lookup_error``."""
+
+    def describe_cluster(self, cluster_id: str) -> ClusterInfo: ...
+
+    def describe_step(self, cluster_id: str, step_id: str) -> StepInfo: ...
+
+    def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
+
+
+def _lookup_problem(exc: Exception, action: str, what: str) -> str:
+    """Turn a non-transient AWS error into a sentence naming the fix; re-raise transient ones."""
+    from botocore.exceptions import ClientError
+
+    if clients.is_transient(exc):
+        raise TransientError(f"{action} for {what} failed transiently ({exc}); the event will be retried") from exc
+    if isinstance(exc, ClientError):
+        code = clients.error_code(exc)
+        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+            return f"not allowed to call {action} for {what}: grant it to the function's role (template.yaml does)"
+        if code in ("InvalidRequestException", "ResourceNotFoundException", "ValidationException"):
+            return f"{action}: {what} was not found in this account and region ({exc.response['Error'].get('Message', code)})"
+        return f"{action} for {what} failed: {code}: {exc.response['Error'].get('Message', '')}"
+    raise exc
+
+
+class BotoEmrGateway:
+    """The EMR gateway over boto3."""
+
+    def __init__(self, emr: EMRClient | None = None, emr_serverless: EMRServerlessClient | None = None) -> None:
+        self._emr = emr
+        self._emr_serverless = emr_serverless
+
+    @property
+    def emr(self) -> EMRClient:
+        return self._emr or clients.emr()
+
+    @property
+    def emr_serverless(self) -> EMRServerlessClient:
+        return self._emr_serverless or clients.emr_serverless()
+
+    def describe_cluster(self, cluster_id: str) -> ClusterInfo:
+        try:
+            cluster: Any = self.emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
+        except Exception as exc:
+            return ClusterInfo(
+                cluster_id=cluster_id,
+                found=False,
+                lookup_error=_lookup_problem(exc, "elasticmapreduce:DescribeCluster", f"cluster {cluster_id}"),
+            )
+        status = cluster.get("Status", {})
+        reason = status.get("StateChangeReason", {})
+        return ClusterInfo(
+            cluster_id=cluster_id,
+            name=cluster.get("Name", ""),
+            state=status.get("State"),
+            state_reason_code=reason.get("Code"),
+            state_reason_message=reason.get("Message"),
+            log_uri=cluster.get("LogUri"),
+            release_label=cluster.get("ReleaseLabel"),
+            tags={t["Key"]: t.get("Value", "") for t in cluster.get("Tags", [])},
+            arn=cluster.get("ClusterArn"),
+        )
+
+    def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
+        try:
+            step: Any = self.emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+        except Exception as exc:
+            return StepInfo(
+                step_id=step_id,
+                found=False,
+                lookup_error=_lookup_problem(exc, "elasticmapreduce:DescribeStep", f"step {step_id} of {cluster_id}"),
+            )
+        status = step.get("Status", {})
+        timeline = status.get("Timeline", {})
+        details = status.get("FailureDetails")
+        config = step.get("Config", {})
+        return StepInfo(
+            step_id=step_id,
+            name=step.get("Name", ""),
+            state=status.get("State"),
+            action_on_failure=step.get("ActionOnFailure"),
+            jar=config.get("Jar"),
+            args=list(config.get("Args", [])),
+            failure_details=FailureDetails(
+                reason=details.get("Reason"), message=details.get("Message"), log_file=details.get("LogFile")
+            )
+            if details
+            else None,
+            created_at=timeline.get("CreationDateTime"),
+            started_at=timeline.get("StartDateTime"),
+            ended_at=timeline.get("EndDateTime"),
+        )
+
+    def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
+        try:
+            run: Any = self.emr_serverless.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
+        except Exception as exc:
+            return JobRunInfo(
+                application_id=application_id,
+                job_run_id=job_run_id,
+                found=False,
+                lookup_error=_lookup_problem(
+                    exc, "emr-serverless:GetJobRun", f"job run {job_run_id} of application {application_id}"
+                ),
+            )
+        monitoring = run.get("configurationOverrides", {}).get("monitoringConfiguration", {})
+        return JobRunInfo(
+            application_id=application_id,
+            job_run_id=job_run_id,
+            name=run.get("name"),
+            state=run.get("state"),
+            state_details=run.get("stateDetails"),
+            release_label=run.get("releaseLabel"),
+            log_uri=monitoring.get("s3MonitoringConfiguration", {}).get("logUri"),
+            created_at=run.get("createdAt"),
+            updated_at=run.get("updatedAt"),
+            total_execution_seconds=run.get("totalExecutionDurationSeconds"),
+        )

@@ -1,0 +1,197 @@
+"""Incidents in DynamoDB (single table).
+
+Keys (documented in README "Data model")::
+
+    pk = INCIDENT#<incident_id>   sk = INCIDENT
+    gsi1pk = CLUSTER#<cluster_id> | APP#<application_id>   gsi1sk = <status>#<opened_at>
+    expires_at = epoch seconds (the table's TTL attribute)
+
+Every write is conditional: ``create`` only if the incident does not exist (natural-key dedupe), and
+``update`` only if the stored ``version`` is the one read (optimistic concurrency, retried on conflict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+
+from emr_triage.aws import clients
+from emr_triage.exceptions import AwsAccessError, TransientError
+from emr_triage.models.incident import Incident
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+INCIDENT_SK = "INCIDENT"
+GSI1 = "gsi1"
+_UPDATE_ATTEMPTS = 8
+
+Mutation = Callable[[Incident], Incident | None]
+
+
+class IncidentRepository(Protocol):
+    def create(self, incident: Incident) -> bool: ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def update(self, incident_id: str, mutate: Mutation) -> Incident | None: ...
+
+    def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
+
+
+def incident_key(incident_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": INCIDENT_SK}}
+
+
+def _group_key(incident: Incident) -> str:
+    if incident.cluster_id:
+        return f"CLUSTER#{incident.cluster_id}"
+    return f"APP#{incident.application_id}"
+
+
+def to_item(incident: Incident) -> dict[str, Any]:
+    """The DynamoDB item (attribute-value format) of an incident."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    body = incident.model_dump(mode="json")
+    item = {key: serializer.serialize(value) for key, value in body.items()}
+    item.update(incident_key(incident.incident_id))
+    item["gsi1pk"] = {"S": _group_key(incident)}
+    item["gsi1sk"] = {"S": f"{incident.status}#{incident.opened_at.isoformat()}"}
+    item["expires_at"] = {"N": str(incident.expires_at)}
+    return item
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_item(item: dict[str, Any]) -> Incident:
+    """The incident stored in a DynamoDB item."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
+    for key in ("pk", "sk", "gsi1pk", "gsi1sk"):
+        data.pop(key, None)
+    return Incident.model_validate(data)
+
+
+class DynamoIncidentRepository:
+    """The incident repository over one DynamoDB table."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client or clients.dynamodb()
+
+    def _fail(self, exc: Exception, action: str) -> Exception:
+        from botocore.exceptions import ClientError
+
+        if clients.is_transient(exc):
+            return TransientError(f"DynamoDB {action} on {self.table_name} failed transiently ({exc}); retrying the event")
+        if isinstance(exc, ClientError):
+            code = clients.error_code(exc)
+            if code == "ResourceNotFoundException":
+                return AwsAccessError(
+                    f"DynamoDB table {self.table_name!r} does not exist: check INCIDENTS_TABLE (set by template.yaml)"
+                )
+            if code == "AccessDeniedException":
+                return AwsAccessError(f"not allowed to {action} on table {self.table_name}: check the function role")
+        return exc
+
+    def create(self, incident: Incident) -> bool:
+        """Store a new incident; ``False`` if one with the same id exists (a duplicate event)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=to_item(incident),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if clients.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._fail(exc, "PutItem") from exc
+        except Exception as exc:
+            raise self._fail(exc, "PutItem") from exc
+        return True
+
+    def get(self, incident_id: str) -> Incident | None:
+        try:
+            response = self.client.get_item(
+                TableName=self.table_name, Key=incident_key(incident_id), ConsistentRead=True
+            )
+        except Exception as exc:
+            raise self._fail(exc, "GetItem") from exc
+        item = response.get("Item")
+        return from_item(item) if item else None
+
+    def update(self, incident_id: str, mutate: Mutation) -> Incident | None:
+        """Apply ``mutate`` to the stored incident and write it back if nobody changed it meanwhile.
+
+        ``mutate`` receives a copy and returns the new incident, or ``None`` for "no change". On a
+        version conflict the incident is re-read and ``mutate`` applied again, so it must be a pure
+        function of the incident it is given.
+
+        Returns
+        -------
+        Incident | None
+            The stored incident after the update (unchanged if ``mutate`` returned None), or None if
+            there is no such incident.
+        """
+        from botocore.exceptions import ClientError
+
+        for _ in range(_UPDATE_ATTEMPTS):
+            current = self.get(incident_id)
+            if current is None:
+                return None
+            changed = mutate(current.model_copy(deep=True))
+            if changed is None:
+                return current
+            changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
+            try:
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item=to_item(changed),
+                    ConditionExpression="#version = :version",
+                    ExpressionAttributeNames={"#version": "version"},
+                    ExpressionAttributeValues={":version": {"N": str(current.version)}},
+                )
+            except ClientError as exc:
+                if clients.error_code(exc) == "ConditionalCheckFailedException":
+                    continue
+                raise self._fail(exc, "PutItem") from exc
+            except Exception as exc:
+                raise self._fail(exc, "PutItem") from exc
+            return changed
+        raise TransientError(
+            f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
+        )
+
+    def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
+        """Open incidents of a cluster (or EMR Serverless application), oldest first."""
+        group = f"CLUSTER#{cluster_id}" if cluster_id else f"APP#{application_id}"
+        try:
+            response = self.client.query(
+                TableName=self.table_name,
+                IndexName=GSI1,
+                KeyConditionExpression="gsi1pk = :group AND begins_with(gsi1sk, :open)",
+                ExpressionAttributeValues={":group": {"S": group}, ":open": {"S": "OPEN#"}},
+            )
+        except Exception as exc:
+            raise self._fail(exc, "Query") from exc
+        return [from_item(item) for item in response.get("Items", [])]

@@ -1,0 +1,552 @@
+"""What happens to each event: the incident lifecycle, from a failure event to a Slack alert.
+
+One function per event family; each is idempotent by construction (natural-key incident ids, conditional
+writes, a claim before posting to Slack), so EventBridge's at-least-once delivery and Lambda's retries
+never produce a second incident or a second root message.
+
+Flow of a failed step::
+
+    EMR Step Status Change (FAILED)
+      → DescribeCluster + DescribeStep          (names, tags, LogUri, FailureDetails, timeline)
+      → create incident <cluster>.<step>         (conditional put: a duplicate event finds it)
+      → read the step's logs already in S3       (stderr, controller, syslog; gzip, streamed)
+      → diagnose, update the incident            (versioned write)
+      → post or update the Slack root message    (claimed first, recorded after)
+
+A log object arriving later (S3 Object Created) is analysed and merged into its incident, and the
+Slack message is edited in place when the verdict or evidence changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from emr_triage.analysis.classify import LineAnalysis, diagnose, merge_findings
+from emr_triage.analysis.engine import analyse_stream
+from emr_triage.exceptions import InvalidEventError, LogReadError, TransientError
+from emr_triage.logs.locations import (
+    STEP_LOG_FILES,
+    LogObject,
+    identify_log_object,
+    normalise_log_uri,
+    parse_s3_uri,
+    serverless_driver_log,
+    step_log_prefix,
+)
+from emr_triage.models.analysis import Diagnosis, LogRead, Severity
+from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+from emr_triage.models.events import (
+    EmrClusterStateChange,
+    EmrEvent,
+    EmrServerlessJobRunStateChange,
+    EmrStepStatusChange,
+    S3ObjectCreated,
+)
+from emr_triage.models.incident import Incident, Outcome, SlackAction, TimelineEntry
+from emr_triage.notify.message import build_incident_message
+from emr_triage.observability import MetricName, count, logger
+from emr_triage.runtime import Dependencies
+
+FAILING_STEP_STATES = frozenset({"FAILED", "CANCELLED", "INTERRUPTED"})
+FAILING_CLUSTER_STATES = frozenset({"TERMINATED_WITH_ERRORS"})
+FAILING_JOB_RUN_STATES = frozenset({"FAILED", "CANCELLED"})
+SLACK_CLAIM_SECONDS = 120
+MAX_TIMELINE = 50
+MAX_LOG_READS = 40
+MAX_STEP_LOG_OBJECTS = 4
+
+_STEP_SEVERITY: dict[str, Severity] = {"FAILED": "high", "INTERRUPTED": "medium", "CANCELLED": "low"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Incident ids (natural keys) and construction
+# ---------------------------------------------------------------------------------------------------
+def step_incident_id(cluster_id: str, step_id: str) -> str:
+    return f"{cluster_id}.{step_id}"
+
+
+def cluster_incident_id(cluster_id: str) -> str:
+    return f"{cluster_id}.cluster"
+
+
+def job_run_incident_id(application_id: str, job_run_id: str) -> str:
+    return f"{application_id}.{job_run_id}"
+
+
+def _expires_at(now: datetime, deps: Dependencies) -> int:
+    return int((now + timedelta(days=deps.settings.incident_ttl_days)).timestamp())
+
+
+def _log_root(cluster: ClusterInfo, deps: Dependencies) -> str:
+    """The cluster's LogUri (authoritative), else the configured log bucket and prefix."""
+    if cluster.log_uri:
+        return normalise_log_uri(cluster.log_uri)
+    return normalise_log_uri(f"s3://{deps.settings.log_bucket}/{deps.settings.log_prefix}")
+
+
+def _step_command(step: StepInfo) -> str | None:
+    from emr_triage.analysis.redact import redact
+
+    if not step.args and not step.jar:
+        return None
+    words = step.args if step.jar and step.jar.endswith("command-runner.jar") else [step.jar or "", *step.args]
+    return redact(" ".join(w for w in words if w))[:1000]
+
+
+def new_step_incident(event: EmrStepStatusChange, cluster: ClusterInfo, step: StepInfo, deps: Dependencies) -> Incident:
+    """The incident of a failed, cancelled or interrupted step, before any log is read."""
+    from emr_triage.analysis.redact import redact
+
+    detail = event.detail
+    now = deps.clock()
+    details = step.failure_details
+    reason = None
+    if details and (details.reason or details.message):
+        reason = redact(" — ".join(p for p in (details.reason, details.message) if p))
+    lookup_errors = [e for e in (cluster.lookup_error, step.lookup_error) if e]
+    log_location: str | None = None
+    if cluster.found and not cluster.log_uri:
+        lookup_errors.append(
+            f"cluster {detail.cluster_id} has no LogUri (logging to S3 is off), so there are no logs to analyse"
+        )
+    else:
+        # Unknown cluster (lookup failed): the configured log bucket and prefix are the best guess.
+        bucket, prefix = step_log_prefix(_log_root(cluster, deps), detail.cluster_id, detail.step_id)
+        log_location = f"s3://{bucket}/{prefix}"
+    return Incident(
+        incident_id=step_incident_id(detail.cluster_id, detail.step_id),
+        kind="step",
+        state=detail.state,
+        severity=_STEP_SEVERITY.get(detail.state, "high"),
+        region=event.region,
+        account=event.account,
+        cluster_id=detail.cluster_id,
+        cluster_name=cluster.name or None,
+        release_label=cluster.release_label,
+        tags=cluster.tags,
+        step_id=detail.step_id,
+        step_name=step.name or detail.name or None,
+        action_on_failure=step.action_on_failure or detail.action_on_failure,
+        step_command=_step_command(step),
+        started_at=step.started_at,
+        ended_at=step.ended_at,
+        failed_at=event.time,
+        emr_reason=reason,
+        emr_log_file=details.log_file if details else None,
+        log_location=log_location,
+        lookup_errors=lookup_errors,
+        timeline=[TimelineEntry(at=event.time, what=f"step {detail.state}", event_id=event.id)],
+        opened_at=now,
+        updated_at=now,
+        expires_at=_expires_at(now, deps),
+    )
+
+
+def _emr_reason_diagnosis(code: str, message: str | None, deps: Dependencies) -> Diagnosis | None:
+    meaning = deps.catalogue.emr_reasons.get(code)
+    if meaning is None:
+        return None
+    return Diagnosis(
+        category=meaning.category,
+        title=meaning.title,
+        severity=meaning.severity,
+        retryable=meaning.retryable,
+        summary=message or code,
+        remediation=meaning.remediation.strip(),
+        from_logs=False,
+    )
+
+
+def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, deps: Dependencies) -> Incident:
+    from emr_triage.analysis.redact import redact
+
+    detail = event.detail
+    now = deps.clock()
+    code = detail.state_change_reason.code or cluster.state_reason_code or ""
+    message = redact(detail.state_change_reason.message or cluster.state_reason_message or "") or None
+    return Incident(
+        incident_id=cluster_incident_id(detail.cluster_id),
+        kind="cluster",
+        state=detail.state,
+        severity="critical" if detail.state == "TERMINATED_WITH_ERRORS" else "high",
+        region=event.region,
+        account=event.account,
+        cluster_id=detail.cluster_id,
+        cluster_name=cluster.name or detail.name or None,
+        release_label=cluster.release_label,
+        tags=cluster.tags,
+        failed_at=event.time,
+        emr_reason_code=code or None,
+        emr_reason=f"{code}: {message}" if code and message else (message or code or None),
+        log_location=_log_root(cluster, deps) + f"{detail.cluster_id}/" if cluster.found else None,
+        lookup_errors=[cluster.lookup_error] if cluster.lookup_error else [],
+        diagnosis=_emr_reason_diagnosis(code, message, deps),
+        timeline=[TimelineEntry(at=event.time, what=f"cluster {detail.state} ({code or 'no reason code'})", event_id=event.id)],
+        opened_at=now,
+        updated_at=now,
+        expires_at=_expires_at(now, deps),
+    )
+
+
+def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo, deps: Dependencies) -> Incident:
+    from emr_triage.analysis.redact import redact
+
+    detail = event.detail
+    now = deps.clock()
+    log_location = None
+    if run.log_uri:
+        bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)
+        log_location = f"s3://{bucket}/{key.rsplit('/', 2)[0]}/"
+    return Incident(
+        incident_id=job_run_incident_id(detail.application_id, detail.job_run_id),
+        kind="job_run",
+        state=detail.state,
+        severity="high" if detail.state == "FAILED" else "low",
+        region=event.region,
+        account=event.account,
+        application_id=detail.application_id,
+        job_run_id=detail.job_run_id,
+        job_run_name=run.name or detail.job_run_name,
+        release_label=run.release_label or detail.release_label,
+        started_at=run.created_at or detail.created_at,
+        ended_at=run.updated_at or detail.updated_at,
+        failed_at=event.time,
+        emr_reason=redact(run.state_details) if run.state_details else None,
+        log_location=log_location,
+        lookup_errors=[run.lookup_error] if run.lookup_error else [],
+        timeline=[TimelineEntry(at=event.time, what=f"job run {detail.state}", event_id=event.id)],
+        opened_at=now,
+        updated_at=now,
+        expires_at=_expires_at(now, deps),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Log analysis applied to incidents (pure) and reading (through the log store)
+# ---------------------------------------------------------------------------------------------------
+def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies) -> Incident:
+    """Merge the findings and reads of some logs into an incident and re-diagnose it."""
+    if not results:
+        return incident
+    for analysis, read in results:
+        incident.findings = merge_findings(incident.findings, analysis.findings)
+        incident.logs_analysed = [
+            r for r in incident.logs_analysed if not (r.source == read.source and r.etag == read.etag)
+        ][-MAX_LOG_READS + 1 :] + [read]
+        for app in analysis.application_ids:
+            if app not in incident.application_ids:
+                incident.application_ids.append(app)
+    diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed)
+    if diagnosis.category == "no_failure" and incident.diagnosis and not incident.diagnosis.from_logs:
+        # Logs that show nothing do not replace what EMR itself said (a cluster's reason code).
+        diagnosis = incident.diagnosis.model_copy(update={"partial": diagnosis.partial, "partial_notes": diagnosis.partial_notes})
+    incident.diagnosis = diagnosis
+    names = ", ".join(read.source.rsplit("/", 1)[-1] for _, read in results)
+    incident.timeline = [*incident.timeline, TimelineEntry(at=deps.clock(), what=f"analysed {names}: {diagnosis.category}")][
+        -MAX_TIMELINE:
+    ]
+    return incident
+
+
+def _analyse_object(deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None) -> tuple[LineAnalysis, LogRead]:
+    uri = f"s3://{bucket}/{key}"
+    try:
+        stream = deps.logs.open_object(bucket, key)
+    except LogReadError as exc:
+        logger.warning("log object unreadable", source=uri, reason=str(exc))
+        return LineAnalysis(), LogRead(source=uri, etag=etag, partial=True, notes=[str(exc)])
+    analysis, read = analyse_stream(
+        stream.chunks,
+        catalogue=deps.catalogue,
+        source=uri,
+        source_weight=weight,
+        etag=etag or stream.info.etag,
+        max_bytes=deps.settings.log_read_max_bytes,
+        max_line_chars=deps.settings.log_max_line_chars,
+    )
+    count(MetricName.LOG_OBJECTS_ANALYSED)
+    if read.partial:
+        count(MetricName.PARTIAL_LOG_READS)
+    return analysis, read
+
+
+def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAnalysis, LogRead]]:
+    """Analyse the step's logs already in S3 (stderr first). Missing logs are normal: EMR pushes them
+    every 5 minutes, and the log-arrival function analyses them when they land."""
+    if not incident.log_location:
+        return []
+    bucket, prefix = parse_s3_uri(incident.log_location)
+    try:
+        objects = deps.logs.list_objects(bucket, prefix, limit=50)
+    except LogReadError as exc:
+        return [(LineAnalysis(), LogRead(source=incident.log_location, partial=True, notes=[str(exc)]))]
+    by_name = {obj.key.rsplit("/", 1)[-1]: obj for obj in objects}
+    results = []
+    for name in STEP_LOG_FILES[:MAX_STEP_LOG_OBJECTS]:
+        obj = by_name.get(name)
+        if obj is None:
+            continue
+        weight = 3 if name.startswith("stderr") else 2
+        results.append(_analyse_object(deps, obj.bucket, obj.key, weight, obj.etag))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------
+# Slack delivery: claim, post, record; or update in place
+# ---------------------------------------------------------------------------------------------------
+def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
+    """Make the incident's Slack root message say what the incident says now.
+
+    Posts it once (a time-limited claim on the incident stops two concurrent invocations from both
+    posting), records channel and ts, and afterwards edits it in place only when its content changed.
+    The incident is always stored before Slack is called, so a Slack outage loses nothing: the error
+    propagates, Lambda retries the event, and the retry finds the incident and finishes the delivery.
+    """
+    incident = deps.repository.get(incident_id)
+    if incident is None:
+        return "none"
+    message = build_incident_message(incident)
+    if incident.slack is not None:
+        if incident.slack.digest == message.digest():
+            return "unchanged"
+        try:
+            ref = deps.notifier.update(incident.slack, message)
+        except Exception:
+            count(MetricName.SLACK_DELIVERY_FAILURES)
+            raise
+        deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
+        count(MetricName.SLACK_MESSAGES_UPDATED)
+        return "updated"
+
+    now = deps.clock()
+    claimed = False
+
+    def claim(inc: Incident) -> Incident | None:
+        nonlocal claimed
+        claimed = False
+        if inc.slack is not None or (inc.slack_claim_until is not None and inc.slack_claim_until > now):
+            return None
+        inc.slack_claim_until = now + timedelta(seconds=SLACK_CLAIM_SECONDS)
+        claimed = True
+        return inc
+
+    deps.repository.update(incident_id, claim)
+    if not claimed:
+        logger.info("another invocation is posting this incident's Slack message", incident_id=incident_id)
+        return "none"
+    try:
+        ref = deps.notifier.post(deps.settings.slack_channel, message)
+    except Exception:
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        deps.repository.update(incident_id, _release_claim)
+        raise
+    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
+    count(MetricName.SLACK_MESSAGES_POSTED)
+    # The incident may have changed while we posted (a log arrived): bring the message up to date.
+    latest = deps.repository.get(incident_id)
+    if latest is not None and latest.slack is not None and build_incident_message(latest).digest() != latest.slack.digest:
+        deliver_alert(incident_id, deps)
+    return "posted"
+
+
+def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Incident:
+    from emr_triage.models.incident import SlackRef
+
+    incident.slack = SlackRef(channel=channel, ts=ts, digest=digest)
+    incident.slack_claim_until = None
+    return incident
+
+
+def _release_claim(incident: Incident) -> Incident | None:
+    if incident.slack_claim_until is None:
+        return None
+    incident.slack_claim_until = None
+    return incident
+
+
+# ---------------------------------------------------------------------------------------------------
+# Event handlers
+# ---------------------------------------------------------------------------------------------------
+def _fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: Dependencies) -> Outcome:
+    def add_child(inc: Incident) -> Incident | None:
+        if child in inc.children:
+            return None
+        inc.children = [*inc.children, child]
+        inc.timeline = [*inc.timeline, TimelineEntry(at=at, what=child, event_id=event_id)][-MAX_TIMELINE:]
+        return inc
+
+    deps.repository.update(parent.incident_id, add_child)
+    count(MetricName.FOLDED_EVENTS)
+    slack = deliver_alert(parent.incident_id, deps)
+    return Outcome(
+        action="folded",
+        incident_id=parent.incident_id,
+        detail=f"{child}: folded into open incident {parent.incident_id}, no new alert",
+        slack=slack,
+    )
+
+
+def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, bool]:
+    """Create the incident, or return the stored one when an earlier event (or attempt) created it."""
+    if deps.repository.create(incident):
+        count(MetricName.INCIDENTS_OPENED)
+        logger.info("incident opened", incident_id=incident.incident_id, state=incident.state)
+        return incident, True
+    count(MetricName.DUPLICATE_EVENTS)
+    stored = deps.repository.get(incident.incident_id)
+    if stored is None:  # deleted between the two calls (by hand, or TTL): let Lambda retry
+        raise TransientError(f"incident {incident.incident_id} vanished while being processed; retrying")
+    return stored, False
+
+
+def _finish(incident: Incident, created: bool, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies) -> Outcome:
+    updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, results, deps)) if results else incident
+    final = updated or incident
+    slack = deliver_alert(incident.incident_id, deps)
+    diagnosis = final.diagnosis
+    verdict = f"diagnosis {diagnosis.category} ({diagnosis.title})" if diagnosis else "awaiting logs"
+    if diagnosis is not None and (created or results):
+        count(MetricName.FAILURES_CLASSIFIED, category=diagnosis.category)
+    if created:
+        return Outcome(action="incident_opened", incident_id=incident.incident_id, detail=verdict, slack=slack)
+    return Outcome(
+        action="duplicate",
+        incident_id=incident.incident_id,
+        detail=f"already recorded (duplicate or retried event); {verdict}",
+        slack=slack,
+    )
+
+
+def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
+    detail = event.detail
+    if detail.state not in FAILING_STEP_STATES:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"step state {detail.state} is not a failure")
+    incident_id = step_incident_id(detail.cluster_id, detail.step_id)
+    if detail.state != "FAILED" and deps.repository.get(incident_id) is None:
+        # A step cancelled or interrupted because another step failed (ActionOnFailure) or the
+        # cluster died is part of that story, not a new page.
+        parent = next(iter(deps.repository.open_incidents(cluster_id=detail.cluster_id)), None)
+        if parent is not None:
+            child = f"step {detail.name or detail.step_id} ({detail.step_id}) {detail.state}"
+            return _fold_into(parent, child, event.id, event.time, deps)
+    cluster = deps.emr.describe_cluster(detail.cluster_id)
+    step = deps.emr.describe_step(detail.cluster_id, detail.step_id)
+    incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
+    if not created and incident.slack is not None and incident.diagnosis is not None:
+        return Outcome(
+            action="duplicate",
+            incident_id=incident_id,
+            detail="already recorded and alerted (duplicate event)",
+            slack="unchanged",
+        )
+    return _finish(incident, created, read_step_logs(incident, deps), deps)
+
+
+def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Outcome:
+    detail = event.detail
+    if detail.state not in FAILING_CLUSTER_STATES:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"cluster state {detail.state} is not a failure")
+    code = detail.state_change_reason.code
+    if code == "STEP_FAILURE":
+        parent = next(
+            (i for i in deps.repository.open_incidents(cluster_id=detail.cluster_id) if i.kind == "step"), None
+        )
+        if parent is not None:
+            child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
+            return _fold_into(parent, child, event.id, event.time, deps)
+    cluster = deps.emr.describe_cluster(detail.cluster_id)
+    incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
+    if not created and incident.slack is not None:
+        return Outcome(action="duplicate", incident_id=incident.incident_id, detail="already recorded and alerted", slack="unchanged")
+    return _finish(incident, created, [], deps)
+
+
+def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
+    detail = event.detail
+    if detail.state not in FAILING_JOB_RUN_STATES:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
+    run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
+    incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
+    if not created and incident.slack is not None and incident.diagnosis is not None:
+        return Outcome(action="duplicate", incident_id=incident.incident_id, detail="already recorded and alerted", slack="unchanged")
+    results = []
+    if run.log_uri:
+        bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)
+        try:
+            present = bool(deps.logs.list_objects(bucket, key, limit=1))
+        except LogReadError as exc:
+            results.append((LineAnalysis(), LogRead(source=f"s3://{bucket}/{key}", partial=True, notes=[str(exc)])))
+            present = False
+        if present:
+            results.append(_analyse_object(deps, bucket, key, weight=3))
+    return _finish(incident, created, results, deps)
+
+
+def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
+    """Dispatch an EMR or EMR Serverless state change to its handler."""
+    if isinstance(event, EmrStepStatusChange):
+        return handle_step_event(event, deps)
+    if isinstance(event, EmrClusterStateChange):
+        return handle_cluster_event(event, deps)
+    return handle_job_run_event(event, deps)
+
+
+def _incident_for_log(obj: LogObject, deps: Dependencies) -> Incident | None:
+    if obj.kind == "step" and obj.step_id:
+        return deps.repository.get(step_incident_id(obj.cluster_id, obj.step_id))
+    candidates = [i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind == "step"]
+    linked = [i for i in candidates if obj.application_id in i.application_ids]
+    if linked:
+        return linked[0]
+    # Not linked yet (the step's stderr with "Submitted application ..." may not have landed):
+    # attach to the cluster's most recent open step incident.
+    return max(candidates, key=lambda i: i.opened_at, default=None)
+
+
+def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
+    """Analyse a newly written EMR log object and merge it into its incident."""
+    bucket = event.detail.bucket.name
+    key = event.detail.object.key
+    obj = identify_log_object(bucket, key, deps.settings.log_prefix)
+    if obj is None:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix")
+    incident = _incident_for_log(obj, deps)
+    if incident is None:
+        return Outcome(
+            action="no_incident",
+            detail=f"no open incident for {obj.cluster_id}"
+            + (f" step {obj.step_id}" if obj.step_id else "")
+            + ": nothing failed yet, or the failure event has not arrived (its handler reads logs already in S3)",
+        )
+    etag = event.detail.object.etag or None
+    if etag and any(r.source == obj.uri and r.etag == etag for r in incident.logs_analysed):
+        count(MetricName.DUPLICATE_EVENTS)
+        return Outcome(action="duplicate", incident_id=incident.incident_id, detail=f"{obj.uri} (etag {etag}) was already analysed")
+    result = _analyse_object(deps, bucket, key, obj.weight, etag)
+    updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, [result], deps))
+    count(MetricName.INCIDENTS_UPDATED)
+    slack = deliver_alert(incident.incident_id, deps)
+    diagnosis = (updated or incident).diagnosis
+    verdict = diagnosis.category if diagnosis else "no diagnosis"
+    return Outcome(
+        action="incident_updated",
+        incident_id=incident.incident_id,
+        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: {len(result[0].findings)} finding(s); verdict {verdict}",
+        slack=slack,
+    )
+
+
+def reject_event(raw: object, error: InvalidEventError, deps: Dependencies | None, function: str) -> Outcome:
+    """Poison input: log it, count it, dead-letter it with the reason; never retry it."""
+    logger.error("event rejected", reason=str(error), function=function)
+    count(MetricName.INVALID_EVENTS)
+    detail = str(error)
+    if deps is not None and deps.dead_letters is not None:
+        message_id = deps.dead_letters.send(raw, str(error), function)
+        count(MetricName.DEAD_LETTERED_EVENTS)
+        detail += f" (sent to the dead-letter queue as message {message_id})"
+    return Outcome(action="rejected", detail=detail)

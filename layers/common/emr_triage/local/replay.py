@@ -1,0 +1,438 @@
+"""Run saved events through the same handler code Lambda runs, in one process.
+
+The stack comes from template.yaml: each event goes to the functions whose EventBridge rule patterns
+match it (as EventBridge would decide), and each function runs with the environment the template gives
+it. AWS is either embedded (moto, in-process, seeded from a scenario folder) or the real account of a
+deployed stack (``--aws``: its parameters and physical resources are read from CloudFormation).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from emr_triage.exceptions import ScenarioError, TemplateError
+from emr_triage.local.scenario import Scenario, check_event_refers_to_scenario, load_scenario, read_event_file, seed
+from emr_triage.local.template import FunctionSpec, Resolver, function_specs, load_template, matching_rules, parameter_defaults
+from emr_triage.models.events import describe_event, parse_event
+from emr_triage.models.incident import Incident
+from emr_triage.notify.slack import SentMessage
+
+Mode = Literal["embedded", "aws"]
+EMBEDDED_TABLE = "emr-triage-incidents"
+EMBEDDED_QUEUE = "emr-triage-dead-letters"
+EMBEDDED_STACK = "emr-triage-local"
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented fake credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+}
+
+
+@dataclass
+class ReplayItem:
+    """One saved event to replay, with the scenario it belongs to (if any)."""
+
+    path: Path
+    event: Any
+    scenario: Scenario | None = None
+    folder: Path | None = None
+    expect_action: str | None = None
+    expect_category: str | None = None
+
+
+@dataclass
+class Invocation:
+    function: str
+    rule: str
+    outcome: dict[str, Any] | None = None
+    error: str | None = None
+    output: str = ""
+
+
+@dataclass
+class EventReport:
+    item: ReplayItem
+    label: str
+    invocations: list[Invocation] = field(default_factory=list)
+    not_delivered: str | None = None
+    slack: list[SentMessage] = field(default_factory=list)
+    expectation_failure: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        rejected = any(i.outcome and i.outcome.get("action") == "rejected" for i in self.invocations)
+        return rejected or any(i.error for i in self.invocations) or self.expectation_failure is not None
+
+
+@dataclass
+class LocalContext:
+    """The parts of Lambda's context object that Powertools and our handlers use."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    region: str
+    account: str
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    @property
+    def log_stream_name(self) -> str:
+        return "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+def collect_items(paths: list[Path]) -> list[ReplayItem]:
+    """Expand replay arguments: a scenario folder gives its events in order; a file is one event
+    (using the scenario of its folder, if that folder has a scenario.yaml).
+
+    Raises
+    ------
+    ScenarioError
+        A path that does not exist, is not JSON, or a scenario that is incomplete.
+    """
+    items: list[ReplayItem] = []
+    for path in paths:
+        if path.is_dir():
+            scenario = load_scenario(path)
+            if not scenario.events:
+                raise ScenarioError(f"{path}/scenario.yaml lists no events to replay")
+            for entry in scenario.events:
+                file = path / entry.file
+                items.append(
+                    ReplayItem(
+                        path=file,
+                        event=read_event_file(file),
+                        scenario=scenario,
+                        folder=path,
+                        expect_action=entry.expect.action if entry.expect else None,
+                        expect_category=entry.expect.category if entry.expect else None,
+                    )
+                )
+        elif path.is_file():
+            folder = path.parent
+            scenario = load_scenario(folder) if (folder / "scenario.yaml").is_file() else None
+            expect = None
+            if scenario is not None:
+                expect = next((e.expect for e in scenario.events if (folder / e.file).resolve() == path.resolve()), None)
+            items.append(
+                ReplayItem(
+                    path=path,
+                    event=read_event_file(path),
+                    scenario=scenario,
+                    folder=folder if scenario else None,
+                    expect_action=expect.action if expect else None,
+                    expect_category=expect.category if expect else None,
+                )
+            )
+        else:
+            raise ScenarioError(f"{path}: no such file or folder")
+    return items
+
+
+def validate_item(item: ReplayItem) -> None:
+    """Reject, before anything runs, an event that is not an event we handle, or that refers to AWS
+    state its scenario does not define. (A *malformed* event of a known type is left to the handler,
+    which must reject it the way it would in Lambda.)"""
+    from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
+
+    event = item.event
+    if not isinstance(event, dict) or "detail-type" not in event or "source" not in event:
+        raise ScenarioError(f"{item.path}: not an EventBridge event (no 'source'/'detail-type')")
+    try:
+        parse_event(event)
+    except UnknownEventTypeError as exc:
+        raise ScenarioError(f"{item.path}: {exc}") from exc
+    except InvalidEventError:
+        pass
+    if item.scenario is not None:
+        check_event_refers_to_scenario(event, item.scenario, str(item.path))
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def slack_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """How replayed functions reach Slack: through slack-sdk when SLACK_BOT_TOKEN is set, else the console."""
+    token = environ.get("SLACK_BOT_TOKEN")
+    if not token:
+        return {"SLACK_DELIVERY": "console"}
+    env = {"SLACK_DELIVERY": "env", "SLACK_BOT_TOKEN": token}
+    if environ.get("SLACK_API_URL"):
+        env["SLACK_API_URL"] = environ["SLACK_API_URL"]
+    if environ.get("SLACK_CHANNEL"):
+        env["SLACK_CHANNEL"] = environ["SLACK_CHANNEL"]
+    return env
+
+
+class LocalStack:
+    """The stack of template.yaml, on embedded AWS (moto) or a deployed stack's real resources."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        mode: Mode = "embedded",
+        scenario: Scenario | None = None,
+        folder: Path | None = None,
+        stack_name: str | None = None,
+        region: str | None = None,
+        extra_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.mode = mode
+        self.scenario = scenario
+        self.folder = folder
+        self.stack_name = stack_name
+        self.region = region or (scenario.region if scenario else None) or os.environ.get("AWS_REGION") or "us-east-1"
+        self.account = scenario.account if scenario else "123456789012"
+        self.extra_environment = dict(extra_environment or {})
+        self.template = load_template(root / "template.yaml")
+        self.specs: list[FunctionSpec] = []
+        self.table_name = ""
+        self._mock: Any = None
+        self._env: Any = None
+        self._modules: dict[str, ModuleType] = {}
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        from emr_triage import runtime
+
+        base = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
+        if self.mode == "embedded":
+            base.update(_FAKE_CREDENTIALS)
+            base["MOTO_ACCOUNT_ID"] = self.account
+        self._env = _environment(base)
+        self._env.__enter__()
+        runtime.reset()
+        try:
+            if self.mode == "embedded":
+                resolver = self._start_embedded()
+            else:
+                resolver = self._attach_to_stack()
+            self.specs = function_specs(self.template, self.root, resolver)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from emr_triage import runtime
+
+        runtime.reset()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        if self._env is not None:
+            self._env.__exit__(None, None, None)
+            self._env = None
+
+    def _start_embedded(self) -> Resolver:
+        import boto3
+
+        try:
+            from moto import mock_aws
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise ScenarioError(
+                "the embedded AWS needs moto: pip install 'emr-triage[local]' (make demo does), or use --aws"
+            ) from exc
+        self._mock = mock_aws()
+        self._mock.start()
+        scenario = self.scenario or Scenario(description="events without a scenario", log_uri="s3://emr-triage-local-logs/elasticmapreduce/")
+        if self.scenario is not None and self.folder is not None:
+            seed(self.scenario, self.folder)
+        else:
+            boto3.client("s3", region_name=self.region).create_bucket(Bucket=scenario.log_bucket)
+        table = self.template["Resources"]["IncidentsTable"]["Properties"]
+        dynamodb = boto3.client("dynamodb", region_name=self.region)
+        dynamodb.create_table(
+            TableName=EMBEDDED_TABLE,
+            AttributeDefinitions=table["AttributeDefinitions"],
+            KeySchema=table["KeySchema"],
+            GlobalSecondaryIndexes=table.get("GlobalSecondaryIndexes", []),
+            BillingMode=table.get("BillingMode", "PAY_PER_REQUEST"),
+        )
+        ttl = table.get("TimeToLiveSpecification")
+        if ttl:
+            dynamodb.update_time_to_live(TableName=EMBEDDED_TABLE, TimeToLiveSpecification=ttl)
+        self.table_name = EMBEDDED_TABLE
+        sqs = boto3.client("sqs", region_name=self.region)
+        queue_url = sqs.create_queue(QueueName=EMBEDDED_QUEUE)["QueueUrl"]
+        queue_arn = f"arn:aws:sqs:{self.region}:{self.account}:{EMBEDDED_QUEUE}"
+        parameters = {
+            **parameter_defaults(self.template),
+            "LogBucketName": scenario.log_bucket,
+            "LogKeyPrefix": scenario.log_prefix,
+            "SlackChannel": scenario.slack_channel,
+            "SlackTokenSecretArn": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:emr-triage/slack-AbCdEf",
+        }
+        return Resolver(
+            parameters=parameters,
+            refs={
+                **{logical_id: f"{EMBEDDED_STACK}-{logical_id}" for logical_id in self.template["Resources"]},
+                "IncidentsTable": EMBEDDED_TABLE,
+                "DeadLetterQueue": queue_url,
+            },
+            attributes={
+                "DeadLetterQueue.Arn": queue_arn,
+                "IncidentsTable.Arn": f"arn:aws:dynamodb:{self.region}:{self.account}:table/{EMBEDDED_TABLE}",
+            },
+            pseudo=self._pseudo(EMBEDDED_STACK),
+        )
+
+    def _attach_to_stack(self) -> Resolver:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from emr_triage.aws import clients
+
+        if not self.stack_name:
+            raise TemplateError("--aws needs the deployed stack's name (--stack-name, or stack_name in samconfig.toml)")
+        cloudformation = clients.cloudformation(self.region)
+        try:
+            stack = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+            resources = cloudformation.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        except (ClientError, BotoCoreError) as exc:
+            raise TemplateError(f"cannot read stack {self.stack_name} in {self.region}: {exc}") from exc
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])}
+        refs = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in resources}
+        self.account = stack["StackId"].split(":")[4]
+        self.table_name = refs.get("IncidentsTable", "")
+        return Resolver(
+            parameters={**parameter_defaults(self.template), **parameters},
+            refs=refs,
+            pseudo=self._pseudo(self.stack_name),
+        )
+
+    def _pseudo(self, stack_name: str) -> dict[str, str]:
+        return {
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::StackName": stack_name,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+    # -- running ------------------------------------------------------------------------------------
+    def _handler(self, spec: FunctionSpec) -> Any:
+        module = self._modules.get(spec.logical_id)
+        if module is None:
+            if not spec.handler_file.is_file():
+                raise TemplateError(f"{spec.logical_id}: handler file {spec.handler_file} does not exist")
+            module_spec = importlib.util.spec_from_file_location(f"_emr_triage_fn_{spec.logical_id}", spec.handler_file)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+            self._modules[spec.logical_id] = module
+        return getattr(module, spec.handler_name)
+
+    def invoke(self, spec: FunctionSpec, event: Any) -> dict[str, Any]:
+        """Run one function's handler on an event, with that function's environment."""
+        from emr_triage import runtime
+
+        environment = {**spec.environment, **self.extra_environment}
+        with _environment(environment):
+            runtime.reset_settings()
+            context = LocalContext(
+                function_name=f"{self.stack_name or EMBEDDED_STACK}-{spec.logical_id}",
+                memory_limit_in_mb=spec.memory_mb,
+                timeout_seconds=spec.timeout_seconds,
+                region=self.region,
+                account=self.account,
+            )
+            result: dict[str, Any] = self._handler(spec)(event, context)
+            return result
+
+    def _invoke_captured(self, spec: FunctionSpec, event: Any, invocation: Invocation) -> None:
+        """Invoke, keeping what the function printed (EMF metrics) apart from the replay's output."""
+        buffer = io.StringIO()
+        try:
+            with redirect_stdout(buffer):
+                invocation.outcome = self.invoke(spec, event)
+        except Exception as exc:  # noqa: BLE001 - reported as Lambda would: retried, then dead-lettered
+            invocation.error = f"{type(exc).__name__}: {exc}"
+        invocation.output = buffer.getvalue()
+
+    def replay(self, item: ReplayItem) -> EventReport:
+        """Deliver one saved event to the functions whose rules match it, as EventBridge would."""
+        from emr_triage.runtime import console_notifier
+
+        report = EventReport(item=item, label=describe_event(item.event) if isinstance(item.event, dict) else "?")
+        before = len(console_notifier().sent)
+        matches = matching_rules(self.specs, item.event)
+        if not matches:
+            report.not_delivered = "no rule in template.yaml matches this event, so no function would run"
+        for spec, rule in matches:
+            invocation = Invocation(function=spec.logical_id, rule=rule.name)
+            self._invoke_captured(spec, item.event, invocation)
+            report.invocations.append(invocation)
+        report.slack = console_notifier().sent[before:]
+        self._check_expectation(report)
+        return report
+
+    def _check_expectation(self, report: EventReport) -> None:
+        item = report.item
+        if item.expect_action is None:
+            return
+        actual = "not_delivered" if report.not_delivered else "error"
+        outcome = next((i.outcome for i in report.invocations if i.outcome), None)
+        if outcome:
+            actual = str(outcome.get("action"))
+        if actual != item.expect_action:
+            report.expectation_failure = f"expected {item.expect_action}, got {actual}"
+            return
+        if item.expect_category and outcome and outcome.get("incident_id"):
+            incident = self.incident(str(outcome["incident_id"]))
+            category = incident.diagnosis.category if incident and incident.diagnosis else None
+            if category != item.expect_category:
+                report.expectation_failure = f"expected diagnosis {item.expect_category}, got {category}"
+
+    def incident(self, incident_id: str) -> Incident | None:
+        from emr_triage.incidents.repository import DynamoIncidentRepository
+
+        return DynamoIncidentRepository(self.table_name).get(incident_id)
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Messages in the embedded dead-letter queue (poison events the functions rejected)."""
+        import json
+
+        from emr_triage.aws import clients
+
+        if self.mode != "embedded":
+            return []
+        sqs = clients.sqs(self.region)
+        url = sqs.get_queue_url(QueueName=EMBEDDED_QUEUE)["QueueUrl"]
+        response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        return [json.loads(m["Body"]) for m in response.get("Messages", [])]

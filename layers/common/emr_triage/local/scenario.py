@@ -1,0 +1,312 @@
+"""Replay scenarios: a folder with the AWS state some saved events refer to, and the events.
+
+Layout (documented in README "Scenarios")::
+
+    my-incident/
+      scenario.yaml        clusters, steps, EMR Serverless job runs, log URI, events in order
+      01-step-failed.json  saved EventBridge events (as AWS sends them)
+      logs/                log files exactly as EMR writes them below the log URI:
+        j-XXXX/steps/s-XXXX/stderr.gz
+        j-XXXX/containers/application_.../container_.../stderr.gz
+        applications/<app-id>/jobs/<job-run-id>/SPARK_DRIVER/stderr.gz
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from emr_triage.exceptions import ScenarioError
+from emr_triage.logs.locations import normalise_log_uri, parse_s3_uri
+
+SCENARIO_FILE = "scenario.yaml"
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FailureDetailsSpec(_Model):
+    reason: str | None = None
+    message: str | None = None
+    log_file: str | None = None
+
+
+class StepSpec(_Model):
+    id: Annotated[str, Field(pattern=r"^s-[A-Z0-9]+$")]
+    name: str
+    state: str = "FAILED"
+    action_on_failure: str = "CONTINUE"
+    jar: str = "command-runner.jar"
+    args: list[str] = Field(default_factory=list)
+    started: datetime | None = None
+    ended: datetime | None = None
+    failure_details: FailureDetailsSpec | None = None
+
+
+class StateChangeReasonSpec(_Model):
+    code: str | None = None
+    message: str | None = None
+
+
+class ClusterSpec(_Model):
+    id: Annotated[str, Field(pattern=r"^j-[A-Z0-9]+$")]
+    name: str
+    state: str = "WAITING"
+    state_change_reason: StateChangeReasonSpec | None = None
+    release_label: str = "emr-7.5.0"
+    log_uri: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    steps: list[StepSpec] = Field(default_factory=list)
+
+
+class JobRunSpec(_Model):
+    id: Annotated[str, Field(pattern=r"^[0-9a-z]{8,64}$")]
+    name: str | None = None
+    state: str = "FAILED"
+    state_details: str | None = None
+    log_uri: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+
+
+class ApplicationSpec(_Model):
+    id: Annotated[str, Field(pattern=r"^[0-9a-z]{8,64}$")]
+    name: str
+    release_label: str = "emr-7.5.0"
+    job_runs: list[JobRunSpec] = Field(default_factory=list)
+
+
+class Expectation(_Model):
+    action: str
+    category: str | None = None
+
+
+class EventEntry(_Model):
+    file: str
+    expect: Expectation | None = None
+
+
+class Scenario(_Model):
+    description: str
+    region: str = "us-east-1"
+    account: str = "123456789012"
+    log_uri: str
+    slack_channel: str = "#emr-alerts"
+    clusters: list[ClusterSpec] = Field(default_factory=list)
+    serverless_applications: list[ApplicationSpec] = Field(default_factory=list)
+    events: list[EventEntry] = Field(default_factory=list)
+
+    @field_validator("log_uri")
+    @classmethod
+    def _s3_uri(cls, value: str) -> str:
+        return normalise_log_uri(value)
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _plain_names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"file": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    @property
+    def log_bucket(self) -> str:
+        return parse_s3_uri(self.log_uri)[0]
+
+    @property
+    def log_prefix(self) -> str:
+        return parse_s3_uri(self.log_uri)[1]
+
+    def cluster(self, cluster_id: str) -> ClusterSpec | None:
+        return next((c for c in self.clusters if c.id == cluster_id), None)
+
+    def application(self, application_id: str) -> ApplicationSpec | None:
+        return next((a for a in self.serverless_applications if a.id == application_id), None)
+
+
+def load_scenario(folder: Path) -> Scenario:
+    """Load and validate ``scenario.yaml`` of a folder.
+
+    Raises
+    ------
+    ScenarioError
+        The file is missing, not YAML, or a field is wrong (named, with the problem).
+    """
+    path = folder / SCENARIO_FILE
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{folder}: not a scenario folder (no {SCENARIO_FILE})") from exc
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        raise ScenarioError(f"{path}: {problems}") from exc
+    for entry in scenario.events:
+        if not (folder / entry.file).is_file():
+            raise ScenarioError(f"{path}: event file {entry.file} does not exist")
+    return scenario
+
+
+def check_event_refers_to_scenario(event: dict[str, Any], scenario: Scenario, origin: str) -> None:
+    """Raise if an EMR event names a cluster or application the scenario does not define."""
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    assert isinstance(detail, dict)
+    cluster_id = detail.get("clusterId")
+    if isinstance(cluster_id, str) and scenario.cluster(cluster_id) is None:
+        raise ScenarioError(f"{origin}: refers to cluster {cluster_id}, which the scenario does not define")
+    step_id = detail.get("stepId")
+    cluster = scenario.cluster(cluster_id) if isinstance(cluster_id, str) else None
+    if isinstance(step_id, str) and cluster is not None and not any(s.id == step_id for s in cluster.steps):
+        raise ScenarioError(f"{origin}: refers to step {step_id}, which cluster {cluster_id} does not have")
+    application_id = detail.get("applicationId")
+    if isinstance(application_id, str) and scenario.application(application_id) is None:
+        raise ScenarioError(
+            f"{origin}: refers to EMR Serverless application {application_id}, which the scenario does not define"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Seeding moto's backends (moto has no FailureDetails and picks random ids: we set both)
+# ---------------------------------------------------------------------------------------------------
+class _ScenarioStep:
+    """A step as moto's serializer reads it, with the fields moto's own Step lacks."""
+
+    def __init__(self, spec: StepSpec) -> None:
+        self.id = spec.id
+        self.name = spec.name
+        self.state = spec.state
+        self.action_on_failure = spec.action_on_failure
+        self.config = {"Jar": spec.jar, "Args": list(spec.args), "Properties": {}}
+        self.start_date_time = spec.started
+        self.end_date_time = spec.ended
+        self.failure_details = (
+            {"Reason": spec.failure_details.reason, "Message": spec.failure_details.message, "LogFile": spec.failure_details.log_file}
+            if spec.failure_details
+            else None
+        )
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "State": self.state,
+            "StateChangeReason": {},
+            "Timeline": {
+                "CreationDateTime": self.start_date_time,
+                "StartDateTime": self.start_date_time,
+                "EndDateTime": self.end_date_time,
+            },
+        }
+        if self.failure_details:
+            status["FailureDetails"] = {k: v for k, v in self.failure_details.items() if v is not None}
+        return status
+
+
+class _ClusterView:
+    """Delegates to moto's cluster but reports a StateChangeReason *code* as DescribeCluster does."""
+
+    def __init__(self, cluster: Any, reason: StateChangeReasonSpec | None) -> None:
+        self._cluster = cluster
+        self._reason = reason
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cluster, name)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = dict(self._cluster.status)
+        if self._reason is not None:
+            status["StateChangeReason"] = {
+                k: v for k, v in {"Code": self._reason.code, "Message": self._reason.message}.items() if v
+            }
+        return status
+
+
+def seed(scenario: Scenario, folder: Path) -> None:
+    """Create the scenario's buckets, log objects, clusters, steps and job runs in moto.
+
+    Must run inside ``moto.mock_aws()``.
+    """
+    import boto3
+    from moto.emr.models import emr_backends
+    from moto.emrserverless.models import emrserverless_backends
+
+    region, account = scenario.region, scenario.account
+    s3 = boto3.client("s3", region_name=region)
+    buckets = {scenario.log_bucket}
+    buckets.update(parse_s3_uri(c.log_uri)[0] for c in scenario.clusters if c.log_uri)
+    for bucket in sorted(buckets):
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+    logs = folder / "logs"
+    if logs.is_dir():
+        for path in sorted(p for p in logs.rglob("*") if p.is_file()):
+            key = scenario.log_prefix + path.relative_to(logs).as_posix()
+            s3.put_object(Bucket=scenario.log_bucket, Key=key, Body=path.read_bytes())
+
+    emr = boto3.client("emr", region_name=region)
+    backend = emr_backends[account][region]
+    for spec in scenario.clusters:
+        created = emr.run_job_flow(
+            Name=spec.name,
+            ReleaseLabel=spec.release_label,
+            LogUri=spec.log_uri or scenario.log_uri,
+            Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge", "InstanceCount": 3},
+            Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
+            JobFlowRole="EMR_EC2_DefaultRole",
+            ServiceRole="EMR_DefaultRole",
+        )
+        cluster = backend.clusters.pop(created["JobFlowId"])
+        cluster.id = spec.id
+        cluster.state = spec.state
+        cluster.steps = [_ScenarioStep(step) for step in spec.steps]
+        backend.clusters[spec.id] = _ClusterView(cluster, spec.state_change_reason)
+
+    serverless = boto3.client("emr-serverless", region_name=region)
+    serverless_backend = emrserverless_backends[account][region]
+    for app_spec in scenario.serverless_applications:
+        app_id = serverless.create_application(name=app_spec.name, releaseLabel=app_spec.release_label, type="SPARK")[
+            "applicationId"
+        ]
+        application = serverless_backend.applications.pop(app_id)
+        application.id = app_spec.id
+        serverless_backend.applications[app_spec.id] = application
+        for run_spec in app_spec.job_runs:
+            log_uri = run_spec.log_uri or scenario.log_uri
+            started = serverless.start_job_run(
+                applicationId=app_spec.id,
+                executionRoleArn=f"arn:aws:iam::{account}:role/EMRServerlessJobRole",
+                jobDriver={"sparkSubmit": {"entryPoint": "s3://example/job.py"}},
+                configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
+                name=run_spec.name or run_spec.id,
+            )
+            run = next(r for r in serverless_backend.job_runs[app_spec.id] if r.id == started["jobRunId"])
+            run.id = run_spec.id
+            run.arn = run.arn.rsplit("/", 1)[0] + "/" + run_spec.id
+            run.state = run_spec.state
+            run.state_details = run_spec.state_details
+            run.created_at = run_spec.created or _NOW
+            run.updated_at = run_spec.updated or run.created_at
+            run.total_execution_duration_seconds = int((run.updated_at - run.created_at).total_seconds())
+
+
+def read_event_file(path: Path) -> Any:
+    """Load a saved event; ScenarioError if it is not JSON."""
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError as exc:
+        raise ScenarioError(f"{path}: no such file") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a text file (not an event)") from exc
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc

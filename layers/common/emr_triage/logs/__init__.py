@@ -1,0 +1,1 @@
+"""Reading logs: streaming bytes into lines, and EMR's log layout in S3."""

@@ -1,0 +1,230 @@
+"""Stream text lines out of log bytes: gzip or plain, in chunks, with memory independent of size.
+
+Nothing here raises on bad input. Corrupt or truncated gzip, binary data, non-UTF-8 bytes, giant lines
+and read budgets end or shorten the read and are recorded in :class:`ReadStats` (``partial`` + ``notes``),
+so the caller analyses what could be read and says what could not.
+"""
+
+from __future__ import annotations
+
+import codecs
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_SIZE = 1 << 20
+# Decompress at most this much per call so a tiny "gzip bomb" never inflates all at once.
+_INFLATE_STEP = 1 << 20
+_SNIFF_BYTES = 8192
+TRUNCATION_MARK = " …[line truncated]"
+
+
+@dataclass
+class ReadStats:
+    """Counters and notes of one read. ``partial`` means some of the log was not analysed."""
+
+    compressed: bool = False
+    bytes_in: int = 0
+    bytes_out: int = 0
+    lines: int = 0
+    truncated_lines: int = 0
+    partial: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def stop(self, note: str) -> None:
+        self.partial = True
+        self.notes.append(note)
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """True when the first bytes are clearly not text (NULs, or mostly control characters)."""
+    if not sample:
+        return False
+    nul = sample.count(0)
+    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
+    return nul > len(sample) // 100 or control > len(sample) * 3 // 10
+
+
+def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
+    """Yield decompressed bytes of a (possibly multi-member) gzip stream, noting where it breaks."""
+    decompressor = zlib.decompressobj(wbits=31)
+    for chunk in chunks:
+        data = chunk
+        while data:
+            try:
+                out = decompressor.decompress(data, _INFLATE_STEP)
+            except zlib.error as exc:
+                stats.stop(f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came before")
+                return
+            if out:
+                yield out
+            if decompressor.unconsumed_tail:
+                data = decompressor.unconsumed_tail
+                continue
+            if decompressor.eof:
+                rest = decompressor.unused_data
+                if not rest:
+                    data = b""
+                elif rest.startswith(GZIP_MAGIC) or (len(rest) == 1 and rest == GZIP_MAGIC[:1]):
+                    # Concatenated gzip members are valid gzip: start the next member.
+                    decompressor = zlib.decompressobj(wbits=31)
+                    data = rest
+                else:
+                    stats.stop(f"{len(rest)} bytes of non-gzip data after the end of the gzip stream were ignored")
+                    return
+            else:
+                data = b""
+    if not decompressor.eof and (decompressor.unconsumed_tail or stats.bytes_in):
+        stats.stop("gzip stream ends early (truncated object, or still being uploaded); analysed what was there")
+
+
+def _counted(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
+    for chunk in chunks:
+        stats.bytes_in += len(chunk)
+        yield chunk
+
+
+def iter_log_lines(
+    chunks: Iterable[bytes],
+    *,
+    max_bytes: int = 1 << 30,
+    max_line_chars: int = 16_384,
+    stats: ReadStats | None = None,
+) -> Iterator[str]:
+    """Yield the text lines of a log given as an iterable of byte chunks.
+
+    Parameters
+    ----------
+    chunks:
+        The raw object (e.g. an S3 body's ``iter_chunks()``), gzip-compressed or not: gzip is detected
+        by its magic bytes, not by the file name.
+    max_bytes:
+        Budget of decompressed bytes to read; beyond it the read stops and is flagged partial.
+    max_line_chars:
+        Longer lines are cut to this length (marked with ``…[line truncated]``) and the rest skipped.
+    stats:
+        Filled in as the read goes; pass one to learn bytes, lines and why a read was partial.
+
+    Yields
+    ------
+    str
+        Each line without its line ending. Undecodable bytes become U+FFFD.
+    """
+    stats = stats if stats is not None else ReadStats()
+    source = iter(_counted(chunks, stats))
+    first = b""
+    for first in source:
+        if first:
+            break
+    if not first:
+        stats.notes.append("empty log")
+        return
+
+    def _rejoin() -> Iterator[bytes]:
+        yield first
+        yield from source
+
+    stream: Iterable[bytes]
+    if first.startswith(GZIP_MAGIC):
+        stats.compressed = True
+        stream = _inflate(_rejoin(), stats)
+    else:
+        stream = _rejoin()
+    text = _decode(_within_budget(_text_only(stream, stats), max_bytes, stats), stats)
+    yield from _split_lines(text, max_line_chars, stats)
+    if stats.truncated_lines:
+        stats.notes.append(f"{stats.truncated_lines} over-long line(s) cut to {max_line_chars:,} characters")
+
+
+def _text_only(stream: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
+    """Pass the bytes through once the first few KiB look like text; stop on binary data."""
+    pieces = iter(stream)
+    head = bytearray()
+    for data in pieces:
+        head += data
+        if len(head) >= _SNIFF_BYTES:
+            break
+    if _looks_binary(bytes(head[:_SNIFF_BYTES])):
+        stats.stop("binary data, not a text log: nothing analysed")
+        return
+    if head:
+        yield bytes(head)
+    yield from pieces
+
+
+def _within_budget(stream: Iterable[bytes], max_bytes: int, stats: ReadStats) -> Iterator[bytes]:
+    for data in stream:
+        room = max_bytes - stats.bytes_out
+        if len(data) > room:
+            stats.bytes_out += max(room, 0)
+            if room > 0:
+                yield data[:room]
+            stats.stop(f"read budget of {max_bytes:,} bytes reached; the rest of the log was not analysed")
+            return
+        stats.bytes_out += len(data)
+        yield data
+
+
+def _decode(stream: Iterable[bytes], stats: ReadStats) -> Iterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    replaced = False
+    for data in stream:
+        if b"\x00" in data:
+            data = data.replace(b"\x00", b"")
+        text = decoder.decode(data)
+        if not replaced and "\ufffd" in text:
+            replaced = True
+            stats.notes.append("non-UTF-8 bytes were replaced with U+FFFD")
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        if not replaced and "\ufffd" in tail:
+            stats.notes.append("non-UTF-8 bytes were replaced with U+FFFD")
+        yield tail
+
+
+def _split_lines(texts: Iterable[str], max_line_chars: int, stats: ReadStats) -> Iterator[str]:
+    """Split decoded text into lines; cut over-long lines and skip the rest of them."""
+    pending: list[str] = []
+    pending_len = 0
+    skipping = False  # inside the remainder of a line already emitted as truncated
+    for text in texts:
+        start = 0
+        while True:
+            newline = text.find("\n", start)
+            piece = text[start:] if newline < 0 else text[start:newline]
+            if not skipping:
+                pending.append(piece)
+                pending_len += len(piece)
+                if pending_len > max_line_chars:
+                    line = "".join(pending)[:max_line_chars]
+                    pending, pending_len = [], 0
+                    stats.truncated_lines += 1
+                    stats.lines += 1
+                    yield line + TRUNCATION_MARK
+                    skipping = True
+            if newline < 0:
+                break
+            if skipping:
+                skipping = False
+            else:
+                line = "".join(pending)
+                pending, pending_len = [], 0
+                stats.lines += 1
+                yield line[:-1] if line.endswith("\r") else line
+            start = newline + 1
+    if pending and not skipping:
+        line = "".join(pending)
+        if line:
+            stats.lines += 1
+            yield line[:-1] if line.endswith("\r") else line
+
+
+def iter_file_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Read a local file in chunks (for the command line and tests)."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk

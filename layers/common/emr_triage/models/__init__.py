@@ -1,0 +1,1 @@
+"""Pydantic models: declarative, no I/O."""

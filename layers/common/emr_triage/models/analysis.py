@@ -1,0 +1,82 @@
+"""Results of log analysis: findings in one log, and the diagnosis an incident keeps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["critical", "high", "medium", "low"]
+FindingKind = Literal["cause", "symptom"]
+
+SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+class LogRead(BaseModel):
+    """What was read of one log object or file, and whether the read was complete."""
+
+    source: str
+    etag: str | None = None
+    bytes_read: int = 0
+    lines: int = 0
+    partial: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+
+class Finding(BaseModel):
+    """One rule matching in one log. Text fields are redacted before they are stored here."""
+
+    rule_id: str
+    category: str
+    kind: FindingKind
+    rank: int
+    severity: Severity
+    retryable: bool | None
+    title: str
+    source: str
+    source_weight: int = 0
+    line_no: int
+    headline: str
+    evidence: list[str] = Field(default_factory=list)
+    location: str | None = None
+    count: int = 1
+
+
+class AnalysisReport(BaseModel):
+    """Everything found in a set of logs, before a verdict is chosen."""
+
+    findings: list[Finding] = Field(default_factory=list)
+    reads: list[LogRead] = Field(default_factory=list)
+    application_ids: list[str] = Field(default_factory=list)
+
+
+class SecondaryFinding(BaseModel):
+    rule_id: str
+    category: str
+    title: str
+    source: str
+    line_no: int
+    count: int = 1
+
+
+class Diagnosis(BaseModel):
+    """The verdict: the root cause with its evidence, and the symptoms it explains."""
+
+    category: str
+    rule_id: str | None = None
+    title: str
+    severity: Severity
+    retryable: bool | None = None
+    summary: str
+    explanation: str = ""
+    remediation: str = ""
+    headline: str | None = None
+    evidence: list[str] = Field(default_factory=list)
+    source: str | None = None
+    line_no: int | None = None
+    location: str | None = None
+    fingerprint: str | None = None
+    secondary: list[SecondaryFinding] = Field(default_factory=list)
+    partial: bool = False
+    partial_notes: list[str] = Field(default_factory=list)
+    from_logs: bool = False

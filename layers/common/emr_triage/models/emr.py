@@ -1,0 +1,59 @@
+"""What the EMR and EMR Serverless APIs tell us about a cluster, a step or a job run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class FailureDetails(BaseModel):
+    """DescribeStep's ``Status.FailureDetails`` (Step API steps on EMR 5.x+; often 'Unknown Error')."""
+
+    reason: str | None = None
+    message: str | None = None
+    log_file: str | None = None
+
+
+class ClusterInfo(BaseModel):
+    cluster_id: str
+    name: str = ""
+    state: str | None = None
+    state_reason_code: str | None = None
+    state_reason_message: str | None = None
+    log_uri: str | None = None
+    release_label: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    arn: str | None = None
+    found: bool = True
+    lookup_error: str | None = None
+
+
+class StepInfo(BaseModel):
+    step_id: str
+    name: str = ""
+    state: str | None = None
+    action_on_failure: str | None = None
+    jar: str | None = None
+    args: list[str] = Field(default_factory=list)
+    failure_details: FailureDetails | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    found: bool = True
+    lookup_error: str | None = None
+
+
+class JobRunInfo(BaseModel):
+    application_id: str
+    job_run_id: str
+    name: str | None = None
+    state: str | None = None
+    state_details: str | None = None
+    release_label: str | None = None
+    log_uri: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    total_execution_seconds: int | None = None
+    found: bool = True
+    lookup_error: str | None = None

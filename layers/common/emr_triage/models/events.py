@@ -1,0 +1,205 @@
+"""EventBridge events emr-triage handles, as pydantic models parsed with the Powertools parser.
+
+Shapes follow AWS's published samples (see ``../shared/reference/aws-slack-sam-facts.md`` §1, §2).
+Unknown extra fields are tolerated (AWS adds fields over time); what we rely on is validated.
+We key on ``state``, ids and reason *codes*, never on the human ``message`` text, as the EMR guide advises.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
+
+ClusterId = Annotated[str, Field(pattern=r"^j-[A-Z0-9]{1,64}$")]
+StepId = Annotated[str, Field(pattern=r"^s-[A-Z0-9]{1,64}$")]
+# States stay open strings (AWS may add one); the domain decides what each known state means.
+State = Annotated[str, Field(pattern=r"^[A-Z][A-Z_]{1,40}$")]
+
+
+class _Detail(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class StepStatusDetail(_Detail):
+    """``detail`` of ``EMR Step Status Change``. It has no FailureDetails: DescribeStep has them."""
+
+    cluster_id: ClusterId = Field(alias="clusterId")
+    step_id: StepId = Field(alias="stepId")
+    name: str = ""
+    state: State
+    severity: str | None = None
+    action_on_failure: str | None = Field(None, alias="actionOnFailure")
+    message: str | None = None
+
+
+class ClusterStateChangeReason(_Detail):
+    """The reason inside ``stateChangeReason``; ``code`` is empty on STARTING, ``message`` may be absent."""
+
+    code: str = ""
+    message: str | None = None
+
+
+class ClusterStateDetail(_Detail):
+    """``detail`` of ``EMR Cluster State Change``."""
+
+    cluster_id: ClusterId = Field(alias="clusterId")
+    name: str = ""
+    state: State
+    severity: str | None = None
+    state_change_reason: ClusterStateChangeReason = Field(
+        default_factory=ClusterStateChangeReason, alias="stateChangeReason"
+    )
+    message: str | None = None
+
+    @field_validator("state_change_reason", mode="before")
+    @classmethod
+    def _decode_json_string(cls, value: Any) -> Any:
+        # EMR sends this field as a JSON-encoded *string*; accept an object too.
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"stateChangeReason is not valid JSON ({exc.msg})") from exc
+        return value
+
+
+class JobRunStateDetail(_Detail):
+    """``detail`` of ``EMR Serverless Job Run State Change``. It has no stateDetails: GetJobRun has them."""
+
+    job_run_id: str = Field(alias="jobRunId", pattern=r"^[0-9a-z]{8,64}$")
+    application_id: str = Field(alias="applicationId", pattern=r"^[0-9a-z]{8,64}$")
+    arn: str | None = None
+    release_label: str | None = Field(None, alias="releaseLabel")
+    state: State
+    previous_state: str | None = Field(None, alias="previousState")
+    job_run_name: str | None = Field(None, alias="jobRunName")
+    created_by: str | None = Field(None, alias="createdBy")
+    created_at: datetime | None = Field(None, alias="createdAt")
+    updated_at: datetime | None = Field(None, alias="updatedAt")
+
+
+class EmrStepStatusChange(EventBridgeModel):
+    detail: StepStatusDetail  # type: ignore[assignment]
+
+
+class EmrClusterStateChange(EventBridgeModel):
+    detail: ClusterStateDetail  # type: ignore[assignment]
+
+
+class EmrServerlessJobRunStateChange(EventBridgeModel):
+    detail: JobRunStateDetail  # type: ignore[assignment]
+
+
+class S3ObjectCreated(S3EventNotificationEventBridgeModel):
+    """S3 ``Object Created`` through EventBridge (Powertools' model; ``detail.object.key`` as sent)."""
+
+
+ParsedEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | S3ObjectCreated
+
+EVENT_MODELS: dict[tuple[str, str], type[ParsedEvent]] = {
+    ("aws.emr", "EMR Step Status Change"): EmrStepStatusChange,
+    ("aws.emr", "EMR Cluster State Change"): EmrClusterStateChange,
+    ("aws.emr-serverless", "EMR Serverless Job Run State Change"): EmrServerlessJobRunStateChange,
+    ("aws.s3", "Object Created"): S3ObjectCreated,
+}
+
+_ENVELOPE_KEYS = ("version", "id", "source", "account", "time", "region", "detail-type", "detail")
+
+
+def describe_event(raw: Mapping[str, Any]) -> str:
+    """A short human label for an event, safe to print before it has been validated."""
+    detail = raw.get("detail") if isinstance(raw.get("detail"), Mapping) else {}
+    assert isinstance(detail, Mapping)
+    label = str(raw.get("detail-type", "?"))
+    state = detail.get("state")
+    if isinstance(state, str):
+        label += f" ({state})"
+    obj = detail.get("object")
+    if isinstance(obj, Mapping) and isinstance(obj.get("key"), str):
+        label += f" ({obj['key']})"
+    return label
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field by its JSON path and what is wrong with it."""
+    parts = []
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{path}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None) -> ParsedEvent:
+    """Validate a raw EventBridge event into the model for its source and detail-type.
+
+    Parameters
+    ----------
+    raw:
+        The event as Lambda passes it (decoded JSON).
+    accept:
+        The models this function handles; others are rejected as misrouted (default: all four).
+
+    Returns
+    -------
+    ParsedEvent
+        One of the four event models.
+
+    Raises
+    ------
+    UnknownEventTypeError
+        The source/detail-type pair is not one emr-triage subscribes to.
+    InvalidEventError
+        Not a JSON object, not an EventBridge envelope, or a field is missing or malformed
+        (the message names each field and its problem).
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidEventError(f"event is not a JSON object (got {type(raw).__name__})")
+    missing = [key for key in _ENVELOPE_KEYS if key not in raw]
+    if missing:
+        raise InvalidEventError(f"not an EventBridge event: missing {', '.join(repr(k) for k in missing)}")
+    source, detail_type = raw["source"], raw["detail-type"]
+    model = EVENT_MODELS.get((str(source), str(detail_type)))
+    if model is None:
+        known = ", ".join(f"{dt!r} ({src})" for src, dt in EVENT_MODELS)
+        raise UnknownEventTypeError(
+            f"unknown event type {detail_type!r} from {source!r}; emr-triage handles {known}"
+        )
+    if accept is not None and model not in accept:
+        wanted = ", ".join(repr(dt) for (_, dt), m in EVENT_MODELS.items() if m in accept)
+        raise UnknownEventTypeError(
+            f"this function handles {wanted}, not {detail_type!r}: check the EventBridge rule that sent it"
+        )
+    try:
+        return parse(event=dict(raw), model=model)
+    except ValidationError as exc:
+        raise InvalidEventError(f"malformed {detail_type!r} event: {format_validation_error(exc)}") from exc
+
+
+EmrEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange
+EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
+    EmrStepStatusChange,
+    EmrClusterStateChange,
+    EmrServerlessJobRunStateChange,
+)
+
+
+def parse_emr_event(raw: object) -> EmrEvent:
+    """Validate an EMR or EMR Serverless state change (see :func:`parse_event`)."""
+    event = parse_event(raw, accept=EMR_EVENT_MODELS)
+    assert not isinstance(event, S3ObjectCreated)
+    return event
+
+
+def parse_log_event(raw: object) -> S3ObjectCreated:
+    """Validate an S3 Object Created event (see :func:`parse_event`)."""
+    event = parse_event(raw, accept=(S3ObjectCreated,))
+    assert isinstance(event, S3ObjectCreated)
+    return event

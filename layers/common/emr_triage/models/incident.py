@@ -1,0 +1,89 @@
+"""An incident: one failure, however many events and log objects tell us about it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from emr_triage.models.analysis import Diagnosis, Finding, LogRead, Severity
+
+IncidentKind = Literal["step", "cluster", "job_run"]
+IncidentStatus = Literal["OPEN", "RESOLVED"]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    what: str
+    event_id: str | None = None
+
+
+class SlackRef(BaseModel):
+    """Where the incident's root message lives, and a digest of what it last said."""
+
+    channel: str
+    ts: str
+    digest: str = ""
+
+
+class Incident(BaseModel):
+    incident_id: str
+    kind: IncidentKind
+    status: IncidentStatus = "OPEN"
+    state: str
+    severity: Severity
+    region: str
+    account: str | None = None
+
+    cluster_id: str | None = None
+    cluster_name: str | None = None
+    release_label: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    step_id: str | None = None
+    step_name: str | None = None
+    action_on_failure: str | None = None
+    step_command: str | None = None
+    application_id: str | None = None
+    job_run_id: str | None = None
+    job_run_name: str | None = None
+
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    failed_at: datetime
+
+    emr_reason_code: str | None = None
+    emr_reason: str | None = None
+    emr_log_file: str | None = None
+    log_location: str | None = None
+    lookup_errors: list[str] = Field(default_factory=list)
+
+    diagnosis: Diagnosis | None = None
+    findings: list[Finding] = Field(default_factory=list)
+    logs_analysed: list[LogRead] = Field(default_factory=list)
+    application_ids: list[str] = Field(default_factory=list)
+    children: list[str] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+    slack: SlackRef | None = None
+    slack_claim_until: datetime | None = None
+
+    opened_at: datetime
+    updated_at: datetime
+    version: int = 0
+    expires_at: int
+
+
+OutcomeAction = Literal[
+    "incident_opened", "incident_updated", "duplicate", "folded", "ignored", "no_incident", "rejected"
+]
+SlackAction = Literal["posted", "updated", "unchanged", "none"]
+
+
+class Outcome(BaseModel):
+    """What a handler did with one event: returned to Lambda and printed by the replay command."""
+
+    action: OutcomeAction
+    detail: str
+    incident_id: str | None = None
+    slack: SlackAction = "none"

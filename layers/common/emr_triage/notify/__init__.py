@@ -1,0 +1,1 @@
+"""Slack: building messages (pure), rendering them for a terminal, and delivering them."""

@@ -1,0 +1,259 @@
+"""Build the Slack message of an incident (Block Kit plus a plain-text fallback). Pure: no I/O.
+
+Safety: every piece of text from events or logs goes through :func:`escape` (``&``, ``<``, ``>``), so a
+log line containing ``<!channel>`` or ``<@U123>`` renders literally and pings nobody; backticks in logs are
+replaced so they cannot close a code block; every block is clipped to Slack's limits, visibly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from emr_triage.logs.locations import parse_s3_uri
+from emr_triage.models.incident import Incident
+
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
+CONTEXT_LIMIT = 2000
+MAX_BLOCKS = 50
+EVIDENCE_LINES = 12
+EVIDENCE_CHARS = 1800
+TRUNCATED = "… (truncated)"
+
+_SEVERITY_ICON = {"critical": ":red_circle:", "high": ":red_circle:", "medium": ":large_orange_circle:", "low": ":large_yellow_circle:"}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A message ready for chat.postMessage/chat.update: ``text`` is the notification fallback."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    def digest(self) -> str:
+        """A hash of the content, to skip chat.update when nothing changed."""
+        payload = json.dumps({"text": self.text, "blocks": self.blocks}, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def escape(text: str) -> str:
+    """Escape Slack's control characters in mrkdwn text (only these three, as Slack documents)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """Make text safe for ``plain_text`` objects: no angle brackets, so no mention syntax at all."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def code(text: str) -> str:
+    """Inline code of untrusted text: escaped, and its backticks cannot end the code span."""
+    return "`" + escape(text.replace("`", "ˋ")) + "`"
+
+
+def code_block(lines: list[str]) -> str:
+    """A fenced code block of untrusted lines; a ``` inside cannot break out of it."""
+    body = escape("\n".join(line.replace("`", "ˋ") for line in lines))
+    return "```\n" + body + "\n```"
+
+
+def clip(text: str, limit: int) -> str:
+    """Cut ``text`` to ``limit`` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _clip_code_block(lines: list[str], limit: int) -> str:
+    block = code_block(lines)
+    while len(block) > limit and len(lines) > 1:
+        lines = lines[:-1]
+        block = code_block([*lines, "… (more in the log)"])
+    if len(block) > limit:
+        block = code_block([clip(lines[0], limit - 20)]) if lines else block
+    return block
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str | None:
+    if start is None or end is None:
+        return None
+    seconds = int((end - start).total_seconds())
+    if seconds < 0:
+        return None
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "?"
+
+
+def console_links(incident: Incident) -> list[tuple[str, str]]:
+    """(label, url) of the AWS console pages an engineer opens first."""
+    region = incident.region
+    links: list[tuple[str, str]] = []
+    if incident.cluster_id:
+        links.append(
+            (
+                "EMR cluster",
+                f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/{incident.cluster_id}",
+            )
+        )
+    if incident.application_id:
+        links.append(
+            (
+                "EMR Serverless application",
+                f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
+                f"#/serverless/applications/{incident.application_id}",
+            )
+        )
+    if incident.log_location:
+        try:
+            bucket, prefix = parse_s3_uri(incident.log_location)
+        except ValueError:
+            bucket, prefix = "", ""
+        if bucket:
+            links.append(
+                (
+                    "Logs in S3",
+                    f"https://s3.console.aws.amazon.com/s3/buckets/{quote(bucket)}?region={region}"
+                    f"&prefix={quote(prefix, safe='')}",
+                )
+            )
+    return links
+
+
+def _title(incident: Incident) -> str:
+    state = incident.state.replace("_", " ").lower()
+    if incident.kind == "step":
+        return f"EMR step {state}: {incident.step_name or incident.step_id}"
+    if incident.kind == "cluster":
+        return f"EMR cluster {state}: {incident.cluster_name or incident.cluster_id}"
+    return f"EMR Serverless job run {state}: {incident.job_run_name or incident.job_run_id}"
+
+
+def _facts(incident: Incident) -> list[str]:
+    facts: list[str] = []
+    if incident.cluster_id:
+        name = f"{code(incident.cluster_name)} " if incident.cluster_name else ""
+        facts.append(f"*Cluster*\n{name}{code(incident.cluster_id)}")
+    if incident.step_id:
+        facts.append(f"*Step*\n{code(incident.step_name or '?')} {code(incident.step_id)}")
+    if incident.application_id:
+        facts.append(f"*Application*\n{code(incident.application_id)}")
+    if incident.job_run_id:
+        name = f"{code(incident.job_run_name)} " if incident.job_run_name else ""
+        facts.append(f"*Job run*\n{name}{code(incident.job_run_id)}")
+    state = f"*State*\n{escape(incident.state)} at {_when(incident.ended_at or incident.failed_at)}"
+    if ran := _duration(incident.started_at, incident.ended_at):
+        state += f" (ran {ran})"
+    facts.append(state)
+    if incident.action_on_failure:
+        facts.append(f"*Action on failure*\n{escape(incident.action_on_failure)}")
+    if incident.release_label:
+        facts.append(f"*Release*\n{escape(incident.release_label)}")
+    return facts[:10]
+
+
+def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
+    diagnosis = incident.diagnosis
+    if diagnosis is None or not diagnosis.from_logs:
+        waiting = (
+            "*Diagnosis:* analysing logs… EMR copies them to S3 every 5 minutes; this message is updated "
+            "when they arrive."
+        )
+        return [_section(waiting)]
+    if diagnosis.category == "no_failure":
+        text = "*Diagnosis:* no known failure signature in the logs read"
+        if incident.emr_reason:
+            text += "; EMR's own reason is below."
+        return [_section(text)]
+    verdict = "retry likely to help" if diagnosis.retryable else "needs a code, data or config fix"
+    if diagnosis.retryable is None:
+        verdict = "cause unclear"
+    text = (
+        f"*Diagnosis: {escape(diagnosis.title)}*\n"
+        f"{escape(diagnosis.severity)} severity · {verdict} · category {code(diagnosis.category)}\n"
+        f">{escape(diagnosis.summary)}"
+    )
+    if diagnosis.location:
+        text += f"\n*Where in your code:* {code(diagnosis.location)}"
+    blocks = [_section(text)]
+    if diagnosis.evidence:
+        source = diagnosis.source.rsplit("/", 1)[-1] if diagnosis.source else "log"
+        heading = f"*Evidence* ({code(source)} line {diagnosis.line_no})\n"
+        blocks.append(
+            _section(heading + _clip_code_block(diagnosis.evidence[:EVIDENCE_LINES], min(EVIDENCE_CHARS, SECTION_LIMIT - len(heading))))
+        )
+    if diagnosis.remediation:
+        blocks.append(_section(f"*What to do:* {escape(diagnosis.remediation)}"))
+    return blocks
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
+
+
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_LIMIT)}]}
+
+
+def build_incident_message(incident: Incident) -> SlackMessage:
+    """The root message of an incident, as it should read now.
+
+    Parameters
+    ----------
+    incident:
+        The stored incident (its text fields are already redacted).
+
+    Returns
+    -------
+    SlackMessage
+        Block Kit blocks within Slack's limits, and a plain-text fallback.
+    """
+    icon = _SEVERITY_ICON.get(incident.severity, ":red_circle:")
+    title = _title(incident)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(plain(f"{icon} {title}"), HEADER_LIMIT), "emoji": True}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_LIMIT)} for f in _facts(incident)]},
+        *_diagnosis_blocks(incident),
+    ]
+    if incident.emr_reason:
+        emr = f"*EMR says:* {escape(incident.emr_reason)}"
+        if incident.emr_log_file:
+            emr += f" (see {code(incident.emr_log_file)})"
+        blocks.append(_context(emr))
+    diagnosis = incident.diagnosis
+    if diagnosis and diagnosis.secondary:
+        seen = ", ".join(
+            f"{escape(s.title)}{f' ×{s.count}' if s.count > 1 else ''}" for s in diagnosis.secondary[:6]
+        )
+        blocks.append(_context(f"*Also in the logs:* {seen}"))
+    if diagnosis and diagnosis.partial:
+        notes = "; ".join(escape(n) for n in diagnosis.partial_notes[:3])
+        blocks.append(_context(f":warning: *Partial read:* {notes}"))
+    if incident.children:
+        blocks.append(_context("*Folded into this alert:* " + ", ".join(escape(c) for c in incident.children[:10])))
+    if incident.lookup_errors:
+        blocks.append(_context(":warning: " + "; ".join(escape(e) for e in incident.lookup_errors[:3])))
+    links = " · ".join(f"<{url}|{label}>" for label, url in console_links(incident))
+    footer = f"incident {code(incident.incident_id)}"
+    blocks.append(_context(f"{links} · {footer}" if links else footer))
+
+    fallback = f"{title}"
+    if diagnosis and diagnosis.from_logs and diagnosis.category != "no_failure":
+        fallback += f": {diagnosis.title}"
+    if incident.cluster_id:
+        fallback += f" (cluster {incident.cluster_name or ''} {incident.cluster_id})".replace("  ", " ")
+    return SlackMessage(text=clip(escape(fallback), SECTION_LIMIT), blocks=blocks[:MAX_BLOCKS])

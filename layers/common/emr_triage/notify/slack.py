@@ -1,0 +1,143 @@
+"""Deliver messages: to Slack through slack-sdk's WebClient, or to the console (local replay)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from emr_triage.exceptions import DeliveryError, SlackConfigurationError
+from emr_triage.models.incident import SlackRef
+from emr_triage.notify.message import SlackMessage
+
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+
+class Notifier(Protocol):
+    def post(self, channel: str, message: SlackMessage) -> SlackRef: ...
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
+
+
+# Slack error codes that need a person, with what that person should do.
+_CONFIGURATION_FIXES = {
+    "channel_not_found": "check SlackChannel (a channel ID like C0123ABCD, or its exact name) and invite the bot "
+    "to it (/invite @your-bot); private channels need the invitation",
+    "not_in_channel": "invite the bot to the channel (/invite @your-bot), or add the chat:write.public scope",
+    "is_archived": "the channel is archived: choose another SlackChannel",
+    "invalid_auth": "the bot token is not valid: store the app's Bot User OAuth Token (xoxb-...) in the secret",
+    "not_authed": "no bot token was sent: store the app's Bot User OAuth Token (xoxb-...) in the secret",
+    "token_revoked": "the bot token was revoked: reinstall the Slack app and store its new token in the secret",
+    "token_expired": "the bot token expired: store a fresh token in the secret (or disable token rotation)",
+    "account_inactive": "the bot's account is inactive: reinstall the Slack app and store its new token",
+    "missing_scope": "add the missing bot scope to the Slack app (chat:write to post, files:write to upload) "
+    "and reinstall it",
+    "message_not_found": "the original message was deleted; a new one will be posted on the next retry",
+}
+
+
+def _translate(exc: SlackApiError, action: str, channel: str) -> Exception:
+    error = str(exc.response.get("error", "unknown_error"))
+    fix = _CONFIGURATION_FIXES.get(error)
+    if error == "missing_scope":
+        needed = exc.response.get("needed")
+        if needed:
+            fix = f"add the {needed} bot scope to the Slack app and reinstall it"
+    if fix:
+        return SlackConfigurationError(f"Slack {action} to {channel} failed with {error}: {fix}")
+    return DeliveryError(f"Slack {action} to {channel} failed with {error} (HTTP {exc.response.status_code})")
+
+
+class SlackWebNotifier:
+    """Posts and updates through slack-sdk, retrying 429 (Retry-After), 5xx and connection errors.
+
+    The token comes from ``token_provider`` on each call (Powertools caches the secret for 5 minutes),
+    so a rotated token is picked up without a cold start; the WebClient is rebuilt when it changes.
+    """
+
+    def __init__(self, token_provider: Callable[[], str], base_url: str, timeout: int = 10) -> None:
+        self._token_provider = token_provider
+        self._base_url = base_url
+        self._timeout = timeout
+        self._token: str | None = None
+        self._client: WebClient | None = None
+
+    @property
+    def client(self) -> WebClient:
+        token = self._token_provider()
+        if self._client is None or token != self._token:
+            self._client = self._build_client(token)
+            self._token = token
+        return self._client
+
+    def _build_client(self, token: str) -> WebClient:
+        from slack_sdk import WebClient
+        from slack_sdk.http_retry.builtin_handlers import (
+            ConnectionErrorRetryHandler,
+            RateLimitErrorRetryHandler,
+            ServerErrorRetryHandler,
+        )
+
+        return WebClient(
+            token=token,
+            base_url=self._base_url,
+            timeout=self._timeout,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=2),
+                RateLimitErrorRetryHandler(max_retry_count=2),
+                ServerErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+
+    def _call(self, action: str, channel: str, **kwargs: object) -> dict[str, object]:
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            if action == "chat.postMessage":
+                response = self.client.chat_postMessage(**kwargs)  # type: ignore[arg-type]
+            else:
+                response = self.client.chat_update(**kwargs)  # type: ignore[arg-type]
+        except SlackApiError as exc:
+            raise _translate(exc, action, channel) from exc
+        except (SlackClientError, OSError) as exc:
+            # Connection errors and timeouts that outlasted the retry handlers.
+            raise DeliveryError(f"Slack {action} to {channel} failed: {type(exc).__name__}: {exc}") from exc
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def post(self, channel: str, message: SlackMessage) -> SlackRef:
+        data = self._call(
+            "chat.postMessage", channel, channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False
+        )
+        return SlackRef(channel=str(data.get("channel", channel)), ts=str(data["ts"]), digest=message.digest())
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
+        self._call("chat.update", ref.channel, channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks)
+        return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
+
+
+@dataclass
+class SentMessage:
+    action: str
+    channel: str
+    ts: str
+    message: SlackMessage
+
+
+@dataclass
+class ConsoleNotifier:
+    """Keeps messages instead of sending them; the replay command prints them."""
+
+    sent: list[SentMessage] = field(default_factory=list)
+    _counter: int = 0
+
+    def post(self, channel: str, message: SlackMessage) -> SlackRef:
+        self._counter += 1
+        ts = f"1700000000.{self._counter:06d}"
+        self.sent.append(SentMessage("post", channel, ts, message))
+        return SlackRef(channel=channel, ts=ts, digest=message.digest())
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
+        self.sent.append(SentMessage("update", ref.channel, ref.ts, message))
+        return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())

@@ -1,0 +1,49 @@
+"""Logger, tracer and metrics, created once and imported everywhere.
+
+Structured logs carry ids (``cluster_id=``, ``step_id=``) and never raw log excerpts.
+Business metrics are PascalCase, one per outcome.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+SERVICE = "emr-triage"
+METRICS_NAMESPACE = "EmrTriage"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
+
+
+class MetricName:
+    """The business metrics this service emits (unit: Count)."""
+
+    INCIDENTS_OPENED = "IncidentsOpened"
+    INCIDENTS_UPDATED = "IncidentsUpdated"
+    DUPLICATE_EVENTS = "DuplicateEvents"
+    FOLDED_EVENTS = "FoldedEvents"
+    INVALID_EVENTS = "InvalidEvents"
+    DEAD_LETTERED_EVENTS = "DeadLetteredEvents"
+    IGNORED_EVENTS = "IgnoredEvents"
+    LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
+    PARTIAL_LOG_READS = "PartialLogReads"
+    FAILURES_CLASSIFIED = "FailuresClassified"
+    SLACK_MESSAGES_POSTED = "SlackMessagesPosted"
+    SLACK_MESSAGES_UPDATED = "SlackMessagesUpdated"
+    SLACK_DELIVERY_FAILURES = "SlackDeliveryFailures"
+
+
+def count(name: str, value: int = 1, **dimensions: str) -> None:
+    """Add one business metric (Count). With dimensions, it is emitted at once as its own EMF record."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    if is_metrics_disabled():  # single_metric itself ignores POWERTOOLS_METRICS_DISABLED
+        return
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

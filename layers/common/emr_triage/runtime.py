@@ -1,0 +1,129 @@
+"""The concrete adapters a handler uses by default, built lazily once per process.
+
+Handlers call :func:`get_dependencies`; tests and the replay command call :func:`reset` after changing
+the environment (moto must be active before any client exists).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from emr_triage.analysis.catalogue import Catalogue, get_catalogue
+from emr_triage.aws.clients import reset_clients
+from emr_triage.aws.dead_letter import DeadLetterSink, SqsDeadLetterSink
+from emr_triage.aws.emr import BotoEmrGateway, EmrGateway
+from emr_triage.aws.s3 import LogStore, S3LogStore
+from emr_triage.exceptions import SlackConfigurationError
+from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
+from emr_triage.notify.slack import ConsoleNotifier, Notifier, SlackWebNotifier
+from emr_triage.settings import Settings, get_settings
+
+SECRET_MAX_AGE_SECONDS = 300
+_TOKEN_KEYS = ("bot_token", "SLACK_BOT_TOKEN", "slack_bot_token", "token")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dependencies:
+    """Everything the domain functions need, behind small interfaces (fakes in unit tests)."""
+
+    settings: Settings
+    repository: IncidentRepository
+    emr: EmrGateway
+    logs: LogStore
+    notifier: Notifier
+    catalogue: Catalogue
+    dead_letters: DeadLetterSink | None = None
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+
+def parse_slack_secret(secret: str, secret_id: str) -> str:
+    """The bot token inside a secret: the plain token, or JSON with a ``bot_token`` key.
+
+    Raises
+    ------
+    SlackConfigurationError
+        The secret holds no ``xox…`` token (the message never contains the secret's value).
+    """
+    value = secret.strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError:
+            data = {}
+        value = next((str(data[k]) for k in _TOKEN_KEYS if isinstance(data, dict) and data.get(k)), "")
+    if not value.startswith("xox"):
+        raise SlackConfigurationError(
+            f"secret {secret_id} does not hold a Slack bot token: store the Bot User OAuth Token (xoxb-...) "
+            'as the secret string, or as JSON {"bot_token": "xoxb-..."}'
+        )
+    return value
+
+
+def slack_token_from_secret(secret_id: str) -> str:
+    """Read the bot token from Secrets Manager through Powertools parameters (cached 5 minutes)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        secret = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
+    except parameters.exceptions.GetParameterError as exc:
+        raise SlackConfigurationError(
+            f"could not read the Slack token from Secrets Manager secret {secret_id}: {exc}. Check that the "
+            "secret exists in this region and that SlackTokenSecretArn in template.yaml names it"
+        ) from exc
+    return parse_slack_secret(str(secret), secret_id)
+
+
+@lru_cache(maxsize=1)
+def console_notifier() -> ConsoleNotifier:
+    """The process-wide console notifier (the replay command reads what it kept)."""
+    return ConsoleNotifier()
+
+
+def build_notifier(settings: Settings) -> Notifier:
+    if settings.slack_delivery == "console":
+        return console_notifier()
+    if settings.slack_delivery == "env":
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        return SlackWebNotifier(lambda: token, settings.slack_api_url)
+    secret_id = settings.slack_token_secret_id or ""
+    return SlackWebNotifier(lambda: slack_token_from_secret(secret_id), settings.slack_api_url)
+
+
+@lru_cache(maxsize=1)
+def get_dependencies() -> Dependencies:
+    """The production wiring: DynamoDB, EMR, S3, Slack, SQS, as the settings say."""
+    settings = get_settings()
+    return Dependencies(
+        settings=settings,
+        repository=DynamoIncidentRepository(settings.incidents_table),
+        emr=BotoEmrGateway(),
+        logs=S3LogStore(),
+        notifier=build_notifier(settings),
+        catalogue=get_catalogue(settings.rules_file),
+        dead_letters=SqsDeadLetterSink(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
+    )
+
+
+def reset_settings() -> None:
+    """Re-read settings (and what is built from them) on the next call: a new function environment."""
+    get_settings.cache_clear()
+    get_dependencies.cache_clear()
+    get_catalogue.cache_clear()
+
+
+def reset() -> None:
+    """Forget every cached setting, client, catalogue, message and secret (tests; replay between runs)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    reset_settings()
+    console_notifier.cache_clear()
+    reset_clients()
+    parameters.clear_caches()

@@ -1,0 +1,101 @@
+"""Each function's configuration: one pydantic model read from the environment through a cached getter.
+
+The environment variables are set by template.yaml (Globals and each function) in Lambda, and by the
+replay command locally, which resolves the same template. Nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from emr_triage.exceptions import SettingsError
+
+SlackDelivery = Literal["secret", "env", "console"]
+
+
+class Settings(BaseModel):
+    """Validated runtime configuration.
+
+    ``slack_delivery`` chooses where Slack messages go: ``secret`` (Lambda: the bot token comes from
+    Secrets Manager), ``env`` (local: ``SLACK_BOT_TOKEN``), ``console`` (local: rendered, not sent).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    incidents_table: str = Field(validation_alias="INCIDENTS_TABLE", min_length=3)
+    log_bucket: str = Field(validation_alias="LOG_BUCKET", min_length=3)
+    log_prefix: str = Field("", validation_alias="LOG_PREFIX")
+    slack_channel: str = Field(validation_alias="SLACK_CHANNEL", min_length=1)
+    slack_delivery: SlackDelivery = Field("secret", validation_alias="SLACK_DELIVERY")
+    slack_token_secret_id: str | None = Field(None, validation_alias="SLACK_TOKEN_SECRET_ID")
+    slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+    dead_letter_queue_url: str | None = Field(None, validation_alias="DEAD_LETTER_QUEUE_URL")
+    environment: str = Field("dev", validation_alias="ENVIRONMENT")
+    incident_ttl_days: int = Field(90, ge=1, le=3650, validation_alias="INCIDENT_TTL_DAYS")
+    log_read_max_bytes: int = Field(1 << 30, ge=1024, validation_alias="LOG_READ_MAX_BYTES")
+    log_max_line_chars: int = Field(16_384, ge=256, validation_alias="LOG_MAX_LINE_CHARS")
+    rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
+    region: str = Field("us-east-1", validation_alias="AWS_REGION")
+
+    @field_validator("log_prefix")
+    @classmethod
+    def _prefix_ends_with_slash(cls, value: str) -> str:
+        value = value.lstrip("/")
+        return value if not value or value.endswith("/") else value + "/"
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_ends_with_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _slack_credentials_present(self) -> Settings:
+        if self.slack_delivery == "secret" and not self.slack_token_secret_id:
+            raise ValueError("SLACK_DELIVERY=secret needs SLACK_TOKEN_SECRET_ID (the Secrets Manager secret)")
+        if self.slack_delivery == "env" and self.slack_bot_token is None:
+            raise ValueError("SLACK_DELIVERY=env needs SLACK_BOT_TOKEN")
+        return self
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Validate settings from an environment mapping.
+
+    Parameters
+    ----------
+    environ:
+        Usually ``os.environ``. ``AWS_DEFAULT_REGION`` is used when ``AWS_REGION`` is unset.
+
+    Returns
+    -------
+    Settings
+
+    Raises
+    ------
+    SettingsError
+        Naming every missing or invalid variable.
+    """
+    values = dict(environ)
+    if "AWS_REGION" not in values and "AWS_DEFAULT_REGION" in values:
+        values["AWS_REGION"] = values["AWS_DEFAULT_REGION"]
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{where}: {error['msg']}")
+        raise SettingsError(
+            "invalid function configuration (environment variables set by template.yaml): " + "; ".join(problems)
+        ) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, validated once and cached (``get_settings.cache_clear()`` in tests)."""
+    return load_settings(os.environ)
