@@ -49,23 +49,32 @@ def _samconfig_stack_name(root: Path, env: str) -> str | None:
     return None
 
 
-def _quiet_powertools(verbose: bool) -> None:
+def _quiet_powertools(verbose: bool) -> dict[str, str]:
+    """Keep the functions' logs and metrics out of the replay's output unless -v; returns the
+    environment the functions should run with for that."""
     import warnings
 
     from emr_triage.observability import logger
 
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "false" if verbose else "true")
     logger.setLevel("INFO" if verbose else "ERROR")
-    if not verbose:
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
+    if verbose:
+        return {}
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    return {"POWERTOOLS_METRICS_DISABLED": "true"}
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from emr_triage.local.output import print_event_report, print_incident
-    from emr_triage.local.replay import LocalStack, ReplayItem, collect_items, slack_environment, validate_item
+    from emr_triage.local.replay import (
+        LocalStack,
+        ReplayItem,
+        collect_items,
+        slack_environment,
+        validate_item,
+    )
 
     root = _project_root(args.project)
-    _quiet_powertools(args.verbose)
+    quiet = _quiet_powertools(args.verbose)
     items = collect_items([Path(p) for p in args.paths])
     for item in items:
         validate_item(item)
@@ -75,7 +84,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             groups[-1].append(item)
         else:
             groups.append([item])
-    extra = slack_environment(os.environ)
+    extra = {**quiet, **slack_environment(os.environ)}
     if args.rules:
         extra["EMR_TRIAGE_RULES_FILE"] = str(Path(args.rules).resolve())
     failed = False
@@ -131,7 +140,9 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
 
             bucket, key = parse_s3_uri(raw)
             stream = S3LogStore().open_object(bucket, key)
-            results.append(analyse_stream(stream.chunks, catalogue=catalogue, source=f"s3://{bucket}/{key}", etag=stream.info.etag))
+            results.append(
+                analyse_stream(stream.chunks, catalogue=catalogue, source=f"s3://{bucket}/{key}", etag=stream.info.etag)
+            )
             continue
         path = Path(raw)
         if not path.exists():
@@ -142,7 +153,16 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     report = build_report(results)
     diagnosis = diagnose(report.findings, catalogue, report.reads)
     if args.json:
-        out.write(json.dumps({"diagnosis": diagnosis.model_dump(mode="json"), "reads": [r.model_dump() for r in report.reads]}, indent=2) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "diagnosis": diagnosis.model_dump(mode="json"),
+                    "reads": [r.model_dump() for r in report.reads],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         return EXIT_OK
     out.write(f"Analysed {len(report.reads)} log(s) with catalogue {catalogue.version}\n")
     print_diagnosis(diagnosis, out)
@@ -165,9 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("paths", nargs="+", help="event JSON files and/or scenario folders, replayed in order")
     replay.add_argument("--aws", action="store_true", help="use the real AWS account of a deployed stack")
     replay.add_argument("--stack-name", help="the deployed stack (default: stack_name in samconfig.toml)")
-    replay.add_argument("--config-env", default="default", help="samconfig.toml environment for --aws (default: default)")
+    replay.add_argument(
+        "--config-env", default="default", help="samconfig.toml environment for --aws (default: default)"
+    )
     replay.add_argument("--region", help="AWS region for --aws (default: your AWS configuration)")
-    replay.add_argument("--json", action="store_true", help="also print the Block Kit JSON and the stored incident items")
+    replay.add_argument(
+        "--json", action="store_true", help="also print the Block Kit JSON and the stored incident items"
+    )
     replay.add_argument("--rules", help="an extra failure-catalogue YAML file (adds or overrides rules)")
     replay.add_argument("--project", help="the project folder with template.yaml (default: found from here)")
     replay.add_argument("-v", "--verbose", action="store_true", help="show the functions' logs and metrics")

@@ -75,8 +75,8 @@ def slack_token_from_secret(secret_id: str) -> str:
         secret = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
         raise SlackConfigurationError(
-            f"could not read the Slack token from Secrets Manager secret {secret_id}: {exc}. Check that the "
-            "secret exists in this region and that SlackTokenSecretArn in template.yaml names it"
+            f"could not read the Slack token from Secrets Manager secret {secret_id}: {str(exc).rstrip('.')}. "
+            "Check that the secret exists in this region and that SlackTokenSecretArn in template.yaml names it"
         ) from exc
     return parse_slack_secret(str(secret), secret_id)
 
@@ -123,7 +123,11 @@ def reset() -> None:
     """Forget every cached setting, client, catalogue, message and secret (tests; replay between runs)."""
     from aws_lambda_powertools.utilities import parameters
 
+    from emr_triage.observability import metrics
+
     reset_settings()
     console_notifier.cache_clear()
+    # With metrics disabled, Powertools neither prints nor clears them: drop what accumulated.
+    metrics.clear_metrics()
     reset_clients()
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -36,7 +36,9 @@ _LOG_PREFIX = re.compile(
     r"^(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\s+"
     r"(?:\[[^\]]*\]\s*)?(?:[\w.$-]+(?:\s\([^)]*\))?:\s)?"
 )
-_APPLICATION_ID = re.compile(r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)")
+_APPLICATION_ID = re.compile(
+    r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
+)
 
 # Masks for fingerprints: variable parts become placeholders (Drain-style templates).
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -150,9 +152,7 @@ class LineAnalysis:
     application_ids: list[str] = field(default_factory=list)
 
 
-def analyse_lines(
-    lines: Iterable[str], *, catalogue: Catalogue, source: str, source_weight: int = 1
-) -> LineAnalysis:
+def analyse_lines(lines: Iterable[str], *, catalogue: Catalogue, source: str, source_weight: int = 1) -> LineAnalysis:
     """Match every rule against every line of one log.
 
     Parameters
@@ -182,9 +182,9 @@ def analyse_lines(
                 if not block.open:
                     block.close()
             open_blocks = [b for b in open_blocks if b.open]
-        if "pplication" in line and (app := _APPLICATION_ID.search(line)):
-            if app[1] not in result.application_ids:
-                result.application_ids.append(app[1])
+        app = _APPLICATION_ID.search(line) if "pplication" in line else None
+        if app and app[1] not in result.application_ids:
+            result.application_ids.append(app[1])
         for rule in rules:
             if not rule.matches(line):
                 continue
@@ -270,7 +270,12 @@ def diagnose(findings: list[Finding], catalogue: Catalogue, reads: Iterable[LogR
             secondary[f.rule_id].count += f.count
         else:
             secondary[f.rule_id] = SecondaryFinding(
-                rule_id=f.rule_id, category=f.category, title=f.title, source=f.source, line_no=f.line_no, count=f.count
+                rule_id=f.rule_id,
+                category=f.category,
+                title=f.title,
+                source=f.source,
+                line_no=f.line_no,
+                count=f.count,
             )
     if root.kind == "symptom":
         category, title = "other", "The job failed, but no known signature explains why"

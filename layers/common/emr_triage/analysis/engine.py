@@ -18,7 +18,7 @@ def _guarded(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
             chunk = next(iterator)
         except StopIteration:
             return
-        except Exception as exc:  # noqa: BLE001 - any source failure ends the read; what was read is kept
+        except Exception as exc:
             stats.stop(f"reading stopped after {stats.bytes_in:,} bytes: {type(exc).__name__}: {exc}")
             return
         yield chunk

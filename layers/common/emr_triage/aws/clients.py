@@ -3,7 +3,7 @@ pays for every client), and every client shares one retry policy."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _client(service: str, region: str | None) -> Any:
     import boto3
     from botocore.config import Config

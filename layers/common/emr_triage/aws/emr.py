@@ -35,7 +35,8 @@ def _lookup_problem(exc: Exception, action: str, what: str) -> str:
         if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
             return f"not allowed to call {action} for {what}: grant it to the function's role (template.yaml does)"
         if code in ("InvalidRequestException", "ResourceNotFoundException", "ValidationException"):
-            return f"{action}: {what} was not found in this account and region ({exc.response['Error'].get('Message', code)})"
+            message = exc.response["Error"].get("Message", code)
+            return f"{action}: {what} was not found in this account and region ({message})"
         return f"{action} for {what} failed: {code}: {exc.response['Error'].get('Message', '')}"
     raise exc
 

@@ -71,7 +71,12 @@ class S3LogStore:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     found.append(
-                        ObjectInfo(bucket, item["Key"], int(item.get("Size", 0)), str(item.get("ETag", "")).strip('"'))
+                        ObjectInfo(
+                            bucket,
+                            item["Key"],
+                            int(item.get("Size", 0)),
+                            str(item.get("ETag", "")).strip('"'),
+                        )
                     )
                     if len(found) >= limit:
                         return found

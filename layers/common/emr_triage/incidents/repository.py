@@ -101,7 +101,9 @@ class DynamoIncidentRepository:
         from botocore.exceptions import ClientError
 
         if clients.is_transient(exc):
-            return TransientError(f"DynamoDB {action} on {self.table_name} failed transiently ({exc}); retrying the event")
+            return TransientError(
+                f"DynamoDB {action} on {self.table_name} failed transiently ({exc}); retrying the event"
+            )
         if isinstance(exc, ClientError):
             code = clients.error_code(exc)
             if code == "ResourceNotFoundException":

@@ -181,7 +181,9 @@ def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, dep
         log_location=_log_root(cluster, deps) + f"{detail.cluster_id}/" if cluster.found else None,
         lookup_errors=[cluster.lookup_error] if cluster.lookup_error else [],
         diagnosis=_emr_reason_diagnosis(code, message, deps),
-        timeline=[TimelineEntry(at=event.time, what=f"cluster {detail.state} ({code or 'no reason code'})", event_id=event.id)],
+        timeline=[
+            TimelineEntry(at=event.time, what=f"cluster {detail.state} ({code or 'no reason code'})", event_id=event.id)
+        ],
         opened_at=now,
         updated_at=now,
         expires_at=_expires_at(now, deps),
@@ -230,25 +232,29 @@ def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead
         return incident
     for analysis, read in results:
         incident.findings = merge_findings(incident.findings, analysis.findings)
-        incident.logs_analysed = [
-            r for r in incident.logs_analysed if not (r.source == read.source and r.etag == read.etag)
-        ][-MAX_LOG_READS + 1 :] + [read]
+        kept = [r for r in incident.logs_analysed if (r.source, r.etag) != (read.source, read.etag)]
+        incident.logs_analysed = [*kept[-MAX_LOG_READS + 1 :], read]
         for app in analysis.application_ids:
             if app not in incident.application_ids:
                 incident.application_ids.append(app)
     diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed)
     if diagnosis.category == "no_failure" and incident.diagnosis and not incident.diagnosis.from_logs:
         # Logs that show nothing do not replace what EMR itself said (a cluster's reason code).
-        diagnosis = incident.diagnosis.model_copy(update={"partial": diagnosis.partial, "partial_notes": diagnosis.partial_notes})
+        diagnosis = incident.diagnosis.model_copy(
+            update={"partial": diagnosis.partial, "partial_notes": diagnosis.partial_notes}
+        )
     incident.diagnosis = diagnosis
     names = ", ".join(read.source.rsplit("/", 1)[-1] for _, read in results)
-    incident.timeline = [*incident.timeline, TimelineEntry(at=deps.clock(), what=f"analysed {names}: {diagnosis.category}")][
-        -MAX_TIMELINE:
-    ]
+    incident.timeline = [
+        *incident.timeline,
+        TimelineEntry(at=deps.clock(), what=f"analysed {names}: {diagnosis.category}"),
+    ][-MAX_TIMELINE:]
     return incident
 
 
-def _analyse_object(deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None) -> tuple[LineAnalysis, LogRead]:
+def _analyse_object(
+    deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None
+) -> tuple[LineAnalysis, LogRead]:
     uri = f"s3://{bucket}/{key}"
     try:
         stream = deps.logs.open_object(bucket, key)
@@ -344,7 +350,11 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
     count(MetricName.SLACK_MESSAGES_POSTED)
     # The incident may have changed while we posted (a log arrived): bring the message up to date.
     latest = deps.repository.get(incident_id)
-    if latest is not None and latest.slack is not None and build_incident_message(latest).digest() != latest.slack.digest:
+    if (
+        latest is not None
+        and latest.slack is not None
+        and build_incident_message(latest).digest() != latest.slack.digest
+    ):
         deliver_alert(incident_id, deps)
     return "posted"
 
@@ -399,8 +409,14 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
     return stored, False
 
 
-def _finish(incident: Incident, created: bool, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies) -> Outcome:
-    updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, results, deps)) if results else incident
+def _finish(
+    incident: Incident, created: bool, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies
+) -> Outcome:
+    updated = (
+        deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, results, deps))
+        if results
+        else incident
+    )
     final = updated or incident
     slack = deliver_alert(incident.incident_id, deps)
     diagnosis = final.diagnosis
@@ -431,7 +447,10 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
             child = f"step {detail.name or detail.step_id} ({detail.step_id}) {detail.state}"
             return _fold_into(parent, child, event.id, event.time, deps)
     cluster = deps.emr.describe_cluster(detail.cluster_id)
-    step = deps.emr.describe_step(detail.cluster_id, detail.step_id)
+    # A cluster EMR cannot describe has no step to describe either: save the call.
+    step = (
+        deps.emr.describe_step(detail.cluster_id, detail.step_id) if cluster.found else StepInfo(step_id=detail.step_id)
+    )
     incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
     if not created and incident.slack is not None and incident.diagnosis is not None:
         return Outcome(
@@ -451,7 +470,8 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
     code = detail.state_change_reason.code
     if code == "STEP_FAILURE":
         parent = next(
-            (i for i in deps.repository.open_incidents(cluster_id=detail.cluster_id) if i.kind == "step"), None
+            (i for i in deps.repository.open_incidents(cluster_id=detail.cluster_id) if i.kind == "step"),
+            None,
         )
         if parent is not None:
             child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
@@ -459,7 +479,12 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
     cluster = deps.emr.describe_cluster(detail.cluster_id)
     incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
     if not created and incident.slack is not None:
-        return Outcome(action="duplicate", incident_id=incident.incident_id, detail="already recorded and alerted", slack="unchanged")
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail="already recorded and alerted",
+            slack="unchanged",
+        )
     return _finish(incident, created, [], deps)
 
 
@@ -471,7 +496,12 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
     incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
     if not created and incident.slack is not None and incident.diagnosis is not None:
-        return Outcome(action="duplicate", incident_id=incident.incident_id, detail="already recorded and alerted", slack="unchanged")
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail="already recorded and alerted",
+            slack="unchanged",
+        )
     results = []
     if run.log_uri:
         bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)
@@ -513,7 +543,10 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     obj = identify_log_object(bucket, key, deps.settings.log_prefix)
     if obj is None:
         count(MetricName.IGNORED_EVENTS)
-        return Outcome(action="ignored", detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix")
+        return Outcome(
+            action="ignored",
+            detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix",
+        )
     incident = _incident_for_log(obj, deps)
     if incident is None:
         return Outcome(
@@ -525,7 +558,11 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     etag = event.detail.object.etag or None
     if etag and any(r.source == obj.uri and r.etag == etag for r in incident.logs_analysed):
         count(MetricName.DUPLICATE_EVENTS)
-        return Outcome(action="duplicate", incident_id=incident.incident_id, detail=f"{obj.uri} (etag {etag}) was already analysed")
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail=f"{obj.uri} (etag {etag}) was already analysed",
+        )
     result = _analyse_object(deps, bucket, key, obj.weight, etag)
     updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, [result], deps))
     count(MetricName.INCIDENTS_UPDATED)
@@ -535,7 +572,8 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     return Outcome(
         action="incident_updated",
         incident_id=incident.incident_id,
-        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: {len(result[0].findings)} finding(s); verdict {verdict}",
+        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: "
+        f"{len(result[0].findings)} finding(s); verdict {verdict}",
         slack=slack,
     )
 

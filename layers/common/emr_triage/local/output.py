@@ -30,7 +30,12 @@ def _changes(before: str, after: str) -> list[str]:
 
 
 def print_event_report(
-    report: EventReport, out: TextIO, *, show_json: bool, verbose: bool = False, shown: dict[str, str] | None = None
+    report: EventReport,
+    out: TextIO,
+    *,
+    show_json: bool,
+    verbose: bool = False,
+    shown: dict[str, str] | None = None,
 ) -> None:
     """Print what happened to one event. ``shown`` maps a Slack message ts to its last rendering, so an
     edit prints only what changed."""
@@ -78,9 +83,11 @@ def print_diagnosis(diagnosis: Diagnosis, out: TextIO) -> None:
     if diagnosis.category == "no_failure":
         _wrap("verdict", f"no_failure: {diagnosis.summary}", out)
     else:
-        fix = {True: "retry likely to help", False: "needs a code, data or config fix", None: "cause unclear"}[
-            diagnosis.retryable
-        ]
+        fix = {
+            True: "retry likely to help",
+            False: "needs a code, data or config fix",
+            None: "cause unclear",
+        }[diagnosis.retryable]
         _wrap("verdict", f"{diagnosis.category}: {diagnosis.title} ({diagnosis.severity}, {fix})", out)
         _wrap("summary", diagnosis.summary, out)
         if diagnosis.location:
@@ -107,11 +114,23 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
     out.write(f"\nIncident {incident.incident_id}  (DynamoDB table {table}, version {incident.version})\n")
     _wrap("status", f"{incident.status} · {incident.kind} {incident.state} · severity {incident.severity}", out)
     if incident.cluster_id:
-        _wrap("cluster", f"{incident.cluster_name or '?'} ({incident.cluster_id}) · {incident.release_label or '?'}", out)
+        _wrap(
+            "cluster",
+            f"{incident.cluster_name or '?'} ({incident.cluster_id}) · {incident.release_label or '?'}",
+            out,
+        )
     if incident.step_id:
-        _wrap("step", f"{incident.step_name or '?'} ({incident.step_id}) · action on failure {incident.action_on_failure}", out)
+        _wrap(
+            "step",
+            f"{incident.step_name or '?'} ({incident.step_id}) · action on failure {incident.action_on_failure}",
+            out,
+        )
     if incident.job_run_id:
-        _wrap("job run", f"{incident.job_run_name or '?'} ({incident.application_id}/{incident.job_run_id})", out)
+        _wrap(
+            "job run",
+            f"{incident.job_run_name or '?'} ({incident.application_id}/{incident.job_run_id})",
+            out,
+        )
     if incident.emr_reason:
         _wrap("EMR says", incident.emr_reason, out)
     if incident.diagnosis:

@@ -21,8 +21,21 @@ from types import ModuleType
 from typing import Any, Literal
 
 from emr_triage.exceptions import ScenarioError, TemplateError
-from emr_triage.local.scenario import Scenario, check_event_refers_to_scenario, load_scenario, read_event_file, seed
-from emr_triage.local.template import FunctionSpec, Resolver, function_specs, load_template, matching_rules, parameter_defaults
+from emr_triage.local.scenario import (
+    Scenario,
+    check_event_refers_to_scenario,
+    load_scenario,
+    read_event_file,
+    seed,
+)
+from emr_triage.local.template import (
+    FunctionSpec,
+    Resolver,
+    function_specs,
+    load_template,
+    matching_rules,
+    parameter_defaults,
+)
 from emr_triage.models.events import describe_event, parse_event
 from emr_triage.models.incident import Incident
 from emr_triage.notify.slack import SentMessage
@@ -33,7 +46,7 @@ EMBEDDED_QUEUE = "emr-triage-dead-letters"
 EMBEDDED_STACK = "emr-triage-local"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented fake credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_SECURITY_TOKEN": "testing",
 }
@@ -133,16 +146,16 @@ def collect_items(paths: list[Path]) -> list[ReplayItem]:
                 )
         elif path.is_file():
             folder = path.parent
-            scenario = load_scenario(folder) if (folder / "scenario.yaml").is_file() else None
+            owner = load_scenario(folder) if (folder / "scenario.yaml").is_file() else None
             expect = None
-            if scenario is not None:
-                expect = next((e.expect for e in scenario.events if (folder / e.file).resolve() == path.resolve()), None)
+            if owner is not None:
+                expect = next((e.expect for e in owner.events if (folder / e.file).resolve() == path.resolve()), None)
             items.append(
                 ReplayItem(
                     path=path,
                     event=read_event_file(path),
-                    scenario=scenario,
-                    folder=folder if scenario else None,
+                    scenario=owner,
+                    folder=folder if owner else None,
                     expect_action=expect.action if expect else None,
                     expect_category=expect.category if expect else None,
                 )
@@ -172,7 +185,8 @@ def validate_item(item: ReplayItem) -> None:
 
 
 @contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for a block, restoring the previous values after (not thread-safe)."""
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -219,7 +233,8 @@ class LocalStack:
         self.stack_name = stack_name
         self.region = region or (scenario.region if scenario else None) or os.environ.get("AWS_REGION") or "us-east-1"
         self.account = scenario.account if scenario else "123456789012"
-        self.extra_environment = dict(extra_environment or {})
+        # Slack goes to the console unless the caller says otherwise (the CLI passes slack_environment()).
+        self.extra_environment = {"SLACK_DELIVERY": "console", **(extra_environment or {})}
         self.template = load_template(root / "template.yaml")
         self.specs: list[FunctionSpec] = []
         self.table_name = ""
@@ -235,14 +250,11 @@ class LocalStack:
         if self.mode == "embedded":
             base.update(_FAKE_CREDENTIALS)
             base["MOTO_ACCOUNT_ID"] = self.account
-        self._env = _environment(base)
+        self._env = environment(base)
         self._env.__enter__()
         runtime.reset()
         try:
-            if self.mode == "embedded":
-                resolver = self._start_embedded()
-            else:
-                resolver = self._attach_to_stack()
+            resolver = self._start_embedded() if self.mode == "embedded" else self._attach_to_stack()
             self.specs = function_specs(self.template, self.root, resolver)
         except BaseException:
             self.__exit__(None, None, None)
@@ -271,7 +283,9 @@ class LocalStack:
             ) from exc
         self._mock = mock_aws()
         self._mock.start()
-        scenario = self.scenario or Scenario(description="events without a scenario", log_uri="s3://emr-triage-local-logs/elasticmapreduce/")
+        scenario = self.scenario or Scenario(
+            description="events without a scenario", log_uri="s3://emr-triage-local-logs/elasticmapreduce/"
+        )
         if self.scenario is not None and self.folder is not None:
             seed(self.scenario, self.folder)
         else:
@@ -297,7 +311,7 @@ class LocalStack:
             "LogBucketName": scenario.log_bucket,
             "LogKeyPrefix": scenario.log_prefix,
             "SlackChannel": scenario.slack_channel,
-            "SlackTokenSecretArn": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:emr-triage/slack-AbCdEf",
+            "SlackTokenSecretArn": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:emr-triage-AbCdEf",
         }
         return Resolver(
             parameters=parameters,
@@ -346,7 +360,8 @@ class LocalStack:
         }
 
     # -- running ------------------------------------------------------------------------------------
-    def _handler(self, spec: FunctionSpec) -> Any:
+    def handler(self, spec: FunctionSpec) -> Any:
+        """The function's ``lambda_handler``, imported from the file template.yaml names (once)."""
         module = self._modules.get(spec.logical_id)
         if module is None:
             if not spec.handler_file.is_file():
@@ -362,8 +377,7 @@ class LocalStack:
         """Run one function's handler on an event, with that function's environment."""
         from emr_triage import runtime
 
-        environment = {**spec.environment, **self.extra_environment}
-        with _environment(environment):
+        with environment({**spec.environment, **self.extra_environment}):
             runtime.reset_settings()
             context = LocalContext(
                 function_name=f"{self.stack_name or EMBEDDED_STACK}-{spec.logical_id}",
@@ -372,7 +386,7 @@ class LocalStack:
                 region=self.region,
                 account=self.account,
             )
-            result: dict[str, Any] = self._handler(spec)(event, context)
+            result: dict[str, Any] = self.handler(spec)(event, context)
             return result
 
     def _invoke_captured(self, spec: FunctionSpec, event: Any, invocation: Invocation) -> None:
@@ -381,9 +395,12 @@ class LocalStack:
         try:
             with redirect_stdout(buffer):
                 invocation.outcome = self.invoke(spec, event)
-        except Exception as exc:  # noqa: BLE001 - reported as Lambda would: retried, then dead-lettered
+        except Exception as exc:
             invocation.error = f"{type(exc).__name__}: {exc}"
         invocation.output = buffer.getvalue()
+        from emr_triage.observability import metrics
+
+        metrics.clear_metrics()  # each Lambda invocation flushes its own metrics
 
     def replay(self, item: ReplayItem) -> EventReport:
         """Deliver one saved event to the functions whose rules match it, as EventBridge would."""

@@ -14,6 +14,7 @@ Layout (documented in README "Scenarios")::
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -189,7 +190,11 @@ class _ScenarioStep:
         self.start_date_time = spec.started
         self.end_date_time = spec.ended
         self.failure_details = (
-            {"Reason": spec.failure_details.reason, "Message": spec.failure_details.message, "LogFile": spec.failure_details.log_file}
+            {
+                "Reason": spec.failure_details.reason,
+                "Message": spec.failure_details.message,
+                "LogFile": spec.failure_details.log_file,
+            }
             if spec.failure_details
             else None
         )
@@ -255,13 +260,17 @@ def seed(scenario: Scenario, folder: Path) -> None:
             s3.put_object(Bucket=scenario.log_bucket, Key=key, Body=path.read_bytes())
 
     emr = boto3.client("emr", region_name=region)
-    backend = emr_backends[account][region]
+    backend: Any = emr_backends[account][region]  # moto internals: we replace its objects
     for spec in scenario.clusters:
         created = emr.run_job_flow(
             Name=spec.name,
             ReleaseLabel=spec.release_label,
             LogUri=spec.log_uri or scenario.log_uri,
-            Instances={"MasterInstanceType": "m5.xlarge", "SlaveInstanceType": "m5.xlarge", "InstanceCount": 3},
+            Instances={
+                "MasterInstanceType": "m5.xlarge",
+                "SlaveInstanceType": "m5.xlarge",
+                "InstanceCount": 3,
+            },
             Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
             JobFlowRole="EMR_EC2_DefaultRole",
             ServiceRole="EMR_DefaultRole",
@@ -273,11 +282,11 @@ def seed(scenario: Scenario, folder: Path) -> None:
         backend.clusters[spec.id] = _ClusterView(cluster, spec.state_change_reason)
 
     serverless = boto3.client("emr-serverless", region_name=region)
-    serverless_backend = emrserverless_backends[account][region]
+    serverless_backend: Any = emrserverless_backends[account][region]
     for app_spec in scenario.serverless_applications:
-        app_id = serverless.create_application(name=app_spec.name, releaseLabel=app_spec.release_label, type="SPARK")[
-            "applicationId"
-        ]
+        app_id = serverless.create_application(
+            name=app_spec.name, releaseLabel=app_spec.release_label, type="SPARK", clientToken=str(uuid.uuid4())
+        )["applicationId"]
         application = serverless_backend.applications.pop(app_id)
         application.id = app_spec.id
         serverless_backend.applications[app_spec.id] = application
@@ -289,6 +298,7 @@ def seed(scenario: Scenario, folder: Path) -> None:
                 jobDriver={"sparkSubmit": {"entryPoint": "s3://example/job.py"}},
                 configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
                 name=run_spec.name or run_spec.id,
+                clientToken=str(uuid.uuid4()),
             )
             run = next(r for r in serverless_backend.job_runs[app_spec.id] if r.id == started["jobRunId"])
             run.id = run_spec.id

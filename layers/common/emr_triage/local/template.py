@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -25,8 +25,24 @@ _SHORT_TAGS = {
     **{
         f"!{name}": f"Fn::{name}"
         for name in (
-            "Sub", "GetAtt", "Join", "Select", "Split", "If", "Not", "Equals", "And", "Or",
-            "FindInMap", "Base64", "Cidr", "ImportValue", "GetAZs", "Transform", "ToJsonString", "Length",
+            "Sub",
+            "GetAtt",
+            "Join",
+            "Select",
+            "Split",
+            "If",
+            "Not",
+            "Equals",
+            "And",
+            "Or",
+            "FindInMap",
+            "Base64",
+            "Cidr",
+            "ImportValue",
+            "GetAZs",
+            "Transform",
+            "ToJsonString",
+            "Length",
         )
     },
 }
@@ -102,7 +118,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref":
                 return self.ref(str(value))
             if key == "Fn::GetAtt":
@@ -206,6 +222,6 @@ def matching_rules(specs: list[FunctionSpec], event: Mapping[str, Any]) -> list[
     matches = []
     for spec in specs:
         for rule in spec.rules:
-            if EventPattern.load(json.dumps(rule.pattern)).matches_event(dict(event)):
+            if EventPattern.load(json.dumps(rule.pattern)).matches_event(cast(Any, dict(event))):
                 matches.append((spec, rule))
     return matches

@@ -56,7 +56,9 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
             try:
                 out = decompressor.decompress(data, _INFLATE_STEP)
             except zlib.error as exc:
-                stats.stop(f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came before")
+                stats.stop(
+                    f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came before"
+                )
                 return
             if out:
                 yield out

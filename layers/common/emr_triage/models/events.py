@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.utilities.parser import parse
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import (
+    EventBridgeModel,
+    S3EventNotificationEventBridgeModel,
+)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
@@ -87,15 +90,15 @@ class JobRunStateDetail(_Detail):
 
 
 class EmrStepStatusChange(EventBridgeModel):
-    detail: StepStatusDetail  # type: ignore[assignment]
+    detail: StepStatusDetail
 
 
 class EmrClusterStateChange(EventBridgeModel):
-    detail: ClusterStateDetail  # type: ignore[assignment]
+    detail: ClusterStateDetail
 
 
 class EmrServerlessJobRunStateChange(EventBridgeModel):
-    detail: JobRunStateDetail  # type: ignore[assignment]
+    detail: JobRunStateDetail
 
 
 class S3ObjectCreated(S3EventNotificationEventBridgeModel):
@@ -169,9 +172,7 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
     model = EVENT_MODELS.get((str(source), str(detail_type)))
     if model is None:
         known = ", ".join(f"{dt!r} ({src})" for src, dt in EVENT_MODELS)
-        raise UnknownEventTypeError(
-            f"unknown event type {detail_type!r} from {source!r}; emr-triage handles {known}"
-        )
+        raise UnknownEventTypeError(f"unknown event type {detail_type!r} from {source!r}; emr-triage handles {known}")
     if accept is not None and model not in accept:
         wanted = ", ".join(repr(dt) for (_, dt), m in EVENT_MODELS.items() if m in accept)
         raise UnknownEventTypeError(

@@ -26,7 +26,12 @@ EVIDENCE_LINES = 12
 EVIDENCE_CHARS = 1800
 TRUNCATED = "… (truncated)"
 
-_SEVERITY_ICON = {"critical": ":red_circle:", "high": ":red_circle:", "medium": ":large_orange_circle:", "low": ":large_yellow_circle:"}
+_SEVERITY_ICON = {
+    "critical": ":red_circle:",
+    "high": ":red_circle:",
+    "medium": ":large_orange_circle:",
+    "low": ":large_yellow_circle:",
+}
 
 
 @dataclass(frozen=True)
@@ -194,7 +199,12 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
         source = diagnosis.source.rsplit("/", 1)[-1] if diagnosis.source else "log"
         heading = f"*Evidence* ({code(source)} line {diagnosis.line_no})\n"
         blocks.append(
-            _section(heading + _clip_code_block(diagnosis.evidence[:EVIDENCE_LINES], min(EVIDENCE_CHARS, SECTION_LIMIT - len(heading))))
+            _section(
+                heading
+                + _clip_code_block(
+                    diagnosis.evidence[:EVIDENCE_LINES], min(EVIDENCE_CHARS, SECTION_LIMIT - len(heading))
+                )
+            )
         )
     if diagnosis.remediation:
         blocks.append(_section(f"*What to do:* {escape(diagnosis.remediation)}"))
@@ -225,8 +235,18 @@ def build_incident_message(incident: Incident) -> SlackMessage:
     icon = _SEVERITY_ICON.get(incident.severity, ":red_circle:")
     title = _title(incident)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(plain(f"{icon} {title}"), HEADER_LIMIT), "emoji": True}},
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_LIMIT)} for f in _facts(incident)]},
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": clip(plain(f"{icon} {title}"), HEADER_LIMIT),
+                "emoji": True,
+            },
+        },
+        {
+            "type": "section",
+            "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_LIMIT)} for f in _facts(incident)],
+        },
         *_diagnosis_blocks(incident),
     ]
     if incident.emr_reason:
@@ -236,9 +256,7 @@ def build_incident_message(incident: Incident) -> SlackMessage:
         blocks.append(_context(emr))
     diagnosis = incident.diagnosis
     if diagnosis and diagnosis.secondary:
-        seen = ", ".join(
-            f"{escape(s.title)}{f' ×{s.count}' if s.count > 1 else ''}" for s in diagnosis.secondary[:6]
-        )
+        seen = ", ".join(f"{escape(s.title)}{f' ×{s.count}' if s.count > 1 else ''}" for s in diagnosis.secondary[:6])
         blocks.append(_context(f"*Also in the logs:* {seen}"))
     if diagnosis and diagnosis.partial:
         notes = "; ".join(escape(n) for n in diagnosis.partial_notes[:3])

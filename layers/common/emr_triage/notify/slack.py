@@ -91,7 +91,7 @@ class SlackWebNotifier:
             ],
         )
 
-    def _call(self, action: str, channel: str, **kwargs: object) -> dict[str, object]:
+    def _call(self, action: str, target: str, **kwargs: object) -> dict[str, object]:
         from slack_sdk.errors import SlackApiError, SlackClientError
 
         try:
@@ -100,20 +100,32 @@ class SlackWebNotifier:
             else:
                 response = self.client.chat_update(**kwargs)  # type: ignore[arg-type]
         except SlackApiError as exc:
-            raise _translate(exc, action, channel) from exc
+            raise _translate(exc, action, target) from exc
         except (SlackClientError, OSError) as exc:
             # Connection errors and timeouts that outlasted the retry handlers.
-            raise DeliveryError(f"Slack {action} to {channel} failed: {type(exc).__name__}: {exc}") from exc
+            raise DeliveryError(f"Slack {action} to {target} failed: {type(exc).__name__}: {exc}") from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef:
         data = self._call(
-            "chat.postMessage", channel, channel=channel, text=message.text, blocks=message.blocks, unfurl_links=False
+            "chat.postMessage",
+            channel,
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            unfurl_links=False,
         )
         return SlackRef(channel=str(data.get("channel", channel)), ts=str(data["ts"]), digest=message.digest())
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
-        self._call("chat.update", ref.channel, channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks)
+        self._call(
+            "chat.update",
+            ref.channel,
+            channel=ref.channel,
+            ts=ref.ts,
+            text=message.text,
+            blocks=message.blocks,
+        )
         return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
 
 
