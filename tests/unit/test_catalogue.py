@@ -455,11 +455,6 @@ def test_unreadable_rules_path_is_rejected(tmp_path: Path, name: str) -> None:
         load_catalogue([path])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalogue._read_rules_file checks each pattern alone, but Rule.matcher joins them into one regex: "
-    "inline global flags or a group name used twice pass validation, then raise re.error on the first log line",
-)
 @pytest.mark.parametrize(
     "patterns",
     [

@@ -316,12 +316,6 @@ def test_evidence_is_capped_but_the_location_search_goes_on(catalogue: Catalogue
     assert finding.location == "com.acme.etl.Recursion.go (Recursion.scala:5)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="classify._Block closes at the first unindented line: when log4j's message line itself matches "
-    "(ApplicationMaster 'User class threw exception: <exc>'), the throwable line that follows ends the block "
-    "and its frames are lost: no stack in the evidence, no user location",
-)
 def test_log4j_message_then_exception_line_keeps_the_stack(catalogue: Catalogue) -> None:
     # Given the driver's log in cluster mode: log4j prints the message, then the exception, then its frames
     log = (

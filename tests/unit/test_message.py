@@ -228,11 +228,6 @@ def test_header_is_plain_text_without_angle_brackets() -> None:
     assert header == ":red_circle: EMR step failed: ‹!channel› ‹@U123ABC› ‹!subteam^S1|team› ‹!here›"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify.message.escape/plain/code_block pass control characters and bidi overrides through: "
-    "U+202E can reverse what Slack shows and ESC/BEL reach Slack (and the terminal) unchanged",
-)
 def test_control_characters_and_bidi_overrides_are_neutralised() -> None:
     # Given hostile text with a right-to-left override, BEL and an ANSI escape sequence
     message = build_incident_message(_hostile_incident())
@@ -248,11 +243,6 @@ def test_evidence_of_a_long_line_of_angle_brackets_keeps_its_fence_closed() -> N
     assert _evidence(message).endswith("```\n&lt;tag&gt;&amp;amp;&lt;/tag&gt;\n```")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify.message._clip_code_block clips a single long line before escaping: '<' and '&' grow "
-    "4-5x, the block overflows EVIDENCE_CHARS and _section then cuts off the closing fence",
-)
 def test_evidence_of_one_huge_line_full_of_markup_stays_within_its_budget() -> None:
     # Given a single 100 KB evidence line of XML (a serialized payload in an exception message)
     message = build_incident_message(_incident(diagnosis=_diagnosis(evidence=["<row a='1'>&amp;</row>" * 5000])))
@@ -362,11 +352,6 @@ def test_cluster_incident_with_emr_reason_renders() -> None:
     assert "prefix=elasticmapreduce%2Fj-3ANP7YJ2WQ0LC%2F|Logs in S3>" in contexts[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify.message._diagnosis_blocks treats every diagnosis with from_logs=False as 'analysing logs', "
-    "so the EMR-reason diagnosis (title, remediation from emr_reasons) of a cluster incident is never shown",
-)
 def test_cluster_incident_shows_the_emr_reason_diagnosis_and_what_to_do() -> None:
     # Given a cluster incident diagnosed from EMR's BOOTSTRAP_FAILURE reason
     message = build_incident_message(_cluster_incident())
@@ -476,11 +461,6 @@ def test_render_terminal_shows_header_facts_and_literal_mentions() -> None:
     assert "&amp;" not in rendered
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="notify.render.render_terminal writes log text to the terminal as is: an ESC sequence from a log "
-    "(or a step name) reaches the terminal and can recolour, hide or rewrite the output",
-)
 def test_render_terminal_does_not_emit_terminal_escape_sequences() -> None:
     # Given a message built from hostile text containing ANSI escapes and BEL
     rendered = render_terminal(build_incident_message(_hostile_incident()), "#alerts")

@@ -81,11 +81,6 @@ def test_gzip_is_decompressed_whatever_the_chunk_size(chunk_size: int) -> None:
     assert stats.bytes_out == len(SPARK_TEXT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader.iter_log_lines sniffs the gzip magic in the first chunk only: a 1-byte first chunk "
-    "(b'\\x1f') makes a gzip stream read as (binary) text",
-)
 def test_gzip_is_detected_when_the_first_chunk_is_a_single_byte() -> None:
     # Given a gzip log whose first chunk holds one byte only (chunking is the transport's choice)
     compressed = gzip.compress(SPARK_TEXT)
@@ -174,13 +169,6 @@ def _gzip_corrupt_after_first_half(lines: list[str]) -> tuple[bytes, int]:
     return head + b"\xff" * 16 + tail[16:], half
 
 
-_LOSES_LAST_CALL = pytest.mark.xfail(
-    strict=True,
-    reason="reader._inflate loses all output of the decompress() call that raises: the intact lines "
-    "decompressed from the chunk holding the damage are dropped (all of them when the gzip fits in one chunk)",
-)
-
-
 def test_corrupt_gzip_in_the_middle_is_partial_and_keeps_earlier_lines() -> None:
     # Given a gzip log whose second half is corrupt, read in 4 KiB chunks
     original = _numbered_lines(2000)
@@ -202,9 +190,9 @@ def test_corrupt_gzip_in_the_middle_is_partial_and_keeps_earlier_lines() -> None
     "chunk_size",
     [
         7,
-        pytest.param(4096, marks=_LOSES_LAST_CALL),
+        4096,
         # S3 bodies arrive in 1 MiB chunks: most compressed logs are a single chunk.
-        pytest.param(CHUNK_SIZE, marks=_LOSES_LAST_CALL),
+        CHUNK_SIZE,
     ],
 )
 def test_corrupt_gzip_in_the_middle_keeps_every_line_before_the_damage(chunk_size: int) -> None:
@@ -289,11 +277,6 @@ CONTROL_HEAVY = bytes(i % 32 for i in range(20_000)).replace(b"\n", b"\x01")
         pytest.param(
             random.Random(7).randbytes(64_000),
             id="high-entropy",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="reader._looks_binary counts only NULs and C0 controls: high-entropy binary (zstd/lz4 "
-                "event logs, encrypted or compressed objects) is read as text, not flagged partial",
-            ),
         ),
     ],
 )
@@ -387,11 +370,6 @@ def test_a_line_exactly_at_the_limit_is_not_cut() -> None:
     assert stats.truncated_lines == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reader._split_lines counts the CR of a CRLF ending against max_line_chars: a CRLF line of "
-    "exactly the limit is reported as truncated",
-)
 def test_a_crlf_line_exactly_at_the_limit_is_not_cut() -> None:
     # Given a CRLF line of exactly the limit
     lines, stats = _read([b"0123456789\r\nnext\r\n"], max_line_chars=10)

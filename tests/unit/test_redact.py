@@ -173,11 +173,6 @@ def test_presigned_url_keeps_no_signing_material() -> None:
     assert "X-Amz-Date=20250101T000000Z" in result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact._RULES: the AWS key id rule runs first, then the X-Amz-Credential rule stops at the space "
-    "inside '[REDACTED AWS KEY ID]', leaving a garbled marker '[REDACTED] AWS KEY ID]'",
-)
 def test_presigned_credential_gives_a_well_formed_marker() -> None:
     # Given a presigned URL's credential parameter
     text = "X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20250101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=1"
@@ -188,11 +183,6 @@ def test_presigned_credential_gives_a_well_formed_marker() -> None:
     assert result.count("[") == result.count("]") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact._RULES: the AWS key id rule rewrites s3a://KEY:SECRET@bucket first; the marker's spaces "
-    "stop the user:password@ URL rule from matching, so the secret key is left in clear",
-)
 def test_s3a_url_with_key_and_secret_loses_the_secret() -> None:
     # Given an s3a URL with credentials in it (the form the module's own comment promises to cover)
     text = "Reading s3a://AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI%2FK7MDENG@acme-data/raw/ failed"
@@ -203,11 +193,6 @@ def test_s3a_url_with_key_and_secret_loses_the_secret() -> None:
     assert "wJalrXUtnFEMI" not in result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact._SECRET_PAIR needs '=' or ':' between name and value: the CLI form `--password <value>` "
-    "(sqoop on EMR, beeline) is left in clear",
-)
 def test_password_given_as_a_command_line_option_is_redacted() -> None:
     # Given a sqoop step's command line as EMR logs it in the controller file
     text = "sqoop import --connect jdbc:mysql://db.internal/sales --username etl --password Hunter2Pass"
@@ -285,11 +270,6 @@ def test_ordinary_log_text_is_left_alone(text: str) -> None:
     assert redact(text) == text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redact._SECRET_PAIR treats a logger or error name containing Token/Credential followed by ': ' "
-    "as a secret name, so the first word of ordinary messages is replaced by [REDACTED]",
-)
 @pytest.mark.parametrize(
     "text",
     [

@@ -52,8 +52,18 @@ class Rule(BaseModel):
         return self.guard is None or self.guard.search(line) is None
 
 
+_LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
+
+
+def _scoped(pattern: str) -> str:
+    """``(?i)foo`` → ``(?i:foo)``: global flags are only legal at the start of the whole expression, and
+    a rule's patterns are joined into one."""
+    match = _LEADING_FLAGS.match(pattern)
+    return f"(?{match[1]}:{pattern[match.end() :]})" if match else f"(?:{pattern})"
+
+
 def _compile(patterns: list[str], ignore_case: bool) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE if ignore_case else 0)
+    return re.compile("|".join(_scoped(p) for p in patterns), re.IGNORECASE if ignore_case else 0)
 
 
 class EmrReason(BaseModel):
@@ -121,6 +131,16 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
                         f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} "
                         f"is not a valid regular expression: {exc}"
                     ) from exc
+        for field_name in ("patterns", "not_patterns"):
+            patterns = getattr(rule, field_name)
+            try:
+                if patterns:
+                    _compile(patterns, rule.ignore_case)
+            except re.error as exc:
+                raise CatalogueError(
+                    f"rules file {origin}: rule {rule.id!r}: its {field_name} cannot be combined into one "
+                    f"expression ({exc}); use a group name only once per rule"
+                ) from exc
         if rule.id in seen:
             raise CatalogueError(f"rules file {origin}: rule {rule.id!r} is defined twice")
         seen.add(rule.id)

@@ -24,6 +24,10 @@ MAX_FINDINGS_KEPT = 12
 
 _CONTINUATION = re.compile(r"^(?:\s|Caused by:|Suppressed:|\.\.\. \d+ more|Driver stacktrace:|: )")
 _TRACEBACK = "Traceback (most recent call last)"
+# log4j prints "<message>: <exception>" and then the throwable itself, unindented, then its frames.
+_EXCEPTION_HEADLINE = re.compile(
+    r'^(?:Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error|Throwable)(?::|\s*$)'
+)
 _JAVA_FRAME = re.compile(r"^\s*at\s+(?P<cls>[\w$.]+)\.(?P<method>[\w$<>]+)\((?P<file>[^)]*)\)")
 _PYTHON_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 _FRAMEWORK_CLASS = re.compile(
@@ -110,8 +114,11 @@ class _Block:
     def feed(self, line: str) -> None:
         continuation = bool(_CONTINUATION.match(line))
         if not continuation:
-            # A traceback ends with one unindented line: the exception. Keep it, then stop at the next.
-            if self.traceback and not self.exception_line_seen and line.strip():
+            # Two unindented lines still belong to the block, once: the exception line that ends a Python
+            # traceback, and the throwable log4j prints right after its message line (its frames follow).
+            traceback_end = self.traceback and line.strip()
+            throwable = self.scanned == 0 and _EXCEPTION_HEADLINE.match(line)
+            if not self.exception_line_seen and (traceback_end or throwable):
                 self.exception_line_seen = True
             else:
                 self.open = False

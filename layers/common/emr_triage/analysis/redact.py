@@ -10,35 +10,41 @@ import re
 
 _MARK = "[REDACTED]"
 
-# (pattern, replacement). Order matters: whole private keys before key=value pairs.
+# (pattern, replacement). Order matters: whole private keys first, then whole credentials in URLs and
+# presigned-URL parameters (before the key-id rule rewrites their insides), then bare tokens.
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", re.S),
         "[REDACTED PRIVATE KEY]",
     ),
+    # Presigned URL signatures, credentials and session tokens.
+    (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), r"\1" + _MARK),
+    # user:password@ in URLs (jdbc:postgresql://user:pw@host, https://user:pw@host, s3a://KEY:SECRET@bucket).
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1" + _MARK + "@"),
+    # Command-line options followed by their value: --password secret (sqoop, beeline, mysql clients).
+    (
+        re.compile(
+            r"(?i)(\s--?(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|secret[_-]?key)\s+)(?!-)\S+"
+        ),
+        r"\1" + _MARK,
+    ),
     # AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes).
     (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), "[REDACTED AWS KEY ID]"),
     # Slack tokens and webhook URLs.
     (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{8,}"), "[REDACTED SLACK TOKEN]"),
-    (
-        re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"),
-        "https://hooks.slack.com/services/" + _MARK,
-    ),
+    (re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"), "https://hooks.slack.com/services/" + _MARK),
     # GitHub and generic bearer tokens, JWTs.
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}\b"), "[REDACTED GITHUB TOKEN]"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "[REDACTED JWT]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}=*"), r"\1 " + _MARK),
-    # Presigned URL signatures and session tokens.
-    (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), r"\1" + _MARK),
-    # user:password@ in URLs (jdbc:postgresql://user:pw@host, https://user:pw@host, s3a://KEY:SECRET@bucket).
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1" + _MARK + "@"),
 )
 
 
 # key=value / key: value / "key": "value" pairs whose name says secret. Covers JDBC ;password=...,
 # --conf spark.hadoop.fs.s3a.secret.key=..., aws_secret_access_key = ..., javax.jdo.option.ConnectionPassword.
 # A ':' separator counts only when followed by a space or quote, so stack frames ("TokenService.java:42")
-# survive; names ending in Exception/Error are exception headlines, not secrets.
+# survive; names ending in Exception/Error are exception headlines, not secrets; and with ':' a CamelCase
+# name (HadoopDelegationTokenManager:, ExpiredToken:) is a log4j logger or an error code, not a key.
 _SECRET_PAIR = re.compile(
     r"(?i)(?P<name>[\"']?[\w.-]*(?:password|passwd|pwd|secret|token|api[_.-]?key|access[_.-]?key|"
     r"credential|private[_.-]?key|session[_.-]?key)[\w.-]*[\"']?)(?P<sep>\s*(?:=|:(?=[\s\"'])|\s=>)\s*)"
@@ -47,10 +53,16 @@ _SECRET_PAIR = re.compile(
 _NOT_A_SECRET_NAME = re.compile(r"(?i)(?:exception|error|expired|count|size|length|type)[\"']?$")
 
 
+_CAMEL_CASE = re.compile(r"[a-z][A-Z]")
+
+
 def _redact_pair(match: re.Match[str]) -> str:
-    if _NOT_A_SECRET_NAME.search(match["name"]) or match["value"].startswith("[REDACTED"):
+    name = match["name"]
+    if _NOT_A_SECRET_NAME.search(name) or match["value"].startswith("[REDACTED"):
         return match.group(0)
-    return f"{match['name']}{match['sep']}{_MARK}"
+    if "=" not in match["sep"] and _CAMEL_CASE.search(name.strip("\"'")):
+        return match.group(0)
+    return f"{name}{match['sep']}{_MARK}"
 
 
 def redact(text: str) -> str:

@@ -12,12 +12,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_SIZE = 1 << 20
 # Decompress at most this much per call so a tiny "gzip bomb" never inflates all at once.
 _INFLATE_STEP = 1 << 20
 _SNIFF_BYTES = 8192
+_SALVAGE_SLICE = 64
 TRUNCATION_MARK = " …[line truncated]"
 
 
@@ -39,12 +41,49 @@ class ReadStats:
 
 
 def _looks_binary(sample: bytes) -> bool:
-    """True when the first bytes are clearly not text (NULs, or mostly control characters)."""
+    """True when the first bytes are clearly not text: NULs, mostly control characters, or bytes that are
+    mostly invalid UTF-8 (compressed, encrypted or otherwise high-entropy data; Latin-1 text with a few
+    accented letters stays well below the threshold)."""
     if not sample:
         return False
     nul = sample.count(0)
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
-    return nul > len(sample) // 100 or control > len(sample) * 3 // 10
+    if nul > len(sample) // 100 or control > len(sample) * 3 // 10:
+        return True
+    # Ignore a character cut at the end of the sample.
+    invalid = sample[:-4].decode("utf-8", errors="replace").count("\ufffd") if len(sample) > 4 else 0
+    return invalid > len(sample) // 10
+
+
+def _salvage(decompressor: Any, data: bytes) -> bytes:
+    """Decompress ``data`` from a saved state, keeping everything that precedes the damage.
+
+    zlib discards the whole output of a ``decompress()`` call that hits corrupt data. Replaying the same
+    input in small slices, and the slice that fails byte by byte, recovers the intact lines before it.
+    """
+    recovered = bytearray()
+
+    def feed(piece: bytes) -> None:
+        recovered.extend(decompressor.decompress(piece, _INFLATE_STEP))
+        while decompressor.unconsumed_tail:
+            recovered.extend(decompressor.decompress(decompressor.unconsumed_tail, _INFLATE_STEP))
+
+    for start in range(0, len(data), _SALVAGE_SLICE):
+        piece = data[start : start + _SALVAGE_SLICE]
+        before = decompressor.copy()
+        try:
+            feed(piece)
+        except zlib.error:
+            decompressor = before
+            for offset in range(len(piece)):
+                try:
+                    feed(piece[offset : offset + 1])
+                except zlib.error:
+                    break
+            break
+        if decompressor.eof:
+            break
+    return bytes(recovered)
 
 
 def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
@@ -53,9 +92,13 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
     for chunk in chunks:
         data = chunk
         while data:
+            saved = decompressor.copy()
             try:
                 out = decompressor.decompress(data, _INFLATE_STEP)
             except zlib.error as exc:
+                salvaged = _salvage(saved, data)
+                if salvaged:
+                    yield salvaged
                 stats.stop(
                     f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came before"
                 )
@@ -117,8 +160,9 @@ def iter_log_lines(
     stats = stats if stats is not None else ReadStats()
     source = iter(_counted(chunks, stats))
     first = b""
-    for first in source:
-        if first:
+    for chunk in source:
+        first += chunk
+        if len(first) >= len(GZIP_MAGIC):  # the magic may straddle tiny first chunks
             break
     if not first:
         stats.notes.append("empty log")
@@ -136,6 +180,8 @@ def iter_log_lines(
         stream = _rejoin()
     text = _decode(_within_budget(_text_only(stream, stats), max_bytes, stats), stats)
     yield from _split_lines(text, max_line_chars, stats)
+    if stats.bytes_out == 0 and not stats.partial:
+        stats.notes.append("empty log")
     if stats.truncated_lines:
         stats.notes.append(f"{stats.truncated_lines} over-long line(s) cut to {max_line_chars:,} characters")
 
@@ -201,7 +247,8 @@ def _split_lines(texts: Iterable[str], max_line_chars: int, stats: ReadStats) ->
             if not skipping:
                 pending.append(piece)
                 pending_len += len(piece)
-                if pending_len > max_line_chars:
+                # One character of slack: a line of exactly the limit may still end in "\r\n".
+                if pending_len > max_line_chars + 1:
                     line = "".join(pending)[:max_line_chars]
                     pending, pending_len = [], 0
                     stats.truncated_lines += 1
@@ -215,14 +262,22 @@ def _split_lines(texts: Iterable[str], max_line_chars: int, stats: ReadStats) ->
             else:
                 line = "".join(pending)
                 pending, pending_len = [], 0
+                line = line[:-1] if line.endswith("\r") else line
+                if len(line) > max_line_chars:
+                    stats.truncated_lines += 1
+                    line = line[:max_line_chars] + TRUNCATION_MARK
                 stats.lines += 1
-                yield line[:-1] if line.endswith("\r") else line
+                yield line
             start = newline + 1
     if pending and not skipping:
         line = "".join(pending)
+        line = line[:-1] if line.endswith("\r") else line
+        if len(line) > max_line_chars:
+            stats.truncated_lines += 1
+            line = line[:max_line_chars] + TRUNCATION_MARK
         if line:
             stats.lines += 1
-            yield line[:-1] if line.endswith("\r") else line
+            yield line
 
 
 def iter_file_chunks(path: Path, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:

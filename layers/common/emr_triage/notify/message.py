@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -47,14 +48,30 @@ class SlackMessage:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
+# Unicode categories Cc (controls, but newline and tab) and Cf (invisible format characters: bidi
+# overrides that reverse what is shown, zero-width characters, tags). Listed, not computed at import.
+_UNSAFE_CHARACTERS = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def neutralise(text: str) -> str:
+    """Replace control and invisible format characters with U+FFFD: visible, and harmless."""
+    return _UNSAFE_CHARACTERS.sub("\ufffd", text)
+
+
 def escape(text: str) -> str:
-    """Escape Slack's control characters in mrkdwn text (only these three, as Slack documents)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Make untrusted text safe in mrkdwn: neutralise control characters, escape Slack's three control
+    characters (``&``, ``<``, ``>``, and only these, as Slack documents)."""
+    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def plain(text: str) -> str:
     """Make text safe for ``plain_text`` objects: no angle brackets, so no mention syntax at all."""
-    return text.replace("<", "‹").replace(">", "›")
+    return neutralise(text).replace("<", "‹").replace(">", "›")
 
 
 def code(text: str) -> str:
@@ -62,10 +79,13 @@ def code(text: str) -> str:
     return "`" + escape(text.replace("`", "ˋ")) + "`"
 
 
+def _code_line(line: str) -> str:
+    return escape(line.replace("`", "ˋ"))
+
+
 def code_block(lines: list[str]) -> str:
     """A fenced code block of untrusted lines; a ``` inside cannot break out of it."""
-    body = escape("\n".join(line.replace("`", "ˋ") for line in lines))
-    return "```\n" + body + "\n```"
+    return "```\n" + "\n".join(_code_line(line) for line in lines) + "\n```"
 
 
 def clip(text: str, limit: int) -> str:
@@ -76,13 +96,23 @@ def clip(text: str, limit: int) -> str:
 
 
 def _clip_code_block(lines: list[str], limit: int) -> str:
-    block = code_block(lines)
-    while len(block) > limit and len(lines) > 1:
-        lines = lines[:-1]
-        block = code_block([*lines, "… (more in the log)"])
-    if len(block) > limit:
-        block = code_block([clip(lines[0], limit - 20)]) if lines else block
-    return block
+    """A code block of at most ``limit`` characters, fences included. Lines are escaped first (escaping
+    can grow a line five-fold), then cut, never inside an entity, so the closing fence always survives."""
+    more = "… (more in the log)"
+    budget = limit - len("```\n\n```")
+    kept: list[str] = []
+    used = 0
+    for line in (_code_line(line) for line in lines):
+        if used + len(line) + 1 <= budget:
+            kept.append(line)
+            used += len(line) + 1
+            continue
+        room = budget - used - len(more) - 3
+        if room > 40:
+            kept.append(_PARTIAL_ENTITY.sub("", line[:room]) + " …")
+        kept.append(more)
+        break
+    return "```\n" + "\n".join(kept) + "\n```"
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str | None:
@@ -173,7 +203,7 @@ def _facts(incident: Incident) -> list[str]:
 
 def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
     diagnosis = incident.diagnosis
-    if diagnosis is None or not diagnosis.from_logs:
+    if diagnosis is None:
         waiting = (
             "*Diagnosis:* analysing logs… EMR copies them to S3 every 5 minutes; this message is updated "
             "when they arrive."
@@ -187,9 +217,10 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
     verdict = "retry likely to help" if diagnosis.retryable else "needs a code, data or config fix"
     if diagnosis.retryable is None:
         verdict = "cause unclear"
+    basis = "" if diagnosis.from_logs else " · from EMR's reason code"
     text = (
         f"*Diagnosis: {escape(diagnosis.title)}*\n"
-        f"{escape(diagnosis.severity)} severity · {verdict} · category {code(diagnosis.category)}\n"
+        f"{escape(diagnosis.severity)} severity · {verdict} · category {code(diagnosis.category)}{basis}\n"
         f">{escape(diagnosis.summary)}"
     )
     if diagnosis.location:

@@ -6,7 +6,7 @@ import re
 import textwrap
 from typing import Any
 
-from emr_triage.notify.message import SlackMessage
+from emr_triage.notify.message import SlackMessage, neutralise
 
 _EMOJI = {
     ":red_circle:": "🔴",
@@ -82,5 +82,6 @@ def render_terminal(message: SlackMessage, channel: str, width: int = 100) -> st
             body.append("─" * width)
     while body and not body[-1]:
         body.pop()
-    top = f"┌─ Slack · {channel} " + "─" * max(0, width - len(channel) - 10)
-    return "\n".join([top, *("│ " + line for line in body), "└" + "─" * (width + 1)])
+    top = f"┌─ Slack · {neutralise(channel)} " + "─" * max(0, width - len(channel) - 10)
+    # Whatever a message holds, no escape sequence from it reaches the terminal.
+    return "\n".join([top, *("│ " + neutralise(line) for line in body), "└" + "─" * (width + 1)])
