@@ -1,0 +1,144 @@
+"""In-memory fakes of the adapter interfaces (repository, EMR, log store, notifier) for unit tests."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from emr_triage.analysis.catalogue import load_catalogue
+from emr_triage.aws.s3 import ObjectInfo, ObjectStream
+from emr_triage.exceptions import LogReadError
+from emr_triage.incidents.repository import Mutation
+from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+from emr_triage.models.incident import Incident, SlackRef
+from emr_triage.notify.message import SlackMessage
+from emr_triage.runtime import Dependencies
+from emr_triage.settings import load_settings
+
+
+class MemoryRepository:
+    def __init__(self) -> None:
+        self.items: dict[str, Incident] = {}
+        self.writes = 0
+
+    def create(self, incident: Incident) -> bool:
+        if incident.incident_id in self.items:
+            return False
+        self.items[incident.incident_id] = incident.model_copy(deep=True)
+        self.writes += 1
+        return True
+
+    def get(self, incident_id: str) -> Incident | None:
+        item = self.items.get(incident_id)
+        return item.model_copy(deep=True) if item else None
+
+    def update(self, incident_id: str, mutate: Mutation) -> Incident | None:
+        current = self.get(incident_id)
+        if current is None:
+            return None
+        changed = mutate(current.model_copy(deep=True))
+        if changed is None:
+            return current
+        changed = changed.model_copy(update={"version": current.version + 1})
+        self.items[incident_id] = changed
+        self.writes += 1
+        return changed.model_copy(deep=True)
+
+    def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
+        found = [
+            i.model_copy(deep=True)
+            for i in self.items.values()
+            if i.status == "OPEN" and (i.cluster_id == cluster_id if cluster_id else i.application_id == application_id)
+        ]
+        return sorted(found, key=lambda i: i.opened_at)
+
+
+@dataclass
+class FakeEmr:
+    clusters: dict[str, ClusterInfo] = field(default_factory=dict)
+    steps: dict[str, StepInfo] = field(default_factory=dict)
+    job_runs: dict[str, JobRunInfo] = field(default_factory=dict)
+    error: Exception | None = None
+
+    def describe_cluster(self, cluster_id: str) -> ClusterInfo:
+        if self.error:
+            raise self.error
+        return self.clusters.get(cluster_id) or ClusterInfo(cluster_id=cluster_id, found=False, lookup_error="gone")
+
+    def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
+        return self.steps.get(step_id) or StepInfo(step_id=step_id, found=False, lookup_error="gone")
+
+    def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
+        return self.job_runs[job_run_id]
+
+
+@dataclass
+class FakeLogs:
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    denied: set[str] = field(default_factory=set)
+
+    def put(self, uri_key: str, text: str, bucket: str = "logs-bucket") -> None:
+        self.objects[(bucket, uri_key)] = gzip.compress(text.encode())
+
+    def list_objects(self, bucket: str, prefix: str, limit: int = 1000) -> list[ObjectInfo]:
+        return [
+            ObjectInfo(b, k, len(v), f"etag-{len(v)}")
+            for (b, k), v in self.objects.items()
+            if b == bucket and k.startswith(prefix)
+        ][:limit]
+
+    def open_object(self, bucket: str, key: str) -> ObjectStream:
+        if key in self.denied:
+            raise LogReadError(f"access denied reading s3://{bucket}/{key}")
+        data = self.objects[(bucket, key)]
+        return ObjectStream(ObjectInfo(bucket, key, len(data), f"etag-{len(data)}"), iter([data]))
+
+
+@dataclass
+class FakeNotifier:
+    posts: list[tuple[str, SlackMessage]] = field(default_factory=list)
+    updates: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
+    fail_with: Exception | None = None
+    on_post: Callable[[], None] | None = None
+
+    def post(self, channel: str, message: SlackMessage) -> SlackRef:
+        if self.on_post:
+            self.on_post()
+        if self.fail_with:
+            raise self.fail_with
+        self.posts.append((channel, message))
+        return SlackRef(channel="C0FAKE", ts=f"17000.{len(self.posts):04d}", digest=message.digest())
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
+        if self.fail_with:
+            raise self.fail_with
+        self.updates.append((ref, message))
+        return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
+
+
+def make_dependencies(
+    now: datetime | None = None,
+) -> tuple[Dependencies, MemoryRepository, FakeEmr, FakeLogs, FakeNotifier]:
+    repository, emr, logs, notifier = MemoryRepository(), FakeEmr(), FakeLogs(), FakeNotifier()
+    settings = load_settings(
+        {
+            "INCIDENTS_TABLE": "incidents",
+            "LOG_BUCKET": "logs-bucket",
+            "LOG_PREFIX": "emr/",
+            "SLACK_CHANNEL": "#alerts",
+            "SLACK_DELIVERY": "console",
+        }
+    )
+    clock = lambda: now or datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # noqa: E731
+    deps = Dependencies(
+        settings=settings,
+        repository=repository,
+        emr=emr,
+        logs=logs,
+        notifier=notifier,
+        catalogue=load_catalogue(),
+        clock=clock,
+    )
+    return deps, repository, emr, logs, notifier

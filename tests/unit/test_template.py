@@ -1,0 +1,103 @@
+"""template.yaml as the local runner reads it: routing by rule patterns, environment, parameters."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from emr_triage.exceptions import TemplateError
+from emr_triage.local.template import Resolver, function_specs, load_template, matching_rules, parameter_defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+
+
+@pytest.fixture(scope="module")
+def specs():  # type: ignore[no-untyped-def]
+    template = load_template(ROOT / "template.yaml")
+    resolver = Resolver(
+        parameters={
+            **parameter_defaults(template),
+            "LogBucketName": "emr-triage-example-logs",
+            "SlackChannel": "#emr-alerts",
+            "SlackTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
+        },
+        refs={"IncidentsTable": "incidents", "DeadLetterQueue": "https://sqs/dlq"},
+        pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "t"},
+    )
+    return function_specs(template, ROOT, resolver)
+
+
+def _routes(specs, name: str) -> list[str]:  # type: ignore[no-untyped-def]
+    event = json.loads((EVENTS / name).read_text())
+    return [spec.logical_id for spec, _ in matching_rules(specs, event)]
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [
+        ("step-failed.json", "EmrEventFunction"),
+        ("step-cancelled.json", "EmrEventFunction"),
+        ("step-interrupted.json", "EmrEventFunction"),
+        ("cluster-terminated-with-errors.json", "EmrEventFunction"),
+        ("serverless-job-run-failed.json", "EmrEventFunction"),
+        ("serverless-job-run-cancelled.json", "EmrEventFunction"),
+        ("s3-step-log-created.json", "LogArrivalFunction"),
+        ("s3-container-log-created.json", "LogArrivalFunction"),
+        ("step-completed.json", None),
+        ("cluster-terminated-by-user.json", None),
+        ("serverless-job-run-succeeded.json", None),
+        ("s3-other-object-created.json", None),
+    ],
+)
+def test_rules_deliver_failures_and_log_objects_and_nothing_else(specs, name: str, function: str | None) -> None:  # type: ignore[no-untyped-def]
+    assert _routes(specs, name) == ([function] if function else [])
+
+
+def test_log_rule_only_matches_the_configured_bucket_and_prefix(specs) -> None:  # type: ignore[no-untyped-def]
+    event = json.loads((EVENTS / "s3-step-log-created.json").read_text())
+    event["detail"]["bucket"]["name"] = "someone-elses-bucket"
+    assert matching_rules(specs, event) == []
+    event = json.loads((EVENTS / "s3-step-log-created.json").read_text())
+    event["detail"]["object"]["key"] = "other-prefix/j-123456789ABCD/steps/s-ZYXWVUTSRQPON/stderr.gz"
+    assert matching_rules(specs, event) == []
+
+
+def test_functions_get_the_globals_and_their_handler_files(specs) -> None:  # type: ignore[no-untyped-def]
+    by_id = {s.logical_id: s for s in specs}
+    assert set(by_id) == {"EmrEventFunction", "LogArrivalFunction"}
+    for spec in specs:
+        assert spec.handler_file.is_file() and spec.handler_name == "lambda_handler"
+        assert spec.environment["INCIDENTS_TABLE"] == "incidents"
+        assert spec.environment["SLACK_DELIVERY"] == "secret"
+        assert spec.environment["LOG_PREFIX"] == "elasticmapreduce/"
+        assert spec.environment["DEAD_LETTER_QUEUE_URL"] == "https://sqs/dlq"
+    assert by_id["LogArrivalFunction"].timeout_seconds == 300
+
+
+def test_resolver_handles_sub_with_variables_and_refuses_what_it_cannot_resolve() -> None:
+    resolver = Resolver(parameters={"P": "x"}, attributes={"Q.Arn": "arn:q"}, pseudo={"AWS::Region": "r"})
+    assert resolver.resolve({"Fn::Sub": "${P}-${AWS::Region}-${Q.Arn}"}) == "x-r-arn:q"
+    assert resolver.resolve({"Fn::Sub": ["${A}/${P}", {"A": {"Ref": "P"}}]}) == "x/x"
+    assert resolver.resolve({"Fn::Join": ["-", ["a", {"Ref": "P"}]]}) == "a-x"
+    with pytest.raises(TemplateError, match="Fn::If"):
+        resolver.resolve({"Fn::If": ["C", 1, 2]})
+    with pytest.raises(TemplateError, match="Ref Missing"):
+        resolver.resolve({"Ref": "Missing"})
+
+
+def test_samconfig_has_default_and_prod_with_placeholders_the_template_rejects() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["version"] == 0.1
+    template = load_template(ROOT / "template.yaml")
+    bucket_pattern = template["Parameters"]["LogBucketName"]["AllowedPattern"]
+    import re
+
+    for env in ("default", "prod"):
+        assert config[env]["build"]["parameters"] == {"cached": True, "parallel": True}
+        overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+        bucket = re.search(r'LogBucketName="([^"]*)"', overrides)
+        assert bucket and not re.match(bucket_pattern, bucket[1]), "placeholder must fail the deploy until edited"
