@@ -17,6 +17,8 @@ from emr_triage.exceptions import CatalogueError
 from emr_triage.models.analysis import FindingKind, Severity
 
 _SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
+# Lowercase literals of things the analyser looks for besides rules (the YARN application ids).
+EXTRA_HINTS = ("submitted application", "application report for", "application id")
 
 
 class Rule(BaseModel):
@@ -44,6 +46,18 @@ class Rule(BaseModel):
     @cached_property
     def guard(self) -> re.Pattern[str] | None:
         return _compile(self.not_patterns, self.ignore_case) if self.not_patterns else None
+
+    @cached_property
+    def hints(self) -> tuple[str, ...] | None:
+        """Lowercase literals, one of which every matching line contains (None: no usable literal, so the
+        rule must be tried on every line). Lets the analyser skip the vast majority of lines in C."""
+        found: list[str] = []
+        for pattern in self.patterns:
+            literals = required_literals(pattern)
+            if not literals:
+                return None
+            found.extend(literals)
+        return tuple(dict.fromkeys(h.lower() for h in found))
 
     def matches(self, line: str) -> bool:
         """True when ``line`` is evidence for this rule (a pattern matches and no guard does)."""
@@ -78,6 +92,52 @@ class EmrReason(BaseModel):
     remediation: str = Field(min_length=3)
 
 
+_MIN_HINT = 4
+
+
+def _required(parsed: Any) -> list[str] | None:
+    """Literals one of which every match of a parsed (sub)pattern contains, or None."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    candidates: list[list[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            candidates.append(["".join(run)])
+            run.clear()
+
+    for op, value in parsed:
+        if op is c.LITERAL:
+            run.append(chr(value))
+            continue
+        close_run()
+        if op is c.SUBPATTERN:
+            inner = _required(value[-1])
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and value[0] >= 1:
+            inner = _required(value[2])
+        elif op is c.BRANCH:
+            options = [_required(branch) for branch in value[1]]
+            inner = None if any(o is None for o in options) else [h for o in options if o for h in o]
+        else:
+            inner = None
+        if inner:
+            candidates.append(inner)
+    close_run()
+    usable = [option for option in candidates if min(len(h) for h in option) >= _MIN_HINT]
+    return max(usable, key=lambda option: min(len(h) for h in option)) if usable else None
+
+
+def required_literals(pattern: str) -> list[str] | None:
+    """Literals one of which every match of ``pattern`` contains (None if it cannot be told)."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        return _required(_parser.parse(pattern))
+    except Exception:  # a private parser: if it changes, fall back to testing every line
+        return None
+
+
 class _CatalogueFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -96,6 +156,38 @@ class Catalogue:
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+    @cached_property
+    def prefilter(self) -> Prefilter:
+        return Prefilter.build(self.rules)
+
+
+@dataclass(frozen=True)
+class Prefilter:
+    """Lowercase literal hints, one of which every line a rule can match contains. Substring search runs
+    in C (about 5x faster here than one regex alternation, which tries every literal at every position),
+    so lines without any hint are ruled out cheaply. Rules in ``always`` have a pattern without a usable
+    literal and are tried on every line."""
+
+    hints: tuple[str, ...]
+    filtered: tuple[Rule, ...]
+    always: tuple[Rule, ...]
+
+    @classmethod
+    def build(cls, rules: tuple[Rule, ...], extra_hints: tuple[str, ...] = EXTRA_HINTS) -> Prefilter:
+        filtered = tuple(r for r in rules if r.hints is not None)
+        always = tuple(r for r in rules if r.hints is None)
+        literals = sorted({h for r in filtered for h in (r.hints or ())} | set(extra_hints), key=len)
+        # A hint containing a shorter hint adds nothing: the shorter one fires whenever it would.
+        minimal: list[str] = []
+        for hint in literals:
+            if not any(shorter in hint for shorter in minimal):
+                minimal.append(hint)
+        return cls(hints=tuple(minimal), filtered=filtered, always=always)
+
+    def hit(self, lowered: str) -> bool:
+        """Whether lowercased text contains any hint."""
+        return any(hint in lowered for hint in self.hints)
 
 
 DEFAULT_CATALOGUE = "catalogue.yaml"

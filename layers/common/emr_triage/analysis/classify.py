@@ -159,8 +159,87 @@ class LineAnalysis:
     application_ids: list[str] = field(default_factory=list)
 
 
+BATCH_LINES = 512
+
+
+@dataclass
+class _Scan:
+    """The state of one log's scan: findings so far, evidence blocks still collecting lines."""
+
+    catalogue: Catalogue
+    source: str
+    source_weight: int
+    result: LineAnalysis = field(default_factory=LineAnalysis)
+    by_rule: dict[str, Finding] = field(default_factory=dict)
+    open_blocks: list[_Block] = field(default_factory=list)
+    line_no: int = 0
+
+    def batch(self, lines: list[str]) -> None:
+        prefilter = self.catalogue.prefilter
+        # The common case: no block open and no hint anywhere in the batch, decided in C.
+        if not self.open_blocks and not prefilter.always and not prefilter.hit("\n".join(lines).lower()):
+            self.line_no += len(lines)
+            return
+        for line in lines:
+            self.line_no += 1
+            if self.open_blocks:
+                for block in self.open_blocks:
+                    block.feed(line)
+                    if not block.open:
+                        block.close()
+                self.open_blocks = [b for b in self.open_blocks if b.open]
+            if prefilter.hit(line.lower()):
+                self._application_id(line)
+                self._match(line, prefilter.filtered)
+            if prefilter.always:
+                self._match(line, prefilter.always)
+
+    def _application_id(self, line: str) -> None:
+        app = _APPLICATION_ID.search(line)
+        if app and app[1] not in self.result.application_ids:
+            self.result.application_ids.append(app[1])
+
+    def _match(self, line: str, rules: tuple[Rule, ...]) -> None:
+        for rule in rules:
+            if not rule.matches(line):
+                continue
+            existing = self.by_rule.get(rule.id)
+            if existing is not None:
+                existing.count += 1
+                continue
+            finding = Finding(
+                rule_id=rule.id,
+                category=rule.category,
+                kind=rule.kind,
+                rank=rule.rank,
+                severity=rule.severity,
+                retryable=rule.retryable,
+                title=rule.title,
+                source=self.source,
+                source_weight=self.source_weight,
+                line_no=self.line_no,
+                headline="",
+            )
+            self.by_rule[rule.id] = finding
+            self.result.findings.append(finding)
+            self.open_blocks.append(
+                _Block(finding=finding, lines=[line[:MAX_EVIDENCE_LINE_CHARS]], traceback=_TRACEBACK in line)
+            )
+
+    def finish(self) -> LineAnalysis:
+        for block in self.open_blocks:
+            block.close()
+        self.open_blocks = []
+        # Findings were appended as rules matched; keep them in line order.
+        self.result.findings.sort(key=lambda f: f.line_no)
+        return self.result
+
+
 def analyse_lines(lines: Iterable[str], *, catalogue: Catalogue, source: str, source_weight: int = 1) -> LineAnalysis:
     """Match every rule against every line of one log.
+
+    Lines are taken in batches; a literal prefilter (see :class:`~emr_triage.analysis.catalogue.Prefilter`)
+    rules out, in C, the batches and lines no rule can match, so the cost is close to reading the log.
 
     Parameters
     ----------
@@ -178,48 +257,16 @@ def analyse_lines(lines: Iterable[str], *, catalogue: Catalogue, source: str, so
     LineAnalysis
         One finding per rule that matched (its first match, with a count of all), in order of appearance.
     """
-    result = LineAnalysis()
-    by_rule: dict[str, Finding] = {}
-    open_blocks: list[_Block] = []
-    rules: tuple[Rule, ...] = catalogue.rules
-    for line_no, line in enumerate(lines, start=1):
-        if open_blocks:
-            for block in open_blocks:
-                block.feed(line)
-                if not block.open:
-                    block.close()
-            open_blocks = [b for b in open_blocks if b.open]
-        app = _APPLICATION_ID.search(line) if "pplication" in line else None
-        if app and app[1] not in result.application_ids:
-            result.application_ids.append(app[1])
-        for rule in rules:
-            if not rule.matches(line):
-                continue
-            existing = by_rule.get(rule.id)
-            if existing is not None:
-                existing.count += 1
-                continue
-            finding = Finding(
-                rule_id=rule.id,
-                category=rule.category,
-                kind=rule.kind,
-                rank=rule.rank,
-                severity=rule.severity,
-                retryable=rule.retryable,
-                title=rule.title,
-                source=source,
-                source_weight=source_weight,
-                line_no=line_no,
-                headline="",
-            )
-            by_rule[rule.id] = finding
-            result.findings.append(finding)
-            open_blocks.append(
-                _Block(finding=finding, lines=[line[:MAX_EVIDENCE_LINE_CHARS]], traceback=_TRACEBACK in line)
-            )
-    for block in open_blocks:
-        block.close()
-    return result
+    scan = _Scan(catalogue=catalogue, source=source, source_weight=source_weight)
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= BATCH_LINES:
+            scan.batch(batch)
+            batch = []
+    if batch:
+        scan.batch(batch)
+    return scan.finish()
 
 
 def _verdict_key(finding: Finding) -> tuple[int, int, int]:

@@ -1,0 +1,80 @@
+"""The literal prefilter only ever skips lines no rule can match."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.unit.test_catalogue import EXAMPLES
+
+from emr_triage.analysis.catalogue import Catalogue, load_catalogue, required_literals
+from emr_triage.analysis.classify import BATCH_LINES, analyse_lines
+
+NOISE = [f"26/11/20 02:00:{i % 60:02d} INFO Executor: Running task {i}.0 in stage 3.0 (TID {i})" for i in range(2000)]
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "line"),
+    [(rule_id, line) for rule_id, lines in EXAMPLES.items() for line in lines],
+    ids=[f"{rule_id}-{n}" for rule_id, lines in EXAMPLES.items() for n in range(len(lines))],
+)
+def test_every_example_line_passes_the_prefilter_and_is_found_inside_a_long_log(
+    catalogue: Catalogue, rule_id: str, line: str
+) -> None:
+    # Given a line a rule matches, buried in the middle of a batch of noise
+    assert catalogue.prefilter.hit(line.lower()), "the prefilter would skip a line the rule matches"
+    position = BATCH_LINES + 137
+    log = [*NOISE[:position], line, *NOISE[position:]]
+    # When the log is analysed in batches
+    findings = analyse_lines(log, catalogue=catalogue, source="test").findings
+    # Then the rule's finding is there, on the right line
+    found = {f.rule_id: f.line_no for f in findings}
+    assert found.get(rule_id) == position + 1
+
+
+def test_the_noise_alone_is_skipped_without_findings(catalogue: Catalogue) -> None:
+    assert not any(catalogue.prefilter.hit(line.lower()) for line in NOISE)
+    assert analyse_lines(NOISE, catalogue=catalogue, source="test").findings == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "required", "absent"),
+    [
+        (
+            r"Container killed by YARN for exceeding (?:physical |virtual )?memory limits",
+            "container killed",
+            "physical",
+        ),
+        (r"(?:foo)?barbazqux", "barbazqux", "foo"),
+        (r"(?:Alpha|Bravo)Error: \d+", None, "error"),
+        (r"\[(?:UNRESOLVED_COLUMN|TABLE_OR_VIEW_NOT_FOUND)[.\]]", "unresolved_column", None),
+    ],
+)
+def test_required_literals_never_include_optional_parts(pattern: str, required: str | None, absent: str | None) -> None:
+    literals = [lit.lower() for lit in required_literals(pattern) or []]
+    if required:
+        assert any(required in lit for lit in literals), literals
+    if absent:
+        assert all(absent not in lit for lit in literals if lit != "error: "), literals
+
+
+def test_a_rule_without_a_usable_literal_is_tried_on_every_line(tmp_path: Path) -> None:
+    # Given a user rule whose only pattern has no literal of 4+ characters
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - {id: long_number, category: odd, rank: 5, severity: low, retryable: false,"
+        " title: A long number, patterns: ['\\b\\d{12,}\\b'], explanation: e e e, remediation: r r r}\n"
+    )
+    catalogue = load_catalogue([rules])
+    assert catalogue.get("long_number").hints is None  # type: ignore[union-attr]
+    assert [r.id for r in catalogue.prefilter.always] == ["long_number"]
+    # When a matching line sits deep in a log
+    log = [*NOISE[:900], "26/11/20 02:00:00 WARN Job: id 123456789012345 rejected", *NOISE[900:]]
+    findings = analyse_lines(log, catalogue=catalogue, source="test").findings
+    # Then it is found
+    assert [(f.rule_id, f.line_no) for f in findings] == [("long_number", 901)]
