@@ -10,24 +10,14 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from emr_triage.exceptions import InvalidEventError
-from emr_triage.incidents.service import handle_log_event, reject_event
+from emr_triage.entrypoint import process_event
+from emr_triage.incidents.service import handle_log_event
 from emr_triage.models.events import parse_log_event
 from emr_triage.observability import logger, metrics, tracer
-from emr_triage.runtime import get_dependencies
-
-FUNCTION = "log-arrivals"
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    deps = get_dependencies()
-    try:
-        parsed = parse_log_event(event)
-    except InvalidEventError as exc:
-        return reject_event(event, exc, deps, FUNCTION).model_dump(mode="json")
-    outcome = handle_log_event(parsed, deps)
-    logger.info("event processed", action=outcome.action, incident_id=outcome.incident_id, slack=outcome.slack)
-    return outcome.model_dump(mode="json")
+    return process_event(event, function="log-arrivals", parse=parse_log_event, handle=handle_log_event)

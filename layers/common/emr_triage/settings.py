@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from emr_triage.exceptions import SettingsError
+from emr_triage.models.validation import describe_validation_error
 
 SlackDelivery = Literal["secret", "env", "console"]
 
@@ -94,12 +95,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            problems.append(f"{where}: {error['msg']}")
         raise SettingsError(
-            "invalid function configuration (environment variables set by template.yaml): " + "; ".join(problems)
+            "invalid function configuration (environment variables set by template.yaml): "
+            + describe_validation_error(exc, root="settings")
         ) from exc
 
 

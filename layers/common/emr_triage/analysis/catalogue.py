@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from emr_triage.exceptions import CatalogueError
 from emr_triage.models.analysis import FindingKind, Severity
+from emr_triage.models.validation import describe_validation_error
 
 _SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
 # Lowercase literals of things the analyser looks for besides rules (the YARN application ids).
@@ -201,7 +202,7 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
     try:
         parsed = _CatalogueFile.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
+        problems = describe_validation_error(exc, root="file")
         raise CatalogueError(
             f"rules file {origin}: expected 'version', a list of 'rules' and optional 'emr_reasons': {problems}"
         ) from exc
@@ -212,8 +213,7 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
         try:
             rule = Rule.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {problems}") from exc
+            raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
         for field_name in ("patterns", "not_patterns"):
             for number, pattern in enumerate(getattr(rule, field_name), start=1):
                 try:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from emr_triage.exceptions import ScenarioError
 from emr_triage.logs.locations import normalise_log_uri, parse_s3_uri
+from emr_triage.models.validation import describe_validation_error
 
 SCENARIO_FILE = "scenario.yaml"
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -149,8 +150,7 @@ def load_scenario(folder: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in exc.errors())
-        raise ScenarioError(f"{path}: {problems}") from exc
+        raise ScenarioError(f"{path}: {describe_validation_error(exc, root='file')}") from exc
     for entry in scenario.events:
         if not (folder / entry.file).is_file():
             raise ScenarioError(f"{path}: event file {entry.file} does not exist")

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
+from emr_triage.models.validation import describe_validation_error
 
 ClusterId = Annotated[str, Field(pattern=r"^j-[A-Z0-9]{1,64}$")]
 StepId = Annotated[str, Field(pattern=r"^s-[A-Z0-9]{1,64}$")]
@@ -131,15 +132,6 @@ def describe_event(raw: Mapping[str, Any]) -> str:
     return label
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad field by its JSON path and what is wrong with it."""
-    parts = []
-    for error in exc.errors():
-        path = ".".join(str(p) for p in error["loc"])
-        parts.append(f"{path}: {error['msg']}")
-    return "; ".join(parts)
-
-
 def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None) -> ParsedEvent:
     """Validate a raw EventBridge event into the model for its source and detail-type.
 
@@ -181,7 +173,7 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
     try:
         return parse(event=dict(raw), model=model)
     except ValidationError as exc:
-        raise InvalidEventError(f"malformed {detail_type!r} event: {format_validation_error(exc)}") from exc
+        raise InvalidEventError(f"malformed {detail_type!r} event: {describe_validation_error(exc)}") from exc
 
 
 EmrEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange

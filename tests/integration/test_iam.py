@@ -1,0 +1,102 @@
+"""Least privilege, checked: every AWS call a handler makes is allowed by its policy in template.yaml,
+and every action a policy grants is used (or its comment says why it is there)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.client import BaseClient
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN
+
+from emr_triage.local.replay import LocalStack, ReplayItem
+from emr_triage.local.scenario import load_scenario
+from emr_triage.local.template import load_template
+
+# boto3 service name -> IAM service prefix; operations whose IAM action has another name.
+IAM_PREFIX = {"emr": "elasticmapreduce", "emr-serverless": "emr-serverless"}
+IAM_ACTION = {("s3", "ListObjectsV2"): "s3:ListBucket"}
+# Granted on purpose without a direct call (see the comment in template.yaml).
+GRANTED_WITHOUT_CALL = {("LogArrivalFunction", "s3:ListBucket")}
+
+
+def _policy_actions(function: str) -> set[str]:
+    template = load_template(ROOT / "template.yaml")
+    actions: set[str] = set()
+    for policy in template["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert "*" not in "".join(statement["Action"]), f"{function}: wildcard action {statement['Action']}"
+            actions.update(statement["Action"])
+    return actions
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
+    calls: dict[str, set[str]] = defaultdict(set)
+    current = {"function": "?"}
+    original = BaseClient._make_api_call
+
+    def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        action = IAM_ACTION.get((service, operation), f"{IAM_PREFIX.get(service, service)}:{operation}")
+        calls[current["function"]].add(action)
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", record)
+    original_invoke = LocalStack.invoke
+
+    def invoke(self: LocalStack, spec: Any, event: Any) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities import parameters
+
+        # Each function is its own process in Lambda, with its own secret cache.
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        current["function"] = spec.logical_id
+        try:
+            return original_invoke(self, spec, event)
+        finally:
+            current["function"] = "?"
+
+    monkeypatch.setattr(LocalStack, "invoke", invoke)
+    return calls
+
+
+def _replay_all(stack: LocalStack, folder: Path, names: list[str]) -> None:
+    for name in names:
+        report = stack.replay(ReplayItem(path=folder / name, event=json.loads((folder / name).read_text())))
+        assert not any(i.error for i in report.invocations), report
+
+
+def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_granted(
+    recorded: dict[str, set[str]], slack: FakeSlack
+) -> None:
+    # Given the Lambda configuration (bot token from Secrets Manager), the saved events and the demo
+    for folder in (EVENTS, DEMO):
+        scenario = load_scenario(folder)
+        with LocalStack(ROOT, scenario=scenario, folder=folder) as stack:
+            secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+                Name="slack", SecretString=TOKEN
+            )
+            stack.extra_environment.update(
+                {"SLACK_DELIVERY": "secret", "SLACK_TOKEN_SECRET_ID": secret["ARN"], "SLACK_API_URL": slack.url}
+            )
+            # When every event is replayed, plus a malformed one for each function (dead-lettered via SQS)
+            _replay_all(stack, folder, [e.file for e in scenario.events])
+            step = json.loads((EVENTS / "malformed-step-event.json").read_text())
+            log = json.loads((EVENTS / "s3-step-log-created.json").read_text())
+            del log["detail"]["request-id"]
+            for event in (step, log) if folder == EVENTS else ():  # the log rule watches events/' bucket
+                report = stack.replay(ReplayItem(path=EVENTS / "malformed.json", event=event))
+                assert [i.outcome["action"] for i in report.invocations if i.outcome] == ["rejected"]
+    # Then, per function, the calls made are within the policy, and the policy holds nothing unused
+    for function in ("EmrEventFunction", "LogArrivalFunction"):
+        granted = _policy_actions(function)
+        made = recorded[function]
+        assert made <= granted, f"{function} calls {sorted(made - granted)} without permission"
+        unused = {a for a in granted - made if (function, a) not in GRANTED_WITHOUT_CALL}
+        assert not unused, f"{function} is granted {sorted(unused)} but never calls it"
