@@ -20,4 +20,4 @@ from emr_triage.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_event(event, function="emr-events", parse=parse_emr_event, handle=handle_emr_event)
+    return process_event(event, function="emr-events", parse=parse_emr_event, handle=handle_emr_event, context=context)

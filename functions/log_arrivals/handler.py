@@ -20,4 +20,6 @@ from emr_triage.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_event(event, function="log-arrivals", parse=parse_log_event, handle=handle_log_event)
+    return process_event(
+        event, function="log-arrivals", parse=parse_log_event, handle=handle_log_event, context=context
+    )

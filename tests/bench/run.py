@@ -128,6 +128,19 @@ def bench_memory(small: bytes, large: bytes, small_mib: float, large_mib: float)
     )
 
 
+def bench_redaction() -> None:
+    """Redaction must stay linear on hostile input (long single tokens once backtracked quadratically)."""
+    from emr_triage.analysis.redact import redact
+
+    normal = "26/11/20 02:00:01 INFO Executor: Running task 1.0 in stage 2.0 (TID 3) password=x\n" * 12_000
+    hostile = "".join(["A" * 250_000, "a." * 125_000, "token" * 50_000, "x://" * 62_500])
+    normal_s = best_of(3, lambda: redact(normal))
+    hostile_s = best_of(3, lambda: redact(hostile))
+    print(f"redact_normal_mib_per_s: {len(normal) / MIB / normal_s:.1f}")
+    print(f"redact_adversarial_mib_per_s: {len(hostile) / MIB / hostile_s:.1f}")
+    print(f"redact_adversarial_vs_normal_ratio: {(len(hostile) / hostile_s) / (len(normal) / normal_s):.2f}")
+
+
 def _import_ms(statement: str, cwd: Path) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
     samples = []
@@ -172,6 +185,7 @@ def main() -> None:
     small_mib = len(gzip.decompress(small)) / MIB
     bench_throughput(large, int(large_mib * MIB))
     bench_memory(small, large, small_mib, large_mib)
+    bench_redaction()
     bench_imports()
     bench_demo()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.aws.s3 import ObjectInfo, ObjectStream
@@ -102,6 +102,7 @@ class FakeNotifier:
     updates: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
     fail_with: Exception | None = None
     on_post: Callable[[], None] | None = None
+    on_update: Callable[[], None] | None = None
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef:
         if self.on_post:
@@ -112,16 +113,32 @@ class FakeNotifier:
         return SlackRef(channel="C0FAKE", ts=f"17000.{len(self.posts):04d}", digest=message.digest())
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
+        if self.on_update:
+            self.on_update()
         if self.fail_with:
             raise self.fail_with
         self.updates.append((ref, message))
         return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
 
 
+@dataclass
+class FakeClock:
+    """Time that only moves when something sleeps."""
+
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 def make_dependencies(
     now: datetime | None = None,
 ) -> tuple[Dependencies, MemoryRepository, FakeEmr, FakeLogs, FakeNotifier]:
     repository, emr, logs, notifier = MemoryRepository(), FakeEmr(), FakeLogs(), FakeNotifier()
+    clock = FakeClock(now) if now else FakeClock()
     settings = load_settings(
         {
             "INCIDENTS_TABLE": "incidents",
@@ -131,7 +148,6 @@ def make_dependencies(
             "SLACK_DELIVERY": "console",
         }
     )
-    clock = lambda: now or datetime(2026, 11, 20, 3, 0, tzinfo=UTC)  # noqa: E731
     deps = Dependencies(
         settings=settings,
         repository=repository,
@@ -140,5 +156,6 @@ def make_dependencies(
         notifier=notifier,
         catalogue=load_catalogue(),
         clock=clock,
+        sleep=clock.sleep,
     )
     return deps, repository, emr, logs, notifier

@@ -332,3 +332,30 @@ def test_secrets_in_logs_reach_neither_slack_nor_dynamodb(tmp_path: Path, slack:
     for secret in secrets:
         assert secret not in stored, f"{secret} stored in DynamoDB"
         assert secret not in sent, f"{secret} sent to Slack"
+
+
+def test_a_log_full_of_multibyte_evidence_still_stores_and_alerts(tmp_path: Path, slack: FakeSlack) -> None:
+    # Given a failed step whose log hits every rule, each followed by 25 long stack lines in CJK text
+    # (3 bytes a character: without a byte budget the incident would exceed DynamoDB's 400 KB item limit)
+    from tests.unit.test_catalogue import EXAMPLES
+
+    frames = ["\tat 東京.処理.実行(" + "東" * 480 + ")"] * 25
+    text = "\n".join(line for lines in EXAMPLES.values() for line in [lines[0], *frames])
+    folder = write_scenario(
+        tmp_path / "big",
+        {
+            "description": "multibyte evidence",
+            "log_uri": "s3://big-item-logs/emr/",
+            "slack_channel": "#emr-alerts",
+            "clusters": [{"id": "j-BIGITEM00001", "name": "c", "steps": [{"id": "s-BIGITEM00001", "name": "job"}]}],
+        },
+        {"j-BIGITEM00001/steps/s-BIGITEM00001/stderr.gz": text},
+        {"failed.json": step_event("j-BIGITEM00001", "s-BIGITEM00001")},
+    )
+    with LocalStack(ROOT, scenario=load_scenario(folder), folder=folder, extra_environment=slack_env(slack)) as stack:
+        # When the failure is processed (moto enforces the item size limit, as DynamoDB does)
+        outcome = replay(stack, folder, "failed.json")
+        incident = stack.incident(outcome["incident_id"])
+    # Then the incident is stored, with its findings, and the alert went out
+    assert outcome["action"] == "incident_opened" and outcome["slack"] == "posted"
+    assert incident is not None and incident.diagnosis is not None and len(incident.findings) == 12

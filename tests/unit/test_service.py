@@ -105,7 +105,8 @@ def test_a_failed_post_releases_its_claim_so_the_retry_can_post() -> None:
     assert len(notifier.posts) == 1
 
 
-def test_a_claim_held_by_another_invocation_is_respected_until_it_expires() -> None:
+def _incident_with_foreign_claim(claim_seconds: int):  # type: ignore[no-untyped-def]
+    """An incident whose post is claimed by another invocation (which may have died)."""
     deps, repo, _, _, notifier = _deps_with_cluster()
     notifier.fail_with = DeliveryError("down")
     event = _event("step-failed.json")
@@ -114,15 +115,52 @@ def test_a_claim_held_by_another_invocation_is_respected_until_it_expires() -> N
         handle_step_event(event, deps)
     notifier.fail_with = None
     incident_id = step_incident_id(CLUSTER, STEP)
-    # Given another invocation claimed the post a moment ago
-    now = deps.clock()
-    repo.update(incident_id, lambda i: i.model_copy(update={"slack_claim_until": now + timedelta(seconds=60)}))
+    until = deps.clock() + timedelta(seconds=claim_seconds)
+    repo.update(incident_id, lambda i: i.model_copy(update={"slack_claim_until": until}))
+    return deps, notifier, incident_id
+
+
+def test_a_claim_held_too_long_fails_the_invocation_so_lambda_retries_it() -> None:
+    # Given another invocation claimed the post and holds it longer than this one waits
+    deps, notifier, incident_id = _incident_with_foreign_claim(claim_seconds=115)
     # When this one tries to deliver
-    assert deliver_alert(incident_id, deps) == "none"
+    # Then it waits, then fails (Lambda retries the event) instead of succeeding without an alert
+    with pytest.raises(TransientError, match="another invocation is posting"):
+        deliver_alert(incident_id, deps)
     assert notifier.posts == []
-    # And after the claim expires (that invocation died), delivery proceeds
-    deps.clock = lambda: now + timedelta(seconds=61)
+    # And the retry, after the claim of the invocation that died has expired, posts
+    deps.sleep(120)
     assert deliver_alert(incident_id, deps) == "posted"
+    assert len(notifier.posts) == 1
+
+
+def test_a_claim_that_expires_while_waiting_is_taken_over() -> None:
+    deps, notifier, incident_id = _incident_with_foreign_claim(claim_seconds=5)
+    assert deliver_alert(incident_id, deps) == "posted"
+    assert len(notifier.posts) == 1
+
+
+def test_a_deleted_slack_message_is_posted_again() -> None:
+    from emr_triage.exceptions import SlackMessageGoneError
+
+    deps, repo, _, _, notifier = _deps_with_cluster()
+    event = _event("step-failed.json")
+    assert isinstance(event, EmrStepStatusChange)
+    handle_step_event(event, deps)
+    incident_id = step_incident_id(CLUSTER, STEP)
+    # Given the alert was deleted in Slack, and the incident changed since
+    repo.update(incident_id, lambda i: i.model_copy(update={"children": ["step x CANCELLED"]}))
+
+    def gone(ref, message):  # type: ignore[no-untyped-def]
+        raise SlackMessageGoneError("message_not_found")
+
+    notifier.update = gone  # type: ignore[method-assign]
+    # When the message is brought up to date
+    assert deliver_alert(incident_id, deps) == "posted"
+    # Then a new root message was posted and recorded
+    assert len(notifier.posts) == 2
+    incident = repo.get(incident_id)
+    assert incident is not None and incident.slack is not None and incident.slack.ts == "17000.0002"
 
 
 def test_an_unchanged_message_is_not_updated() -> None:

@@ -50,6 +50,10 @@ class DeliveryError(TransientError):
     """Slack did not accept a message. The incident is already recorded; the event will be retried."""
 
 
+class SlackMessageGoneError(EmrTriageError):
+    """The alert's Slack message was deleted; a new one should be posted."""
+
+
 class SlackConfigurationError(EmrTriageError):
     """Slack rejected us for a reason that needs a person: bad token, missing scope, bot not in channel."""
 

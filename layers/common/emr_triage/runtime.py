@@ -7,6 +7,7 @@ the environment (moto must be active before any client exists).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,13 @@ class Dependencies:
     catalogue: Catalogue
     dead_letters: DeadLetterSink | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    # time.monotonic() by which log reading must stop, so the function still has time to store the
+    # incident and post (set per invocation from the Lambda context; None: no limit).
+    deadline: float | None = None
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 def parse_slack_secret(secret: str, secret_id: str) -> str:

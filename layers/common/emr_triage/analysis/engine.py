@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 from emr_triage.analysis.catalogue import Catalogue
@@ -10,10 +11,14 @@ from emr_triage.logs.reader import ReadStats, iter_log_lines
 from emr_triage.models.analysis import LogRead
 
 
-def _guarded(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
-    """Stop, noting why, when the *source* fails mid-stream (connection reset, object deleted)."""
+def _guarded(chunks: Iterable[bytes], stats: ReadStats, deadline: float | None = None) -> Iterator[bytes]:
+    """Stop, noting why, when the *source* fails mid-stream (connection reset, object deleted), or when
+    the time budget runs out (the function must keep time to store the incident and post the alert)."""
     iterator = iter(chunks)
     while True:
+        if deadline is not None and time.monotonic() > deadline:
+            stats.stop(f"time budget reached after {stats.bytes_in:,} bytes; the rest of the log was not analysed")
+            return
         try:
             chunk = next(iterator)
         except StopIteration:
@@ -33,6 +38,7 @@ def analyse_stream(
     etag: str | None = None,
     max_bytes: int = 1 << 30,
     max_line_chars: int = 16_384,
+    deadline: float | None = None,
 ) -> tuple[LineAnalysis, LogRead]:
     """Read a log (gzip or plain) and find failure signatures in it.
 
@@ -42,7 +48,9 @@ def analyse_stream(
         The findings, and what was read (``partial`` with notes when the read was cut short).
     """
     stats = ReadStats()
-    lines = iter_log_lines(_guarded(chunks, stats), max_bytes=max_bytes, max_line_chars=max_line_chars, stats=stats)
+    lines = iter_log_lines(
+        _guarded(chunks, stats, deadline), max_bytes=max_bytes, max_line_chars=max_line_chars, stats=stats
+    )
     analysis = analyse_lines(lines, catalogue=catalogue, source=source, source_weight=source_weight)
     read = LogRead(
         source=source,

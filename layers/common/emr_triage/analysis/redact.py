@@ -19,8 +19,12 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # Presigned URL signatures, credentials and session tokens.
     (re.compile(r"(?i)(X-Amz-(?:Signature|Security-Token|Credential)=)[^&\s\"']+"), r"\1" + _MARK),
-    # user:password@ in URLs (jdbc:postgresql://user:pw@host, https://user:pw@host, s3a://KEY:SECRET@bucket).
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"), r"\1" + _MARK + "@"),
+    # user:password@ in URLs (jdbc:postgresql://user:pw@host, https://user:pw@host, s3a://KEY:SECRET@bucket);
+    # up to the last @ before the host, so a password containing '@' goes whole.
+    (re.compile(r"(?i)(?<![\w+.-])([a-z][a-z0-9+.-]{0,30}://[^/\s:@]{1,256}:)[^\s/]*@"), r"\1" + _MARK + "@"),
+    # Client tools that take the password glued to -p (mysql -pSECRET) or after it (sshpass -p SECRET).
+    (re.compile(r"(?i)(\b(?:mysql|mysqldump|mysqladmin|mariadb)\b[^\n]*?\s-p)(?=\S)[^\s]+"), r"\1" + _MARK),
+    (re.compile(r"(?i)(\bsshpass\s+-p\s*)\S+"), r"\1" + _MARK),
     # Command-line options followed by their value: --password secret (sqoop, beeline, mysql clients).
     (
         re.compile(
@@ -45,22 +49,41 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 # A ':' separator counts only when followed by a space or quote, so stack frames ("TokenService.java:42")
 # survive; names ending in Exception/Error are exception headlines, not secrets; and with ':' a CamelCase
 # name (HadoopDelegationTokenManager:, ExpiredToken:) is a log4j logger or an error code, not a key.
+_KEY_NAME_WORDS = (
+    r"password|passwd|pwd|secret|token|api[_.-]?key|access[_.-]?key|credential|private[_.-]?key|session[_.-]?key"
+)
+_SECRET_WORD = re.compile(rf"(?i)(?:{_KEY_NAME_WORDS})")
+# The name starts at a token boundary and is bounded, so the search stays linear on long tokens.
 _SECRET_PAIR = re.compile(
-    r"(?i)(?P<name>[\"']?[\w.-]*(?:password|passwd|pwd|secret|token|api[_.-]?key|access[_.-]?key|"
-    r"credential|private[_.-]?key|session[_.-]?key)[\w.-]*[\"']?)(?P<sep>\s*(?:=|:(?=[\s\"'])|\s=>)\s*)"
+    rf"(?i)(?<![\w.-])(?P<name>[\"']?[\w.-]{{0,80}}?(?:{_KEY_NAME_WORDS})[\w.-]{{0,80}}[\"']?)(?P<sep>\s*(?:=|:(?=[\s\"'])|\s=>)\s*)"
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&\"'}\])]+)"
 )
 _NOT_A_SECRET_NAME = re.compile(r"(?i)(?:exception|error|expired|count|size|length|type)[\"']?$")
+# AWS error codes that name a credential problem, not a credential (ExpiredToken, InvalidClientTokenId).
+_ERROR_CODE_NAME = re.compile(r"^(?:Expired|Invalid|Missing|Bad|Unrecognized)[A-Za-z]*$")
 
 
-_CAMEL_CASE = re.compile(r"[a-z][A-Z]")
+def _only_inside_compound_words(name: str) -> bool:
+    """True when every secret word in ``name`` runs on into a capitalised word, possibly after a plural s
+    (HadoopDelegationTokenManager, CredentialsProviderChain): a logger or class name. A key ends in one
+    (ConnectionPassword, ClientSecret, SecretAccessKey, apiKey)."""
+    for match in _SECRET_WORD.finditer(name):
+        rest = name[match.end() :]
+        rest = rest[1:] if rest[:1] == "s" else rest
+        if not rest[:1].isupper():
+            return False
+    return True
 
 
 def _redact_pair(match: re.Match[str]) -> str:
-    name = match["name"]
-    if _NOT_A_SECRET_NAME.search(name) or match["value"].startswith("[REDACTED"):
+    name, value = match["name"], match["value"]
+    if _NOT_A_SECRET_NAME.search(name) or value.startswith("[REDACTED"):
         return match.group(0)
-    if "=" not in match["sep"] and _CAMEL_CASE.search(name.strip("\"'")):
+    bare = name.strip("\"'")
+    quoted = bare != name or value[:1] in "\"'"
+    if "=" not in match["sep"] and not quoted and (_ERROR_CODE_NAME.match(bare) or _only_inside_compound_words(bare)):
+        # "HadoopDelegationTokenManager: Scheduling renewal", "ExpiredToken: The security token ...": a
+        # logger name or an error code before a message, not a key before its value.
         return match.group(0)
     return f"{name}{match['sep']}{_MARK}"
 

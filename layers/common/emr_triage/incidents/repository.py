@@ -12,11 +12,13 @@ Every write is conditional: ``create`` only if the incident does not exist (natu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from emr_triage.analysis.redact import redact
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError
 from emr_triage.models.incident import Incident
@@ -51,12 +53,71 @@ def _group_key(incident: Incident) -> str:
     return f"APP#{incident.application_id}"
 
 
+# DynamoDB items are limited to 400 KB; the JSON size (UTF-8) overestimates the item size.
+ITEM_BUDGET_BYTES = 300_000
+
+
+def _json_bytes(body: Any) -> int:
+    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _trim_secondary_evidence(body: dict[str, Any]) -> None:
+    for finding in body["findings"][1:]:
+        finding["evidence"] = finding["evidence"][:3]
+
+
+def _trim_history(body: dict[str, Any]) -> None:
+    body["timeline"] = body["timeline"][-20:]
+    body["logs_analysed"] = body["logs_analysed"][-10:]
+
+
+def _trim_evidence_lines(body: dict[str, Any]) -> None:
+    for finding in body["findings"]:
+        finding["evidence"] = [line[:200] for line in finding["evidence"][:10]]
+    if body.get("diagnosis"):
+        body["diagnosis"]["evidence"] = [line[:200] for line in body["diagnosis"]["evidence"][:10]]
+
+
+def _trim_read_notes(body: dict[str, Any]) -> None:
+    for read in body["logs_analysed"]:
+        read["notes"] = [note[:200] for note in read["notes"][:3]]
+
+
+def _drop_finding_evidence(body: dict[str, Any]) -> None:
+    for finding in body["findings"]:
+        finding["evidence"] = []
+
+
+_TRIMS = (_trim_secondary_evidence, _trim_history, _trim_evidence_lines, _trim_read_notes, _drop_finding_evidence)
+
+
+def storable(incident: Incident) -> dict[str, Any]:
+    """The incident as stored: every string redacted (defence in depth: names, reasons and notes too, not
+    only log lines), and trimmed to ITEM_BUDGET_BYTES, least useful parts first."""
+    body: dict[str, Any] = _redacted(incident.model_dump(mode="json"))
+    for trim in _TRIMS:
+        if _json_bytes(body) <= ITEM_BUDGET_BYTES:
+            break
+        trim(body)
+    return body
+
+
 def to_item(incident: Incident) -> dict[str, Any]:
     """The DynamoDB item (attribute-value format) of an incident."""
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
-    body = incident.model_dump(mode="json")
+    body = storable(incident)
     item = {key: serializer.serialize(value) for key, value in body.items()}
     item.update(incident_key(incident.incident_id))
     item["gsi1pk"] = {"S": _group_key(incident)}
@@ -179,7 +240,7 @@ class DynamoIncidentRepository:
                 raise self._fail(exc, "PutItem") from exc
             except Exception as exc:
                 raise self._fail(exc, "PutItem") from exc
-            return changed
+            return Incident.model_validate(storable(changed))
         raise TransientError(
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
         )

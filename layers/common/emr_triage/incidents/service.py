@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 
 from emr_triage.analysis.classify import LineAnalysis, diagnose, merge_findings
 from emr_triage.analysis.engine import analyse_stream
-from emr_triage.exceptions import InvalidEventError, LogReadError, TransientError
+from emr_triage.analysis.redact import redact
+from emr_triage.exceptions import InvalidEventError, LogReadError, SlackMessageGoneError, TransientError
 from emr_triage.logs.locations import (
     STEP_LOG_FILES,
     LogObject,
@@ -51,9 +52,19 @@ FAILING_STEP_STATES = frozenset({"FAILED", "CANCELLED", "INTERRUPTED"})
 FAILING_CLUSTER_STATES = frozenset({"TERMINATED_WITH_ERRORS"})
 FAILING_JOB_RUN_STATES = frozenset({"FAILED", "CANCELLED"})
 SLACK_CLAIM_SECONDS = 120
+# How long to wait for another invocation that holds the claim to finish posting, before retrying.
+SLACK_CLAIM_WAIT_SECONDS = 20
 MAX_TIMELINE = 50
 MAX_LOG_READS = 40
 MAX_STEP_LOG_OBJECTS = 4
+MAX_CHILDREN = 50
+MAX_APPLICATION_IDS = 20
+MAX_REDELIVERIES = 3
+# A cancelled or interrupted step, or a cluster terminated by STEP_FAILURE, is folded into an open step
+# incident only if that step failed this recently (ActionOnFailure acts within minutes); a container log
+# with no known application link only joins an incident whose step failed this recently.
+FOLD_WINDOW = timedelta(hours=2)
+UNLINKED_LOG_WINDOW = timedelta(hours=6)
 
 _STEP_SEVERITY: dict[str, Severity] = {"FAILED": "high", "INTERRUPTED": "medium", "CANCELLED": "low"}
 
@@ -85,8 +96,6 @@ def _log_root(cluster: ClusterInfo, deps: Dependencies) -> str:
 
 
 def _step_command(step: StepInfo) -> str | None:
-    from emr_triage.analysis.redact import redact
-
     if not step.args and not step.jar:
         return None
     words = step.args if step.jar and step.jar.endswith("command-runner.jar") else [step.jar or "", *step.args]
@@ -95,8 +104,6 @@ def _step_command(step: StepInfo) -> str | None:
 
 def new_step_incident(event: EmrStepStatusChange, cluster: ClusterInfo, step: StepInfo, deps: Dependencies) -> Incident:
     """The incident of a failed, cancelled or interrupted step, before any log is read."""
-    from emr_triage.analysis.redact import redact
-
     detail = event.detail
     now = deps.clock()
     details = step.failure_details
@@ -158,8 +165,6 @@ def _emr_reason_diagnosis(code: str, message: str | None, deps: Dependencies) ->
 
 
 def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, deps: Dependencies) -> Incident:
-    from emr_triage.analysis.redact import redact
-
     detail = event.detail
     now = deps.clock()
     code = detail.state_change_reason.code or cluster.state_reason_code or ""
@@ -191,8 +196,6 @@ def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, dep
 
 
 def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo, deps: Dependencies) -> Incident:
-    from emr_triage.analysis.redact import redact
-
     detail = event.detail
     now = deps.clock()
     log_location = None
@@ -235,7 +238,7 @@ def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead
         kept = [r for r in incident.logs_analysed if (r.source, r.etag) != (read.source, read.etag)]
         incident.logs_analysed = [*kept[-MAX_LOG_READS + 1 :], read]
         for app in analysis.application_ids:
-            if app not in incident.application_ids:
+            if app not in incident.application_ids and len(incident.application_ids) < MAX_APPLICATION_IDS:
                 incident.application_ids.append(app)
     diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed)
     if diagnosis.category == "no_failure" and incident.diagnosis and not incident.diagnosis.from_logs:
@@ -252,24 +255,36 @@ def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead
     return incident
 
 
+def _unread(uri: str, etag: str | None, note: str) -> tuple[LineAnalysis, LogRead]:
+    return LineAnalysis(), LogRead(source=uri, etag=etag, partial=True, notes=[redact(note)])
+
+
 def _analyse_object(
     deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None
 ) -> tuple[LineAnalysis, LogRead]:
     uri = f"s3://{bucket}/{key}"
+    left = deps.seconds_left()
+    if left is not None and left <= 0:
+        return _unread(uri, etag, "not read: the function's time budget was used by the logs read before it")
     try:
         stream = deps.logs.open_object(bucket, key)
+        analysis, read = analyse_stream(
+            stream.chunks,
+            catalogue=deps.catalogue,
+            source=uri,
+            source_weight=weight,
+            etag=etag or stream.info.etag,
+            max_bytes=deps.settings.log_read_max_bytes,
+            max_line_chars=deps.settings.log_max_line_chars,
+            deadline=deps.deadline,
+        )
     except LogReadError as exc:
-        logger.warning("log object unreadable", source=uri, reason=str(exc))
-        return LineAnalysis(), LogRead(source=uri, etag=etag, partial=True, notes=[str(exc)])
-    analysis, read = analyse_stream(
-        stream.chunks,
-        catalogue=deps.catalogue,
-        source=uri,
-        source_weight=weight,
-        etag=etag or stream.info.etag,
-        max_bytes=deps.settings.log_read_max_bytes,
-        max_line_chars=deps.settings.log_max_line_chars,
-    )
+        logger.warning("log object unreadable", source=uri, reason=redact(str(exc)))
+        return _unread(uri, etag, str(exc))
+    except Exception as exc:
+        # A log must never stop the alert: record what happened, alert with what we have.
+        logger.exception("log analysis failed", source=uri)
+        return _unread(uri, etag, f"analysis failed ({type(exc).__name__}); the alert uses the other logs")
     count(MetricName.LOG_OBJECTS_ANALYSED)
     if read.partial:
         count(MetricName.PARTIAL_LOG_READS)
@@ -300,12 +315,14 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
 # ---------------------------------------------------------------------------------------------------
 # Slack delivery: claim, post, record; or update in place
 # ---------------------------------------------------------------------------------------------------
-def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
+def deliver_alert(incident_id: str, deps: Dependencies, _depth: int = 0) -> SlackAction:
     """Make the incident's Slack root message say what the incident says now.
 
-    Posts it once (a time-limited claim on the incident stops two concurrent invocations from both
-    posting), records channel and ts, and afterwards edits it in place only when its content changed.
-    The incident is always stored before Slack is called, so a Slack outage loses nothing: the error
+    Posts it once: a time-limited claim on the incident stops concurrent invocations from both posting,
+    and an invocation that finds the claim taken waits for the other to finish, then fails (so Lambda
+    retries it) rather than succeed without an alert. Channel and ts are recorded after the post; later
+    changes edit the message in place, and each post or edit re-checks that what Slack shows is the
+    latest. The incident is stored before Slack is called, so a Slack outage loses nothing: the error
     propagates, Lambda retries the event, and the retry finds the incident and finishes the delivery.
     """
     incident = deps.repository.get(incident_id)
@@ -317,29 +334,20 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
             return "unchanged"
         try:
             ref = deps.notifier.update(incident.slack, message)
+        except SlackMessageGoneError:
+            logger.warning("the alert's Slack message was deleted; posting a new one", incident_id=incident_id)
+            deps.repository.update(incident_id, _forget_slack_message)
+            return deliver_alert(incident_id, deps, _depth + 1)
         except Exception:
             count(MetricName.SLACK_DELIVERY_FAILURES)
             raise
         deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
         count(MetricName.SLACK_MESSAGES_UPDATED)
+        _catch_up(incident_id, deps, _depth)
         return "updated"
 
-    now = deps.clock()
-    claimed = False
-
-    def claim(inc: Incident) -> Incident | None:
-        nonlocal claimed
-        claimed = False
-        if inc.slack is not None or (inc.slack_claim_until is not None and inc.slack_claim_until > now):
-            return None
-        inc.slack_claim_until = now + timedelta(seconds=SLACK_CLAIM_SECONDS)
-        claimed = True
-        return inc
-
-    deps.repository.update(incident_id, claim)
-    if not claimed:
-        logger.info("another invocation is posting this incident's Slack message", incident_id=incident_id)
-        return "none"
+    if not _claim_post(incident_id, deps):
+        return "unchanged"
     try:
         ref = deps.notifier.post(deps.settings.slack_channel, message)
     except Exception:
@@ -348,15 +356,62 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
         raise
     deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
     count(MetricName.SLACK_MESSAGES_POSTED)
-    # The incident may have changed while we posted (a log arrived): bring the message up to date.
-    latest = deps.repository.get(incident_id)
-    if (
-        latest is not None
-        and latest.slack is not None
-        and build_incident_message(latest).digest() != latest.slack.digest
-    ):
-        deliver_alert(incident_id, deps)
+    _catch_up(incident_id, deps, _depth)
     return "posted"
+
+
+def _claim_post(incident_id: str, deps: Dependencies) -> bool:
+    """Take the right to post the root message. False: another invocation posted it meanwhile.
+
+    Raises
+    ------
+    TransientError
+        Another invocation holds the claim and has not finished within the wait: retry the event later
+        (by then it has posted, or its claim has expired because it died).
+    """
+    waited = 0.0
+    while True:
+        now = deps.clock()
+        claimed = False
+
+        def claim(inc: Incident, now: datetime = now) -> Incident | None:
+            nonlocal claimed
+            claimed = False
+            if inc.slack is not None or (inc.slack_claim_until is not None and inc.slack_claim_until > now):
+                return None
+            inc.slack_claim_until = now + timedelta(seconds=SLACK_CLAIM_SECONDS)
+            claimed = True
+            return inc
+
+        current = deps.repository.update(incident_id, claim)
+        if claimed:
+            return True
+        if current is not None and current.slack is not None:
+            return False
+        left = deps.seconds_left()
+        if waited >= SLACK_CLAIM_WAIT_SECONDS or (left is not None and left < 1):
+            raise TransientError(
+                f"incident {incident_id}: another invocation is posting its Slack message and did not finish "
+                f"within {waited:.0f} s; retrying the event (it will have posted, or its claim will have expired)"
+            )
+        deps.sleep(1.0)
+        waited += 1.0
+
+
+def _catch_up(incident_id: str, deps: Dependencies, depth: int) -> None:
+    """After a post or an edit, if the incident changed meanwhile (a log arrived, a concurrent edit won
+    the race with older content), edit the message again so Slack shows the latest."""
+    latest = deps.repository.get(incident_id)
+    if latest is None or latest.slack is None or depth >= MAX_REDELIVERIES:
+        return
+    if build_incident_message(latest).digest() != latest.slack.digest:
+        deliver_alert(incident_id, deps, depth + 1)
+
+
+def _forget_slack_message(incident: Incident) -> Incident:
+    incident.slack = None
+    incident.slack_claim_until = None
+    return incident
 
 
 def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Incident:
@@ -379,7 +434,7 @@ def _release_claim(incident: Incident) -> Incident | None:
 # ---------------------------------------------------------------------------------------------------
 def _fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: Dependencies) -> Outcome:
     def add_child(inc: Incident) -> Incident | None:
-        if child in inc.children:
+        if child in inc.children or len(inc.children) >= MAX_CHILDREN:
             return None
         inc.children = [*inc.children, child]
         inc.timeline = [*inc.timeline, TimelineEntry(at=at, what=child, event_id=event_id)][-MAX_TIMELINE:]
@@ -433,6 +488,16 @@ def _finish(
     )
 
 
+def _recent_step_failure(cluster_id: str, at: datetime, deps: Dependencies) -> Incident | None:
+    """The cluster's open FAILED-step incident that failed within FOLD_WINDOW before ``at`` (the latest)."""
+    candidates = [
+        i
+        for i in deps.repository.open_incidents(cluster_id=cluster_id)
+        if i.kind == "step" and i.state == "FAILED" and timedelta(0) <= at - i.failed_at <= FOLD_WINDOW
+    ]
+    return max(candidates, key=lambda i: i.failed_at, default=None)
+
+
 def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
     detail = event.detail
     if detail.state not in FAILING_STEP_STATES:
@@ -442,7 +507,7 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     if detail.state != "FAILED" and deps.repository.get(incident_id) is None:
         # A step cancelled or interrupted because another step failed (ActionOnFailure) or the
         # cluster died is part of that story, not a new page.
-        parent = next(iter(deps.repository.open_incidents(cluster_id=detail.cluster_id)), None)
+        parent = _recent_step_failure(detail.cluster_id, event.time, deps)
         if parent is not None:
             child = f"step {detail.name or detail.step_id} ({detail.step_id}) {detail.state}"
             return _fold_into(parent, child, event.id, event.time, deps)
@@ -469,10 +534,7 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
         return Outcome(action="ignored", detail=f"cluster state {detail.state} is not a failure")
     code = detail.state_change_reason.code
     if code == "STEP_FAILURE":
-        parent = next(
-            (i for i in deps.repository.open_incidents(cluster_id=detail.cluster_id) if i.kind == "step"),
-            None,
-        )
+        parent = _recent_step_failure(detail.cluster_id, event.time, deps)
         if parent is not None:
             child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
             return _fold_into(parent, child, event.id, event.time, deps)
@@ -524,16 +586,21 @@ def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
     return handle_job_run_event(event, deps)
 
 
-def _incident_for_log(obj: LogObject, deps: Dependencies) -> Incident | None:
+def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incident | None:
+    """The incident a log object belongs to: its step's, or the step incident linked to its YARN
+    application (``Submitted application ...`` in the step's stderr). A container log of an application
+    no incident knows joins the cluster's latest step failure only if that failed within
+    UNLINKED_LOG_WINDOW and has no application linked yet (its stderr may not have landed)."""
     if obj.kind == "step" and obj.step_id:
         return deps.repository.get(step_incident_id(obj.cluster_id, obj.step_id))
     candidates = [i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind == "step"]
     linked = [i for i in candidates if obj.application_id in i.application_ids]
     if linked:
-        return linked[0]
-    # Not linked yet (the step's stderr with "Submitted application ..." may not have landed):
-    # attach to the cluster's most recent open step incident.
-    return max(candidates, key=lambda i: i.opened_at, default=None)
+        return max(linked, key=lambda i: i.failed_at)
+    unlinked = [
+        i for i in candidates if not i.application_ids and timedelta(0) <= at - i.failed_at <= UNLINKED_LOG_WINDOW
+    ]
+    return max(unlinked, key=lambda i: i.failed_at, default=None)
 
 
 def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
@@ -547,7 +614,7 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
             action="ignored",
             detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix",
         )
-    incident = _incident_for_log(obj, deps)
+    incident = _incident_for_log(obj, event.time, deps)
     if incident is None:
         return Outcome(
             action="no_incident",
@@ -580,7 +647,7 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
 
 def reject_event(raw: object, error: InvalidEventError, deps: Dependencies | None, function: str) -> Outcome:
     """Poison input: log it, count it, dead-letter it with the reason; never retry it."""
-    logger.error("event rejected", reason=str(error), function=function)
+    logger.error("event rejected", reason=redact(str(error)), function=function)
     count(MetricName.INVALID_EVENTS)
     detail = str(error)
     if deps is not None and deps.dead_letters is not None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from emr_triage.analysis.redact import redact
 from emr_triage.logs.locations import parse_s3_uri
 from emr_triage.models.incident import Incident
 
@@ -59,8 +60,9 @@ _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 
 def neutralise(text: str) -> str:
-    """Replace control and invisible format characters with U+FFFD: visible, and harmless."""
-    return _UNSAFE_CHARACTERS.sub("\ufffd", text)
+    """Redact secrets, and replace control and invisible format characters with U+FFFD (visible, and
+    harmless). Every piece of untrusted text in a message passes through here."""
+    return _UNSAFE_CHARACTERS.sub("\ufffd", redact(text))
 
 
 def escape(text: str) -> str:
@@ -136,13 +138,14 @@ def _when(value: datetime | None) -> str:
 
 def console_links(incident: Incident) -> list[tuple[str, str]]:
     """(label, url) of the AWS console pages an engineer opens first."""
-    region = incident.region
+    region = quote(incident.region, safe="")
     links: list[tuple[str, str]] = []
     if incident.cluster_id:
         links.append(
             (
                 "EMR cluster",
-                f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/{incident.cluster_id}",
+                f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/"
+                f"{quote(incident.cluster_id, safe='')}",
             )
         )
     if incident.application_id:
@@ -150,7 +153,7 @@ def console_links(incident: Incident) -> list[tuple[str, str]]:
             (
                 "EMR Serverless application",
                 f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
-                f"#/serverless/applications/{incident.application_id}",
+                f"#/serverless/applications/{quote(incident.application_id, safe='')}",
             )
         )
     if incident.log_location:
@@ -204,10 +207,15 @@ def _facts(incident: Incident) -> list[str]:
 def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
     diagnosis = incident.diagnosis
     if diagnosis is None:
-        waiting = (
-            "*Diagnosis:* analysing logs… EMR copies them to S3 every 5 minutes; this message is updated "
-            "when they arrive."
-        )
+        if incident.kind == "job_run":
+            waiting = "*Diagnosis:* no driver log was found in S3 when the failure was reported; EMR's reason is below."
+        elif not incident.log_location:
+            waiting = "*Diagnosis:* no logs to analyse (this cluster does not write logs to S3); EMR's reason is below."
+        else:
+            waiting = (
+                "*Diagnosis:* analysing logs… EMR copies them to S3 every 5 minutes; this message is updated "
+                "when they arrive."
+            )
         return [_section(waiting)]
     if diagnosis.category == "no_failure":
         text = "*Diagnosis:* no known failure signature in the logs read"
@@ -242,12 +250,18 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
     return blocks
 
 
+def _mrkdwn(text: str, limit: int) -> dict[str, Any]:
+    # verbatim: Slack must not auto-link URLs or #channel names, nor parse mentions, in our text; our own
+    # links are explicit <url|label>.
+    return {"type": "mrkdwn", "text": clip(text, limit), "verbatim": True}
+
+
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT)}}
+    return {"type": "section", "text": _mrkdwn(text, SECTION_LIMIT)}
 
 
 def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_LIMIT)}]}
+    return {"type": "context", "elements": [_mrkdwn(text, CONTEXT_LIMIT)]}
 
 
 def build_incident_message(incident: Incident) -> SlackMessage:
@@ -276,7 +290,7 @@ def build_incident_message(incident: Incident) -> SlackMessage:
         },
         {
             "type": "section",
-            "fields": [{"type": "mrkdwn", "text": clip(f, FIELD_LIMIT)} for f in _facts(incident)],
+            "fields": [_mrkdwn(f, FIELD_LIMIT) for f in _facts(incident)],
         },
         *_diagnosis_blocks(incident),
     ]

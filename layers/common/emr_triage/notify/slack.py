@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from emr_triage.exceptions import DeliveryError, SlackConfigurationError
+from emr_triage.exceptions import DeliveryError, SlackConfigurationError, SlackMessageGoneError
 from emr_triage.models.incident import SlackRef
 from emr_triage.notify.message import SlackMessage
 
@@ -34,12 +34,13 @@ _CONFIGURATION_FIXES = {
     "account_inactive": "the bot's account is inactive: reinstall the Slack app and store its new token",
     "missing_scope": "add the missing bot scope to the Slack app (chat:write to post, files:write to upload) "
     "and reinstall it",
-    "message_not_found": "the original message was deleted; a new one will be posted on the next retry",
 }
 
 
 def _translate(exc: SlackApiError, action: str, channel: str) -> Exception:
     error = str(exc.response.get("error", "unknown_error"))
+    if error in ("message_not_found", "cant_update_message"):
+        return SlackMessageGoneError(f"Slack {action} in {channel}: {error}: the alert's message is gone")
     fix = _CONFIGURATION_FIXES.get(error)
     if error == "missing_scope":
         needed = exc.response.get("needed")
