@@ -112,12 +112,13 @@ def storable(incident: Incident) -> dict[str, Any]:
     return body
 
 
-def to_item(incident: Incident) -> dict[str, Any]:
-    """The DynamoDB item (attribute-value format) of an incident."""
+def to_item(incident: Incident, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The DynamoDB item (attribute-value format) of an incident (``body``: its :func:`storable` form,
+    when the caller already has it)."""
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
-    body = storable(incident)
+    body = storable(incident) if body is None else body
     item = {key: serializer.serialize(value) for key, value in body.items()}
     item.update(incident_key(incident.incident_id))
     item["gsi1pk"] = {"S": _group_key(incident)}
@@ -226,10 +227,11 @@ class DynamoIncidentRepository:
             if changed is None:
                 return current
             changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
+            body = storable(changed)
             try:
                 self.client.put_item(
                     TableName=self.table_name,
-                    Item=to_item(changed),
+                    Item=to_item(changed, body),
                     ConditionExpression="#version = :version",
                     ExpressionAttributeNames={"#version": "version"},
                     ExpressionAttributeValues={":version": {"N": str(current.version)}},
@@ -240,7 +242,7 @@ class DynamoIncidentRepository:
                 raise self._fail(exc, "PutItem") from exc
             except Exception as exc:
                 raise self._fail(exc, "PutItem") from exc
-            return Incident.model_validate(storable(changed))
+            return Incident.model_validate(body)
         raise TransientError(
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
         )

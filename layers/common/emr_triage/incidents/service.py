@@ -464,6 +464,19 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
     return stored, False
 
 
+def _already_alerted(incident: Incident, created: bool) -> Outcome | None:
+    """A duplicate (or retried) event whose incident is complete: alerted, and diagnosed unless it is a
+    cluster incident (no logs to read: a missing diagnosis there is final). Otherwise the caller resumes."""
+    if created or incident.slack is None or (incident.diagnosis is None and incident.kind != "cluster"):
+        return None
+    return Outcome(
+        action="duplicate",
+        incident_id=incident.incident_id,
+        detail="already recorded and alerted (duplicate event)",
+        slack="unchanged",
+    )
+
+
 def _finish(
     incident: Incident, created: bool, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies
 ) -> Outcome:
@@ -517,13 +530,8 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
         deps.emr.describe_step(detail.cluster_id, detail.step_id) if cluster.found else StepInfo(step_id=detail.step_id)
     )
     incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
-    if not created and incident.slack is not None and incident.diagnosis is not None:
-        return Outcome(
-            action="duplicate",
-            incident_id=incident_id,
-            detail="already recorded and alerted (duplicate event)",
-            slack="unchanged",
-        )
+    if done := _already_alerted(incident, created):
+        return done
     return _finish(incident, created, read_step_logs(incident, deps), deps)
 
 
@@ -540,13 +548,8 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
             return _fold_into(parent, child, event.id, event.time, deps)
     cluster = deps.emr.describe_cluster(detail.cluster_id)
     incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
-    if not created and incident.slack is not None:
-        return Outcome(
-            action="duplicate",
-            incident_id=incident.incident_id,
-            detail="already recorded and alerted",
-            slack="unchanged",
-        )
+    if done := _already_alerted(incident, created):
+        return done
     return _finish(incident, created, [], deps)
 
 
@@ -557,13 +560,8 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
     incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
-    if not created and incident.slack is not None and incident.diagnosis is not None:
-        return Outcome(
-            action="duplicate",
-            incident_id=incident.incident_id,
-            detail="already recorded and alerted",
-            slack="unchanged",
-        )
+    if done := _already_alerted(incident, created):
+        return done
     results = []
     if run.log_uri:
         bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)

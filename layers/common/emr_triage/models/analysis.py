@@ -9,8 +9,6 @@ from pydantic import BaseModel, Field
 Severity = Literal["critical", "high", "medium", "low"]
 FindingKind = Literal["cause", "symptom"]
 
-SEVERITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-
 
 class LogRead(BaseModel):
     """What was read of one log object or file, and whether the read was complete."""

@@ -85,9 +85,13 @@ def _code_line(line: str) -> str:
     return escape(line.replace("`", "ˋ"))
 
 
+def _fence(escaped_lines: list[str]) -> str:
+    return "```\n" + "\n".join(escaped_lines) + "\n```"
+
+
 def code_block(lines: list[str]) -> str:
     """A fenced code block of untrusted lines; a ``` inside cannot break out of it."""
-    return "```\n" + "\n".join(_code_line(line) for line in lines) + "\n```"
+    return _fence([_code_line(line) for line in lines])
 
 
 def clip(text: str, limit: int) -> str:
@@ -101,7 +105,7 @@ def _clip_code_block(lines: list[str], limit: int) -> str:
     """A code block of at most ``limit`` characters, fences included. Lines are escaped first (escaping
     can grow a line five-fold), then cut, never inside an entity, so the closing fence always survives."""
     more = "… (more in the log)"
-    budget = limit - len("```\n\n```")
+    budget = limit - len(_fence([""]))
     kept: list[str] = []
     used = 0
     for line in (_code_line(line) for line in lines):
@@ -114,7 +118,7 @@ def _clip_code_block(lines: list[str], limit: int) -> str:
             kept.append(_PARTIAL_ENTITY.sub("", line[:room]) + " …")
         kept.append(more)
         break
-    return "```\n" + "\n".join(kept) + "\n```"
+    return _fence(kept)
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str | None:
