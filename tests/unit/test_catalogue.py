@@ -366,7 +366,7 @@ def test_rule_not_patterns_and_case_sensitivity_from_a_user_file(tmp_path: Path)
         ),
         pytest.param(
             {"kind": "hunch"},
-            r"rule 'acme_quota': kind: Input should be 'cause' or 'symptom'",
+            r"rule 'acme_quota': kind: Input should be 'cause', 'symptom' or 'success'",
             id="bad-kind",
         ),
         pytest.param(

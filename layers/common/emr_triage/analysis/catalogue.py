@@ -37,6 +37,9 @@ class Rule(BaseModel):
     patterns: list[str] = Field(min_length=1)
     not_patterns: list[str] = Field(default_factory=list)
     ignore_case: bool = True
+    # Lines common in healthy runs too (a lost task that is retried, a WARN about a slow node): evidence
+    # only when the logs also show the job failing (a symptom), never a verdict on their own.
+    requires_failure: bool = False
     explanation: str = Field(min_length=3)
     remediation: str = Field(min_length=3)
 
@@ -233,6 +236,13 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
                     f"rules file {origin}: rule {rule.id!r}: its {field_name} cannot be combined into one "
                     f"expression ({exc}); use a group name only once per rule"
                 ) from exc
+        for number, pattern in enumerate(rule.patterns, start=1):
+            if required_literals(pattern) is None:
+                raise CatalogueError(
+                    f"rules file {origin}: rule {rule.id!r}: patterns[{number}] {pattern!r} has no fixed text of "
+                    f"{_MIN_HINT}+ characters that every match contains; the scanner looks for such text first, "
+                    "so add a distinctive word (e.g. the exception's class name) to the pattern"
+                )
         if rule.id in seen:
             raise CatalogueError(f"rules file {origin}: rule {rule.id!r} is defined twice")
         seen.add(rule.id)

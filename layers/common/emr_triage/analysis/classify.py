@@ -214,6 +214,7 @@ class _Scan:
                 rank=rule.rank,
                 severity=rule.severity,
                 retryable=rule.retryable,
+                requires_failure=rule.requires_failure,
                 title=rule.title,
                 source=self.source,
                 source_weight=self.source_weight,
@@ -269,10 +270,33 @@ def analyse_lines(lines: Iterable[str], *, catalogue: Catalogue, source: str, so
     return scan.finish()
 
 
+_KIND_ORDER = {"cause": 0, "success": 1, "symptom": 2}
+
+
 def _verdict_key(finding: Finding) -> tuple[int, int, int]:
     # Ties keep their order (sorted() is stable): within a log, earlier lines first; across logs, the
-    # log analysed first (a step's own logs, then logs that arrive later).
-    return (0 if finding.kind == "cause" else 1, finding.rank, -finding.source_weight)
+    # log analysed first (a step's own logs, then logs that arrive later). Success markers sort before
+    # symptoms so that capping the list never drops the evidence that the job recovered.
+    return (_KIND_ORDER[finding.kind], finding.rank, -finding.source_weight)
+
+
+def succeeded(findings: Iterable[Finding]) -> bool:
+    """Whether the logs show the application finishing successfully after every failure they show.
+
+    A success marker (``Final app status: SUCCEEDED``, ``Step succeeded with exitCode 0`` ...) overrides
+    earlier task failures, lost executors and ERROR lines: Spark retried and recovered. It does not
+    override a failure outcome (a symptom) that comes after it in the same log, or that is in another log.
+    """
+    findings = list(findings)
+    last_success: dict[str, int] = {}
+    for f in findings:
+        if f.kind == "success":
+            last_success[f.source] = max(last_success.get(f.source, 0), f.line_no)
+    if not last_success:
+        return False
+    return all(
+        f.source in last_success and f.line_no < last_success[f.source] for f in findings if f.kind == "symptom"
+    )
 
 
 def merge_findings(existing: Iterable[Finding], new: Iterable[Finding]) -> list[Finding]:
@@ -301,7 +325,27 @@ def diagnose(findings: list[Finding], catalogue: Catalogue, reads: Iterable[LogR
     partial_notes = [f"{r.source}: {note}" for r in reads if r.partial for note in r.notes]
     partial = any(r.partial for r in reads)
     from_logs = bool(reads)
-    ordered = sorted(findings, key=_verdict_key)
+    recovered = succeeded(findings)
+    failed = any(f.kind == "symptom" for f in findings)
+    ordered = (
+        []
+        if recovered
+        else sorted(
+            (f for f in findings if f.kind != "success" and (failed or not f.requires_failure)), key=_verdict_key
+        )
+    )
+    if recovered:
+        problems = sorted({f.title for f in findings if f.kind != "success"})
+        return Diagnosis(
+            category="no_failure",
+            title="The application finished successfully",
+            severity="low",
+            summary="The logs show the application succeeding"
+            + (f" after recovering from: {'; '.join(problems)}." if problems else "."),
+            partial=partial,
+            partial_notes=partial_notes,
+            from_logs=from_logs,
+        )
     if not ordered:
         return Diagnosis(
             category="no_failure",

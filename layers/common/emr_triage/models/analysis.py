@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Severity = Literal["critical", "high", "medium", "low"]
-FindingKind = Literal["cause", "symptom"]
+# cause: explains a failure by itself; symptom: shows that the job failed, not why; success: shows that
+# the application or step finished successfully (what came before it was recovered from).
+FindingKind = Literal["cause", "symptom", "success"]
 
 
 class LogRead(BaseModel):
@@ -38,6 +40,7 @@ class Finding(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     location: str | None = None
     count: int = 1
+    requires_failure: bool = False
 
 
 class AnalysisReport(BaseModel):
