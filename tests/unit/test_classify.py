@@ -532,6 +532,7 @@ def test_analyse_stream_of_a_complete_plain_log(catalogue: Catalogue) -> None:
     # Given a plain-text step log read in one go
     analysis, read = analyse_stream([DISK_FULL_LOG.encode()], catalogue=catalogue, source=STEP_STDERR, source_weight=3)
     # Then the read is complete and the findings carry the source and its weight
-    assert read == LogRead(source=STEP_STDERR, bytes_read=len(DISK_FULL_LOG.encode()), lines=13)
+    size = len(DISK_FULL_LOG.encode())
+    assert read == LogRead(source=STEP_STDERR, bytes_read=size, bytes_scanned=size, lines=13)
     assert {f.rule_id for f in analysis.findings} == {"disk_full", "spark_job_aborted", "application_failed"}
     assert all(f.source == STEP_STDERR and f.source_weight == 3 for f in analysis.findings)

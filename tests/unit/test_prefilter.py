@@ -8,9 +8,10 @@ import pytest
 from tests.unit.test_catalogue import EXAMPLES
 
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue, required_literals
-from emr_triage.analysis.classify import BATCH_LINES, analyse_lines
+from emr_triage.analysis.classify import BLOCK_LINES, analyse_lines
+from emr_triage.exceptions import CatalogueError
 
-NOISE = [f"26/11/20 02:00:{i % 60:02d} INFO Executor: Running task {i}.0 in stage 3.0 (TID {i})" for i in range(2000)]
+NOISE = [f"26/11/20 02:00:{i % 60:02d} INFO Executor: Running task {i}.0 in stage 3.0 (TID {i})" for i in range(6000)]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_every_example_line_passes_the_prefilter_and_is_found_inside_a_long_log(
 ) -> None:
     # Given a line a rule matches, buried in the middle of a batch of noise
     assert catalogue.prefilter.hit(line.lower()), "the prefilter would skip a line the rule matches"
-    position = BATCH_LINES + 137
+    position = BLOCK_LINES + 137
     log = [*NOISE[:position], line, *NOISE[position:]]
     # When the log is analysed in batches
     findings = analyse_lines(log, catalogue=catalogue, source="test").findings
@@ -63,18 +64,27 @@ def test_required_literals_never_include_optional_parts(pattern: str, required: 
         assert all(absent not in lit for lit in literals if lit != "error: "), literals
 
 
-def test_a_rule_without_a_usable_literal_is_tried_on_every_line(tmp_path: Path) -> None:
-    # Given a user rule whose only pattern has no literal of 4+ characters
+def test_a_rule_without_a_usable_literal_is_rejected_at_load_naming_it(tmp_path: Path) -> None:
+    # Given a user rule whose only pattern has no fixed text of 4+ characters
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "version: 1\nrules:\n  - {id: long_number, category: odd, rank: 5, severity: low, retryable: false,"
         " title: A long number, patterns: ['\\b\\d{12,}\\b'], explanation: e e e, remediation: r r r}\n"
     )
-    catalogue = load_catalogue([rules])
-    assert catalogue.get("long_number").hints is None  # type: ignore[union-attr]
-    assert [r.id for r in catalogue.prefilter.always] == ["long_number"]
-    # When a matching line sits deep in a log
-    log = [*NOISE[:900], "26/11/20 02:00:00 WARN Job: id 123456789012345 rejected", *NOISE[900:]]
-    findings = analyse_lines(log, catalogue=catalogue, source="test").findings
-    # Then it is found
-    assert [(f.rule_id, f.line_no) for f in findings] == [("long_number", 901)]
+    # When it is loaded, Then it is rejected with the rule, the pattern and what to do
+    with pytest.raises(CatalogueError, match=r"rule 'long_number': patterns\[1\] .* add a distinctive word"):
+        load_catalogue([rules])
+
+
+def test_each_hint_knows_which_rules_and_extractors_to_run(catalogue: Catalogue) -> None:
+    prefilter = catalogue.prefilter
+    # Every rule is reachable from at least one hint, and only from hints its own hints contain
+    for rule in catalogue.rules:
+        owning = [i for i, rules in enumerate(prefilter.rules) if rule in rules]
+        assert owning, rule.id
+        for index in owning:
+            assert any(prefilter.hints[index] in hint for hint in rule.hints or ()), (rule.id, prefilter.hints[index])
+    # No hint contains another one (the longer would add nothing)
+    for a in prefilter.hints:
+        assert not any(b != a and b in a for b in prefilter.hints), a
+    assert any("exit_code" in extractors for extractors in prefilter.extractors)

@@ -48,7 +48,7 @@ class Settings(BaseModel):
     environment: str = Field("dev", validation_alias="ENVIRONMENT")
     incident_ttl_days: int = Field(90, ge=1, le=3650, validation_alias="INCIDENT_TTL_DAYS")
     log_read_max_bytes: int = Field(1 << 30, ge=1024, validation_alias="LOG_READ_MAX_BYTES")
-    log_max_line_chars: int = Field(16_384, ge=256, validation_alias="LOG_MAX_LINE_CHARS")
+    log_max_line_bytes: int = Field(1 << 20, ge=4096, le=64 << 20, validation_alias="LOG_MAX_LINE_BYTES")
     rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 

@@ -9,13 +9,25 @@ text is redacted here, before anything else sees it.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from emr_triage.analysis.catalogue import Catalogue, Rule
+from emr_triage.analysis.catalogue import Catalogue, Prefilter, Rule
+from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.redact import redact, redact_lines
-from emr_triage.models.analysis import AnalysisReport, Diagnosis, Finding, LogRead, SecondaryFinding
+from emr_triage.analysis.scan import LiteralScanner
+from emr_triage.models.analysis import (
+    AnalysisReport,
+    Diagnosis,
+    ExitCode,
+    ExtractLine,
+    Finding,
+    LogRead,
+    SecondaryFinding,
+)
 
 MAX_EVIDENCE_LINES = 25
 MAX_EVIDENCE_LINE_CHARS = 500
@@ -28,6 +40,9 @@ _TRACEBACK = "Traceback (most recent call last)"
 _EXCEPTION_HEADLINE = re.compile(
     r'^(?:Exception in thread "[^"]*" )?(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*(?:Exception|Error|Throwable)(?::|\s*$)'
 )
+# A Java stack frame is never evidence by itself: "at com.acme.OutOfMemoryErrorHandler.handle(...)" names
+# an exception class without anything having thrown it.
+_JAVA_FRAME_LINE = re.compile(r"^\s+at\s+[\w$.<>/]+\(")
 _JAVA_FRAME = re.compile(r"^\s*at\s+(?P<cls>[\w$.]+)\.(?P<method>[\w$<>]+)\((?P<file>[^)]*)\)")
 _PYTHON_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 _FRAMEWORK_CLASS = re.compile(
@@ -153,13 +168,27 @@ def _summarise(lines: list[str]) -> str:
 
 @dataclass
 class LineAnalysis:
-    """Findings and application ids of one log, filled as its lines stream by."""
+    """Findings, application ids and exit codes of one log, filled as its text streams by."""
 
     findings: list[Finding] = field(default_factory=list)
     application_ids: list[str] = field(default_factory=list)
+    exit_codes: list[ExitCode] = field(default_factory=list)
+    lines: int = 0
 
 
-BATCH_LINES = 512
+BLOCK_LINES = 4096
+_TAIL_BYTES = 2048
+MAX_EXIT_CODES = 20
+_SECTION_CONTAINER = re.compile(r"^Container: (container_\S+)")
+_SECTION_LOGTYPE = re.compile(r"^\s*LogType:\s*(\S+)")
+_DRIVER_CONTAINER = re.compile(r"_0*1$")
+
+
+def _decode(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text[:-1] if text.endswith("\r") else text
 
 
 @dataclass
@@ -169,37 +198,121 @@ class _Scan:
     catalogue: Catalogue
     source: str
     source_weight: int
+    scanner: LiteralScanner
     result: LineAnalysis = field(default_factory=LineAnalysis)
     by_rule: dict[str, Finding] = field(default_factory=dict)
+    exit_codes: dict[tuple[int | None, str | None], ExitCode] = field(default_factory=dict)
     open_blocks: list[_Block] = field(default_factory=list)
-    line_no: int = 0
+    lines_before: int = 0  # complete lines in the blocks already scanned
+    unterminated: bool = False  # the last block ended without a line break
+    previous_tail: bytes = b""  # the end of the last block, for the lines before a match at a block's start
+    container: str | None = None
+    log_type: str | None = None
 
-    def batch(self, lines: list[str]) -> None:
+    def block(self, data: bytes) -> None:
+        """Scan one block of text (ending at a line break, except pieces of an over-long line)."""
         prefilter = self.catalogue.prefilter
-        # The common case: no block open and no hint anywhere in the batch, decided in C.
-        if not self.open_blocks and not prefilter.always and not prefilter.hit("\n".join(lines).lower()):
-            self.line_no += len(lines)
-            return
-        for line in lines:
-            self.line_no += 1
-            if self.open_blocks:
-                for block in self.open_blocks:
-                    block.feed(line)
-                    if not block.open:
-                        block.close()
-                self.open_blocks = [b for b in self.open_blocks if b.open]
-            if prefilter.hit(line.lower()):
-                self._application_id(line)
-                self._match(line, prefilter.filtered)
-            if prefilter.always:
-                self._match(line, prefilter.always)
+        # Which literals hit on which line: (line start, line end, literal indexes), in line order.
+        candidates: list[tuple[int, int, set[int]]] = []
+        line_end = -1
+        for end, index in self.scanner.scan(data):
+            if end <= line_end:
+                candidates[-1][2].add(index)
+                continue
+            start = data.rfind(b"\n", 0, end - 1) + 1
+            line_end = data.find(b"\n", end - 1)
+            if line_end < 0:
+                line_end = len(data)
+            candidates.append((start, line_end, {index}))
+        counted_at = 0
+        counted = 0
+        position = 0  # start of the first line not yet handed to the open blocks
+        for start, end, indexes in candidates:
+            if self.open_blocks and position < start:
+                position = self._feed_blocks(data, position, start, counted_at, counted)
+            counted += data.count(b"\n", counted_at, start)
+            counted_at = start
+            line_no = self.lines_before + counted + 1
+            line = _decode(data[start:end])
+            self._candidate(line, line_no, indexes, prefilter, data, start)
+            position = end + 1
+        if self.open_blocks and position < len(data):
+            self._feed_blocks(data, position, len(data), counted_at, counted)
+        self.lines_before += counted + data.count(b"\n", counted_at)
+        self.unterminated = not data.endswith(b"\n")
+        self.previous_tail = (self.previous_tail + data if len(data) < _TAIL_BYTES else data)[-_TAIL_BYTES:]
+
+    def _feed_blocks(self, data: bytes, position: int, stop: int, counted_at: int, counted: int) -> int:
+        """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
+        while self.open_blocks and position < stop:
+            end = data.find(b"\n", position, stop)
+            end = stop if end < 0 else end
+            self._feed(_decode(data[position:end]))
+            position = end + 1
+        return position
+
+    def _feed(self, line: str) -> None:
+        for block in self.open_blocks:
+            block.feed(line)
+            if not block.open:
+                block.close()
+        self.open_blocks = [b for b in self.open_blocks if b.open]
+
+    def _candidate(
+        self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
+    ) -> None:
+        rules: dict[str, Rule] = {}
+        extractors: set[str] = set()
+        for index in sorted(indexes):
+            for rule in prefilter.rules[index]:
+                rules.setdefault(rule.id, rule)
+            extractors |= prefilter.extractors[index]
+        expanded = _expand_json(line) if line.startswith("{") else None
+        for position, text in enumerate(expanded or [line]):
+            if position or self.open_blocks:
+                self._feed(text)
+            if "section" in extractors:
+                self._section(text)
+            if "application_id" in extractors:
+                self._application_id(text)
+            if "exit_code" in extractors:
+                self._exit_code(text, line_no)
+            if rules and not _JAVA_FRAME_LINE.match(text):
+                self._match(text, line_no, rules.values(), data, start)
+
+    def _section(self, line: str) -> None:
+        if match := _SECTION_CONTAINER.match(line):
+            self.container, self.log_type = match[1], None
+        elif self.container and (match := _SECTION_LOGTYPE.match(line)):
+            self.log_type = match[1]
 
     def _application_id(self, line: str) -> None:
         app = _APPLICATION_ID.search(line)
         if app and app[1] not in self.result.application_ids:
             self.result.application_ids.append(app[1])
 
-    def _match(self, line: str, rules: tuple[Rule, ...]) -> None:
+    def _exit_code(self, line: str, line_no: int) -> None:
+        code: int | None = None
+        name: str | None = None
+        if match := EXIT_CODE.search(line):
+            code = int(match["code"])
+            if code == 0:
+                return
+            meaning = describe_exit_code(code)
+        elif match := SIGNAL.search(line):
+            name = match["name"]
+            meaning = describe_signal(name)
+        else:
+            return
+        key = (code, name)
+        if key in self.exit_codes:
+            self.exit_codes[key].count += 1
+        elif len(self.exit_codes) < MAX_EXIT_CODES:
+            seen = ExitCode(code=code, signal=name, meaning=meaning, source=self.source, line_no=line_no)
+            self.exit_codes[key] = seen
+            self.result.exit_codes.append(seen)
+
+    def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
         for rule in rules:
             if not rule.matches(line):
                 continue
@@ -207,6 +320,8 @@ class _Scan:
             if existing is not None:
                 existing.count += 1
                 continue
+            section = f"{self.container} {self.log_type or ''}".strip() if self.container else None
+            driver = bool(self.container and _DRIVER_CONTAINER.search(self.container))
             finding = Finding(
                 rule_id=rule.id,
                 category=rule.category,
@@ -217,9 +332,11 @@ class _Scan:
                 requires_failure=rule.requires_failure,
                 title=rule.title,
                 source=self.source,
-                source_weight=self.source_weight,
-                line_no=self.line_no,
+                source_weight=self.source_weight + (1 if driver else 0),
+                line_no=line_no,
                 headline="",
+                context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail)),
+                section=section,
             )
             self.by_rule[rule.id] = finding
             self.result.findings.append(finding)
@@ -231,43 +348,130 @@ class _Scan:
         for block in self.open_blocks:
             block.close()
         self.open_blocks = []
+        self.result.lines = self.lines_before + (1 if self.unterminated else 0)
         # Findings were appended as rules matched; keep them in line order.
         self.result.findings.sort(key=lambda f: f.line_no)
         return self.result
 
 
-def analyse_lines(lines: Iterable[str], *, catalogue: Catalogue, source: str, source_weight: int = 1) -> LineAnalysis:
-    """Match every rule against every line of one log.
+def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
+    """Up to ``count`` lines just before the line at ``start``, going back into ``previous`` (the end of
+    the block before) when this block has fewer."""
+    lines: list[str] = []
+    end = start - 1
+    while end >= 0 and len(lines) < count:
+        begin = data.rfind(b"\n", 0, end) + 1
+        lines.append(_decode(data[begin:end])[:MAX_EVIDENCE_LINE_CHARS])
+        end = begin - 1
+    if len(lines) < count and end < 0 and previous:
+        lines.extend(reversed(_lines_before(previous, len(previous), count - len(lines))))
+    return lines[::-1]
 
-    Lines are taken in batches; a literal prefilter (see :class:`~emr_triage.analysis.catalogue.Prefilter`)
-    rules out, in C, the batches and lines no rule can match, so the cost is close to reading the log.
+
+def _expand_json(line: str) -> list[str] | None:
+    """A log4j2 JSON event (``JsonLayout`` or ``JsonTemplateLayout``) as the lines a pattern layout would
+    print: ``LEVEL logger: message``, then the exception, its frames and its ``Caused by:`` chain."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    message = event.get("message", event.get("msg"))
+    if isinstance(message, dict):  # JsonTemplateLayout can nest a structured message
+        message = json.dumps(message)
+    level = event.get("level", event.get("log.level", ""))
+    logger = event.get("loggerName", event.get("log.logger", event.get("logger_name", "")))
+    lines = [f"{level} {logger}: {message}".strip() if message is not None else line]
+    thrown = event.get("thrown")
+    if isinstance(thrown, dict):
+        lines.extend(_thrown_lines(thrown, first=True))
+    elif isinstance(event.get("error.stack_trace"), str):
+        lines.extend(event["error.stack_trace"].splitlines())
+    elif isinstance(event.get("error.type"), str):
+        lines.append(f"{event['error.type']}: {event.get('error.message', '')}")
+    return lines
+
+
+def _thrown_lines(thrown: dict[str, Any], first: bool, depth: int = 0) -> list[str]:
+    name = thrown.get("name", "")
+    text = thrown.get("message") or thrown.get("localizedMessage") or ""
+    lines = [f"{'' if first else 'Caused by: '}{name}: {text}" if text else f"{'' if first else 'Caused by: '}{name}"]
+    for frame in thrown.get("extendedStackTrace") or thrown.get("stackTrace") or []:
+        if isinstance(frame, dict):
+            where = f"{frame.get('file', 'Unknown Source')}:{frame.get('line', '?')}"
+            lines.append(f"\tat {frame.get('class', '?')}.{frame.get('method', '?')}({where})")
+    cause = thrown.get("cause")
+    if isinstance(cause, dict) and depth < 10:
+        lines.extend(_thrown_lines(cause, first=False, depth=depth + 1))
+    return lines
+
+
+def analyse_blocks(
+    blocks: Iterable[bytes],
+    *,
+    catalogue: Catalogue,
+    source: str,
+    source_weight: int = 1,
+    scanner: LiteralScanner | None = None,
+) -> LineAnalysis:
+    """Find failure signatures in one log given as blocks of text (see
+    :func:`emr_triage.logs.reader.iter_text_blocks`).
+
+    The scanner finds every occurrence of the catalogue's literals in a block at once; only the lines with
+    a hit are decoded and tried against the rules whose literals hit there, and only the lines that follow
+    a match are read line by line, to gather its evidence (stack, ``Caused by:`` chain, traceback).
 
     Parameters
     ----------
-    lines:
-        The log's lines (e.g. from :func:`emr_triage.logs.reader.iter_log_lines`).
+    blocks:
+        The log's text, each block ending at a line break (but pieces of an over-long line).
     catalogue:
         The rules.
     source:
-        Where the lines come from (S3 URI or path), recorded on each finding.
+        Where the text comes from (S3 URI or path), recorded on each finding.
     source_weight:
         How much this log counts when findings tie (driver-side logs weigh more than executors').
+    scanner:
+        The literal scanner; by default the fastest available for the catalogue.
 
     Returns
     -------
     LineAnalysis
         One finding per rule that matched (its first match, with a count of all), in order of appearance.
     """
-    scan = _Scan(catalogue=catalogue, source=source, source_weight=source_weight)
-    batch: list[str] = []
-    for line in lines:
-        batch.append(line)
-        if len(batch) >= BATCH_LINES:
-            scan.batch(batch)
-            batch = []
-    if batch:
-        scan.batch(batch)
+    scan = _Scan(
+        catalogue=catalogue,
+        source=source,
+        source_weight=source_weight,
+        scanner=scanner or catalogue.prefilter.scanner(),
+    )
+    for data in blocks:
+        scan.block(data)
     return scan.finish()
+
+
+def analyse_lines(
+    lines: Iterable[str],
+    *,
+    catalogue: Catalogue,
+    source: str,
+    source_weight: int = 1,
+    scanner: LiteralScanner | None = None,
+) -> LineAnalysis:
+    """:func:`analyse_blocks` for text already split into lines (tests, small inputs)."""
+
+    def blocks() -> Iterable[bytes]:
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= BLOCK_LINES:
+                yield ("\n".join(batch) + "\n").encode("utf-8", errors="surrogateescape")
+                batch = []
+        if batch:
+            yield ("\n".join(batch) + "\n").encode("utf-8", errors="surrogateescape")
+
+    return analyse_blocks(blocks(), catalogue=catalogue, source=source, source_weight=source_weight, scanner=scanner)
 
 
 _KIND_ORDER = {"cause": 0, "success": 1, "symptom": 2}
@@ -294,9 +498,7 @@ def succeeded(findings: Iterable[Finding]) -> bool:
             last_success[f.source] = max(last_success.get(f.source, 0), f.line_no)
     if not last_success:
         return False
-    return all(
-        f.source in last_success and f.line_no < last_success[f.source] for f in findings if f.kind == "symptom"
-    )
+    return all(f.source in last_success and f.line_no < last_success[f.source] for f in findings if f.kind == "symptom")
 
 
 def merge_findings(existing: Iterable[Finding], new: Iterable[Finding]) -> list[Finding]:
@@ -313,27 +515,95 @@ def merge_findings(existing: Iterable[Finding], new: Iterable[Finding]) -> list[
     return sorted(merged.values(), key=_verdict_key)[:MAX_FINDINGS_KEPT]
 
 
-def diagnose(findings: list[Finding], catalogue: Catalogue, reads: Iterable[LogRead] = ()) -> Diagnosis:
+MAX_EXTRACT_LINES = 40
+MAX_EXTRACT_LINE_CHARS = 300
+
+
+def merge_exit_codes(existing: Iterable[ExitCode], new: Iterable[ExitCode]) -> list[ExitCode]:
+    """Exit codes of several logs: one entry per code or signal (first seen), counts added up, capped."""
+    merged: dict[tuple[int | None, str | None], ExitCode] = {}
+    for seen in [*existing, *new]:
+        key = (seen.code, seen.signal)
+        if key in merged:
+            merged[key] = merged[key].model_copy(update={"count": merged[key].count + seen.count})
+        elif len(merged) < MAX_EXIT_CODES:
+            merged[key] = seen
+    return list(merged.values())
+
+
+def build_extract(findings: list[Finding]) -> list[ExtractLine]:
+    """The lines a person reads first: the root cause's block with the lines just before it, then the
+    first line of each other finding; runs of lines that differ only in numbers and ids are folded into
+    one line with a repeat count; capped in lines and characters."""
+    extract: list[ExtractLine] = []
+    folded_key: str | None = None
+
+    def add(source: str, line_no: int, text: str) -> None:
+        nonlocal folded_key
+        key = mask_variables(text)
+        if extract and key == folded_key and extract[-1].source == source:
+            extract[-1].repeat += 1
+            return
+        if len(extract) < MAX_EXTRACT_LINES:
+            clipped = text if len(text) <= MAX_EXTRACT_LINE_CHARS else text[:MAX_EXTRACT_LINE_CHARS] + " …"
+            extract.append(ExtractLine(source=source, line_no=line_no, text=clipped))
+            folded_key = key
+
+    if not findings:
+        return extract
+    root, others = findings[0], findings[1:]
+    for offset, text in enumerate(root.context_before):
+        if text.strip():
+            add(root.source, root.line_no - len(root.context_before) + offset, text)
+    for offset, text in enumerate(root.evidence):
+        add(root.source, root.line_no + offset, text)
+    for finding in others:
+        if finding.evidence:
+            folded_key = None
+            add(finding.source, finding.line_no, finding.evidence[0])
+    return extract
+
+
+def _confidence(root: Finding | None, failed: bool, success: bool, partial: bool) -> float:
+    if root is None:
+        value = 0.9 if success else 0.6
+    elif root.kind == "symptom":
+        value = 0.3
+    elif failed:
+        value = 0.9
+    else:
+        value = 0.75 if root.rank <= 30 else 0.6
+    return round(value - (0.1 if partial else 0.0), 2)
+
+
+def diagnose(
+    findings: list[Finding],
+    catalogue: Catalogue,
+    reads: Iterable[LogRead] = (),
+    exit_codes: Iterable[ExitCode] = (),
+) -> Diagnosis:
     """Choose the root cause among findings and explain it.
 
     The verdict is the *cause* with the lowest rank (earliest in a failure chain: node lost < memory kill
     < ... < Python traceback), preferring driver-side logs, then the earliest line. If only symptoms were
-    found, the verdict is ``other``; if nothing, ``no_failure``. A location found only in a symptom (the
-    traceback of the action that triggered the failed job) is used when the cause has none.
+    found, the verdict is ``other``; if nothing, or a success marker after every failure, ``no_failure``.
+    Causes marked ``requires_failure`` count only when a symptom shows the job failing. A location found
+    only in a symptom (the traceback of the action that triggered the failed job) is used when the cause
+    has none.
     """
     reads = list(reads)
     partial_notes = [f"{r.source}: {note}" for r in reads if r.partial for note in r.notes]
     partial = any(r.partial for r in reads)
     from_logs = bool(reads)
+    common: dict[str, Any] = {
+        "partial": partial,
+        "partial_notes": partial_notes,
+        "from_logs": from_logs,
+        "exit_codes": list(exit_codes),
+        "bytes_scanned": sum(r.bytes_scanned for r in reads),
+    }
     recovered = succeeded(findings)
     failed = any(f.kind == "symptom" for f in findings)
-    ordered = (
-        []
-        if recovered
-        else sorted(
-            (f for f in findings if f.kind != "success" and (failed or not f.requires_failure)), key=_verdict_key
-        )
-    )
     if recovered:
         problems = sorted({f.title for f in findings if f.kind != "success"})
         return Diagnosis(
@@ -342,19 +612,20 @@ def diagnose(findings: list[Finding], catalogue: Catalogue, reads: Iterable[LogR
             severity="low",
             summary="The logs show the application succeeding"
             + (f" after recovering from: {'; '.join(problems)}." if problems else "."),
-            partial=partial,
-            partial_notes=partial_notes,
-            from_logs=from_logs,
+            confidence=_confidence(None, failed, True, partial),
+            **common,
         )
+    ordered = sorted(
+        (f for f in findings if f.kind != "success" and (failed or not f.requires_failure)), key=_verdict_key
+    )
     if not ordered:
         return Diagnosis(
             category="no_failure",
             title="No failure signature found in the logs",
             severity="low",
             summary="The logs read show no known failure." if from_logs else "No logs were read.",
-            partial=partial,
-            partial_notes=partial_notes,
-            from_logs=from_logs,
+            confidence=_confidence(None, failed, False, partial) if from_logs else 0.0,
+            **common,
         )
     root = ordered[0]
     rule = catalogue.get(root.rule_id)
@@ -401,9 +672,9 @@ def diagnose(findings: list[Finding], catalogue: Catalogue, reads: Iterable[LogR
         location=location,
         fingerprint=fingerprint(root.rule_id, root.headline, location),
         secondary=list(secondary.values()),
-        partial=partial,
-        partial_notes=partial_notes,
-        from_logs=from_logs,
+        confidence=_confidence(root, failed, False, partial),
+        extract=build_extract([root, *(f for f in ordered[1:] if f.rule_id != root.rule_id)]),
+        **common,
     )
 
 
@@ -412,6 +683,7 @@ def build_report(analyses: Iterable[tuple[LineAnalysis, LogRead]]) -> AnalysisRe
     report = AnalysisReport()
     for analysis, read in analyses:
         report.findings = merge_findings(report.findings, analysis.findings)
+        report.exit_codes = merge_exit_codes(report.exit_codes, analysis.exit_codes)
         report.reads.append(read)
         for app in analysis.application_ids:
             if app not in report.application_ids:

@@ -119,12 +119,23 @@ def to_item(incident: Incident, body: dict[str, Any] | None = None) -> dict[str,
 
     serializer = TypeSerializer()
     body = storable(incident) if body is None else body
-    item = {key: serializer.serialize(value) for key, value in body.items()}
+    item = {key: serializer.serialize(_decimals(value)) for key, value in body.items()}
     item.update(incident_key(incident.incident_id))
     item["gsi1pk"] = {"S": _group_key(incident)}
     item["gsi1sk"] = {"S": f"{incident.status}#{incident.opened_at.isoformat()}"}
     item["expires_at"] = {"N": str(incident.expires_at)}
     return item
+
+
+def _decimals(value: Any) -> Any:
+    """Floats as Decimal: DynamoDB has no float type."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

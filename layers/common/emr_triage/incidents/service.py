@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from emr_triage.analysis.classify import LineAnalysis, diagnose, merge_findings
+from emr_triage.analysis.classify import LineAnalysis, diagnose, merge_exit_codes, merge_findings
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.redact import redact
 from emr_triage.exceptions import InvalidEventError, LogReadError, SlackMessageGoneError, TransientError
@@ -235,12 +235,13 @@ def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead
         return incident
     for analysis, read in results:
         incident.findings = merge_findings(incident.findings, analysis.findings)
+        incident.exit_codes = merge_exit_codes(incident.exit_codes, analysis.exit_codes)
         kept = [r for r in incident.logs_analysed if (r.source, r.etag) != (read.source, read.etag)]
         incident.logs_analysed = [*kept[-MAX_LOG_READS + 1 :], read]
         for app in analysis.application_ids:
             if app not in incident.application_ids and len(incident.application_ids) < MAX_APPLICATION_IDS:
                 incident.application_ids.append(app)
-    diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed)
+    diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed, incident.exit_codes)
     if diagnosis.category == "no_failure" and incident.diagnosis and not incident.diagnosis.from_logs:
         # Logs that show nothing do not replace what EMR itself said (a cluster's reason code).
         diagnosis = incident.diagnosis.model_copy(
@@ -275,7 +276,7 @@ def _analyse_object(
             source_weight=weight,
             etag=etag or stream.info.etag,
             max_bytes=deps.settings.log_read_max_bytes,
-            max_line_chars=deps.settings.log_max_line_chars,
+            max_line_bytes=deps.settings.log_max_line_bytes,
             deadline=deps.deadline,
         )
     except LogReadError as exc:

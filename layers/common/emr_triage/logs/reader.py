@@ -12,15 +12,29 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_SIZE = 1 << 20
 # Decompress at most this much per call so a tiny "gzip bomb" never inflates all at once.
 _INFLATE_STEP = 1 << 20
+# Feed the inflater this much compressed input at a time: its output then stays in the CPU cache.
+_INFLATE_INPUT = 1 << 16
+MAX_LINE_BYTES = 1 << 20
 _SNIFF_BYTES = 8192
 _SALVAGE_SLICE = 64
 TRUNCATION_MARK = " …[line truncated]"
+
+
+def _zlib() -> ModuleType:
+    """zlib-ng when installed (the same API and results as zlib, about twice as fast to inflate), else zlib."""
+    try:
+        from zlib_ng import zlib_ng
+
+        return zlib_ng
+    except ImportError:  # pragma: no cover - zlib-ng ships in the layer; plain zlib is the fallback
+        return zlib
 
 
 @dataclass
@@ -32,6 +46,7 @@ class ReadStats:
     bytes_out: int = 0
     lines: int = 0
     truncated_lines: int = 0
+    long_lines: int = 0
     partial: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -55,6 +70,16 @@ def _looks_binary(sample: bytes) -> bool:
     return invalid > len(sample) // 10
 
 
+def _sliced(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        if len(chunk) <= _INFLATE_INPUT:
+            yield chunk
+        else:
+            view = memoryview(chunk)
+            for start in range(0, len(chunk), _INFLATE_INPUT):
+                yield bytes(view[start : start + _INFLATE_INPUT])
+
+
 def _salvage(decompressor: Any, data: bytes) -> bytes:
     """Decompress ``data`` from a saved state, keeping everything that precedes the damage.
 
@@ -73,12 +98,12 @@ def _salvage(decompressor: Any, data: bytes) -> bytes:
         before = decompressor.copy()
         try:
             feed(piece)
-        except zlib.error:
+        except (zlib.error, _zlib().error):
             decompressor = before
             for offset in range(len(piece)):
                 try:
                     feed(piece[offset : offset + 1])
-                except zlib.error:
+                except (zlib.error, _zlib().error):
                     break
             break
         if decompressor.eof:
@@ -88,14 +113,14 @@ def _salvage(decompressor: Any, data: bytes) -> bytes:
 
 def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
     """Yield decompressed bytes of a (possibly multi-member) gzip stream, noting where it breaks."""
-    decompressor = zlib.decompressobj(wbits=31)
-    for chunk in chunks:
-        data = chunk
+    inflater = _zlib()
+    decompressor = inflater.decompressobj(wbits=31)
+    for data in _sliced(chunks):
         while data:
             saved = decompressor.copy()
             try:
                 out = decompressor.decompress(data, _INFLATE_STEP)
-            except zlib.error as exc:
+            except inflater.error as exc:
                 salvaged = _salvage(saved, data)
                 if salvaged:
                     yield salvaged
@@ -114,7 +139,7 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
                     data = b""
                 elif rest.startswith(GZIP_MAGIC) or (len(rest) == 1 and rest == GZIP_MAGIC[:1]):
                     # Concatenated gzip members are valid gzip: start the next member.
-                    decompressor = zlib.decompressobj(wbits=31)
+                    decompressor = inflater.decompressobj(wbits=31)
                     data = rest
                 else:
                     stats.stop(f"{len(rest)} bytes of non-gzip data after the end of the gzip stream were ignored")
@@ -158,6 +183,73 @@ def iter_log_lines(
         Each line without its line ending. Undecodable bytes become U+FFFD.
     """
     stats = stats if stats is not None else ReadStats()
+    text = _decode(_open(chunks, stats, max_bytes), stats)
+    yield from _split_lines(text, max_line_chars, stats)
+    if stats.bytes_out == 0 and not stats.partial:
+        stats.notes.append("empty log")
+    if stats.truncated_lines:
+        stats.notes.append(f"{stats.truncated_lines} over-long line(s) cut to {max_line_chars:,} characters")
+
+
+def iter_text_blocks(
+    chunks: Iterable[bytes],
+    *,
+    max_bytes: int = 1 << 30,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    stats: ReadStats | None = None,
+) -> Iterator[bytes]:
+    """Yield the decompressed text of a log as byte blocks that end at a line break.
+
+    The fast path of the analyser: it searches whole blocks at once and only decodes the lines it needs.
+    A line longer than ``max_line_bytes`` is passed on in pieces of that size (a block that does not end
+    in a line break), so a 50 MB line costs no more memory than a 1 MB one and nothing in it goes unread.
+
+    Parameters
+    ----------
+    chunks, max_bytes, stats:
+        As for :func:`iter_log_lines`.
+    max_line_bytes:
+        The most bytes of one line held at a time.
+
+    Yields
+    ------
+    bytes
+        Blocks of at most about 1 MiB + ``max_line_bytes``; line breaks are left in.
+    """
+    stats = stats if stats is not None else ReadStats()
+    carry = b""
+    in_long_line = False
+    for data in _open(chunks, stats, max_bytes):
+        if carry:
+            data = carry + data
+            carry = b""
+        cut = data.rfind(b"\n") + 1
+        if cut == len(data):
+            in_long_line = False
+            yield data
+            continue
+        if cut == 0 and len(data) < max_line_bytes:
+            carry = data
+            continue
+        if cut == 0:
+            if not in_long_line:
+                stats.long_lines += 1
+                in_long_line = True
+            yield data
+            continue
+        in_long_line = False
+        yield data[:cut]
+        carry = data[cut:]
+    if carry:
+        yield carry
+    if stats.bytes_out == 0 and not stats.partial:
+        stats.notes.append("empty log")
+    if stats.long_lines:
+        stats.notes.append(f"{stats.long_lines} line(s) over {max_line_bytes:,} bytes were read in pieces")
+
+
+def _open(chunks: Iterable[bytes], stats: ReadStats, max_bytes: int) -> Iterator[bytes]:
+    """The log's text as bytes: decompressed when it is gzip, checked to be text, within the byte budget."""
     source = iter(_counted(chunks, stats))
     first = b""
     for chunk in source:
@@ -165,7 +257,6 @@ def iter_log_lines(
         if len(first) >= len(GZIP_MAGIC):  # the magic may straddle tiny first chunks
             break
     if not first:
-        stats.notes.append("empty log")
         return
 
     def _rejoin() -> Iterator[bytes]:
@@ -178,12 +269,7 @@ def iter_log_lines(
         stream = _inflate(_rejoin(), stats)
     else:
         stream = _rejoin()
-    text = _decode(_within_budget(_text_only(stream, stats), max_bytes, stats), stats)
-    yield from _split_lines(text, max_line_chars, stats)
-    if stats.bytes_out == 0 and not stats.partial:
-        stats.notes.append("empty log")
-    if stats.truncated_lines:
-        stats.notes.append(f"{stats.truncated_lines} over-long line(s) cut to {max_line_chars:,} characters")
+    yield from _within_budget(_text_only(stream, stats), max_bytes, stats)
 
 
 def _text_only(stream: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:

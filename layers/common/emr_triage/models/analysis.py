@@ -18,9 +18,30 @@ class LogRead(BaseModel):
     source: str
     etag: str | None = None
     bytes_read: int = 0
+    bytes_scanned: int = 0
     lines: int = 0
     partial: bool = False
     notes: list[str] = Field(default_factory=list)
+
+
+class ExitCode(BaseModel):
+    """An exit code or signal seen in a log, in words."""
+
+    code: int | None = None
+    signal: str | None = None
+    meaning: str
+    source: str
+    line_no: int
+    count: int = 1
+
+
+class ExtractLine(BaseModel):
+    """One line of the extract shown to people: where it is, and how often it repeats right there."""
+
+    source: str
+    line_no: int
+    text: str
+    repeat: int = 1
 
 
 class Finding(BaseModel):
@@ -41,6 +62,9 @@ class Finding(BaseModel):
     location: str | None = None
     count: int = 1
     requires_failure: bool = False
+    # Up to two lines just before the headline (for the extract), and the `yarn logs` section it is in.
+    context_before: list[str] = Field(default_factory=list)
+    section: str | None = None
 
 
 class AnalysisReport(BaseModel):
@@ -49,6 +73,7 @@ class AnalysisReport(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     reads: list[LogRead] = Field(default_factory=list)
     application_ids: list[str] = Field(default_factory=list)
+    exit_codes: list[ExitCode] = Field(default_factory=list)
 
 
 class SecondaryFinding(BaseModel):
@@ -81,3 +106,9 @@ class Diagnosis(BaseModel):
     partial: bool = False
     partial_notes: list[str] = Field(default_factory=list)
     from_logs: bool = False
+    # How sure the verdict is: 0.9 a cause with the failure it explains, 0.6 a cause alone, 0.3 a
+    # failure nothing explains; for no_failure, 0.9 with a success marker, 0.6 without.
+    confidence: float = 0.0
+    exit_codes: list[ExitCode] = Field(default_factory=list)
+    extract: list[ExtractLine] = Field(default_factory=list)
+    bytes_scanned: int = 0

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from emr_triage.models.analysis import Diagnosis, Finding, LogRead, Severity
+from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead, Severity
 
 IncidentKind = Literal["step", "cluster", "job_run"]
 IncidentStatus = Literal["OPEN", "RESOLVED"]
@@ -62,6 +62,7 @@ class Incident(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
     logs_analysed: list[LogRead] = Field(default_factory=list)
     application_ids: list[str] = Field(default_factory=list)
+    exit_codes: list[ExitCode] = Field(default_factory=list)
     children: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
 

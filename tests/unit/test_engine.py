@@ -1,0 +1,333 @@
+"""The block engine: the fast scan must find exactly what a naive line-by-line loop over the rules finds,
+wherever block boundaries fall, whatever the backend, and read the log structures EMR produces."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import threading
+import zlib
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from emr_triage.analysis.catalogue import Catalogue, load_catalogue
+from emr_triage.analysis.classify import analyse_blocks, analyse_lines, build_extract, diagnose
+from emr_triage.analysis.engine import analyse_stream, read_ahead
+from emr_triage.analysis.exit_codes import describe_exit_code
+from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner
+
+CATALOGUE = load_catalogue()
+
+NOISE = [
+    "26/11/20 02:14:07 INFO Executor: Running task 12.0 in stage 7.0 (TID 4242)",
+    "26/11/20 02:14:08 INFO ShuffleBlockFetcherIterator: Getting 200 (12.3 MiB) non-empty blocks",
+    "2026-11-20 02:14:09,123 INFO org.apache.hadoop.yarn.server.nodemanager.NodeManager: heartbeat ok",
+    "26/11/20 02:14:10 WARN S3AInstrumentation: Slow request to s3://acme-raw/orders/part-1.parquet took 812 ms",
+    "\tat org.apache.spark.rdd.RDD.iterator(RDD.scala:329)",
+    "",
+    "Ünïcödé ✓ 日本語 log line with émoji 🚀",
+    "26/11/20 02:14:11 INFO Executor: Finished task 12.0 in stage 7.0 (TID 4242). 2211 bytes result sent",
+]
+# Lines the catalogue reacts to, with what follows them (frames, Caused by, traceback lines).
+SIGNALS = [
+    "java.lang.OutOfMemoryError: Java heap space",
+    "26/11/20 02:15:00 WARN YarnAllocator: Container killed by YARN for exceeding physical memory limits. "
+    "5.5 GB of 5.5 GB physical memory used.",
+    "Traceback (most recent call last):",
+    '  File "/mnt/tmp/job.py", line 12, in <module>',
+    "ValueError: bad row",
+    "Caused by: java.io.IOException: No space left on device",
+    "26/11/20 02:15:01 INFO Client: Submitted application application_1700000000000_0042",
+    "Container exited with a non-zero exit code 137",
+    "26/11/20 02:15:02 ERROR CoarseGrainedExecutorBackend: RECEIVED SIGNAL TERM",
+    "Exit status: -100. Diagnostics: Container released on a *lost* node",
+    "23/05/04 10:05:02 ERROR TaskSetManager: Task 3 in stage 4.0 failed 4 times; aborting job",
+    "\tat com.acme.OutOfMemoryErrorHandler.handle(Handler.java:12)",
+    "org.apache.spark.sql.AnalysisException: [UNRESOLVED_COLUMN.WITH_SUGGESTION] A column cannot be resolved",
+]
+
+
+def _naive(lines: list[str], catalogue: Catalogue) -> dict[str, tuple[int, int]]:
+    """The reference: every rule tried on every line, the way a naive analyser does it."""
+    found: dict[str, tuple[int, int]] = {}
+    for number, line in enumerate(lines, start=1):
+        if line.lstrip().startswith("at ") and line[:1].isspace():
+            continue  # stack frames are never evidence
+        for rule in catalogue.rules:
+            if rule.matches(line):
+                first, count = found.get(rule.id, (number, 0))
+                found[rule.id] = (first, count + 1)
+    return found
+
+
+def _found(analysis_findings: list) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
+    return {f.rule_id: (f.line_no, f.count) for f in analysis_findings}
+
+
+def _blocks(text: bytes, cuts: list[int]) -> Iterator[bytes]:
+    """``text`` split at arbitrary byte offsets (not only line breaks) into blocks."""
+    start = 0
+    for cut in sorted({c for c in cuts if 0 < c < len(text)}):
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
+
+
+log_lines = st.lists(st.sampled_from(NOISE + SIGNALS), min_size=1, max_size=120)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=log_lines, chunk=st.integers(min_value=1, max_value=5000), gz=st.booleans())
+def test_the_engine_finds_what_a_naive_loop_finds_whatever_the_chunking(lines: list[str], chunk: int, gz: bool) -> None:
+    # Given a log mixing noise and failure lines, maybe gzip-compressed, arriving in chunks of any size
+    text = ("\n".join(lines) + "\n").encode()
+    raw = gzip.compress(text) if gz else text
+    chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+    # When the engine analyses it
+    analysis, read = analyse_stream(chunks, catalogue=CATALOGUE, source="log")
+    # Then it finds every rule on the same first line, as often, as trying every rule on every line
+    assert _found(analysis.findings) == _naive(lines, CATALOGUE)
+    assert read.lines == len(lines)
+    assert not read.partial
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=log_lines, data=st.data())
+def test_block_boundaries_at_any_line_break_change_nothing(lines: list[str], data: st.DataObject) -> None:
+    # Given the same text cut into blocks at any of its line breaks (the reader's guarantee for lines
+    # within the line budget)
+    text = ("\n".join(lines) + "\n").encode()
+    breaks = [i + 1 for i, byte in enumerate(text) if byte == 10]
+    cuts = data.draw(st.lists(st.sampled_from(breaks), max_size=8))
+    whole = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+    # When analysed block by block
+    pieces = analyse_blocks(list(_blocks(text, cuts)), catalogue=CATALOGUE, source="log")
+    # Then everything found is the same, evidence included
+    assert [f.model_dump() for f in pieces.findings] == [f.model_dump() for f in whole.findings]
+    assert pieces.lines == whole.lines
+    assert pieces.exit_codes == whole.exit_codes
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=log_lines)
+def test_hyperscan_and_the_python_scanner_agree(lines: list[str]) -> None:
+    text = ("\n".join(lines) + "\n").encode()
+    fast = analyse_blocks([text], catalogue=CATALOGUE, source="log", scanner=CATALOGUE.prefilter.scanner("hyperscan"))
+    slow = analyse_blocks([text], catalogue=CATALOGUE, source="log", scanner=CATALOGUE.prefilter.scanner("python"))
+    assert [f.model_dump() for f in fast.findings] == [f.model_dump() for f in slow.findings]
+    assert [e.model_dump() for e in fast.exit_codes] == [e.model_dump() for e in slow.exit_codes]
+    assert fast.application_ids == slow.application_ids
+
+
+def test_scanners_report_every_occurrence_caselessly_with_end_offsets() -> None:
+    literals = [b"killed by yarn", b"exit code", b"a.b*c"]
+    block = b"x Container KILLED BY YARN ... exit code 1\nEXIT CODE 2 a.b*c aXb*c\n"
+    lowered = block.lower()
+    expected = [
+        (lowered.find(b"killed by yarn") + 14, 0),
+        (lowered.find(b"exit code") + 9, 1),
+        (lowered.rfind(b"exit code") + 9, 1),
+        (lowered.find(b"a.b*c") + 5, 2),
+    ]
+    assert PythonScanner(literals).scan(block) == expected
+    assert HyperscanScanner(literals).scan(block) == expected  # regex syntax in a literal stays literal
+
+
+def test_an_unknown_scanner_backend_is_rejected_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="expected auto, hyperscan or python"):
+        make_scanner(["abcd"], "grep")
+
+
+def test_a_failure_inside_a_giant_line_is_found_and_line_numbers_after_it_stay_right() -> None:
+    # Given a 5 MB line with an OutOfMemoryError in its middle, then a memory kill two lines later
+    giant = "x" * 2_500_000 + " java.lang.OutOfMemoryError: Java heap space " + "y" * 2_500_000
+    text = "\n".join(["start", giant, "between", SIGNALS[1]]) + "\n"
+    # When it is read with a 1 MiB line budget
+    raw = text.encode()
+    chunks = [raw[i : i + 65536] for i in range(0, len(raw), 65536)]  # as S3 and files deliver it
+    analysis, read = analyse_stream(chunks, catalogue=CATALOGUE, source="log", max_line_bytes=1 << 20)
+    found = _found(analysis.findings)
+    # Then both are found on their lines, the read is complete and says the line was read in pieces
+    assert found["oom_heap"][0] == 2
+    assert found["yarn_memory_kill"][0] == 4
+    assert read.lines == 4
+    assert not read.partial
+    assert any("read in pieces" in note for note in read.notes)
+
+
+def test_evidence_keeps_collecting_across_a_block_boundary() -> None:
+    # Given an exception whose stack frames continue in the next block
+    head = b"26/11/20 02:14:07 ERROR Executor: Exception in task 1.0\njava.lang.OutOfMemoryError: Java heap space\n"
+    tail = b"\tat java.util.Arrays.copyOf(Arrays.java:3236)\n\tat com.acme.etl.Orders.enrich(Orders.scala:88)\nnext\n"
+    # When the blocks are analysed separately
+    analysis = analyse_blocks([head, tail], catalogue=CATALOGUE, source="log")
+    oom = next(f for f in analysis.findings if f.rule_id == "oom_heap")
+    # Then the finding has the frames of both blocks and the user's frame as its location
+    assert oom.evidence[-1].strip().startswith("at com.acme.etl.Orders.enrich")
+    assert oom.location == "com.acme.etl.Orders.enrich (Orders.scala:88)"
+    assert oom.context_before == ["26/11/20 02:14:07 ERROR Executor: Exception in task 1.0"]
+
+
+def test_a_class_name_inside_a_stack_frame_is_never_evidence() -> None:
+    lines = ["26/11/20 INFO Handler: retrying", "\tat com.acme.OutOfMemoryErrorHandler.handle(Handler.java:12)"]
+    assert analyse_lines(lines, catalogue=CATALOGUE, source="log").findings == []
+
+
+def test_log4j2_json_events_are_read_like_pattern_layout_lines() -> None:
+    # Given a log4j2 JsonLayout event carrying an OutOfMemoryError with its frames and cause
+    event = {
+        "timeMillis": 1700000000000,
+        "thread": "Executor task launch worker for task 12",
+        "level": "ERROR",
+        "loggerName": "org.apache.spark.executor.Executor",
+        "message": "Exception in task 12.0 in stage 7.0 (TID 4242)",
+        "thrown": {
+            "name": "org.apache.spark.SparkException",
+            "message": "Task failed while writing rows",
+            "extendedStackTrace": [
+                {
+                    "class": "org.apache.spark.sql.execution.datasources.FileFormatWriter",
+                    "method": "write",
+                    "file": "FileFormatWriter.scala",
+                    "line": 500,
+                },
+            ],
+            "cause": {
+                "name": "java.lang.OutOfMemoryError",
+                "message": "Java heap space",
+                "extendedStackTrace": [
+                    {"class": "com.acme.etl.Orders", "method": "enrich", "file": "Orders.scala", "line": 88},
+                ],
+            },
+        },
+    }
+    lines = ['{"level":"INFO","message":"Running task 1.0"}', json.dumps(event), "plain line after"]
+    # When it is analysed
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    oom = next(f for f in analysis.findings if f.rule_id == "oom_heap")
+    # Then the heap OOM is found on the JSON line, with the user's frame from the cause's stack
+    assert oom.line_no == 2
+    assert oom.location == "com.acme.etl.Orders.enrich (Orders.scala:88)"
+    assert "Caused by: java.lang.OutOfMemoryError: Java heap space" in oom.evidence[0]
+
+
+def test_yarn_logs_sections_name_the_container_and_the_driver_weighs_more() -> None:
+    # Given `yarn logs -applicationId` output with an executor and the AM (driver) container
+    lines = [
+        "Container: container_1700000000000_0042_01_000003 on ip-10-0-1-7.ec2.internal_8041",
+        "LogAggregationType: AGGREGATED",
+        "LogType:stderr",
+        "LogLength:120",
+        "LogContents:",
+        "java.lang.OutOfMemoryError: Java heap space",
+        "End of LogType:stderr",
+        "Container: container_1700000000000_0042_01_000001 on ip-10-0-1-5.ec2.internal_8041",
+        "LogType:stderr",
+        "LogContents:",
+        "26/11/20 02:15:00 WARN YarnAllocator: Container killed by YARN for exceeding physical memory limits.",
+    ]
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="app.log", source_weight=1)
+    by_rule = {f.rule_id: f for f in analysis.findings}
+    assert by_rule["oom_heap"].section == "container_1700000000000_0042_01_000003 stderr"
+    assert by_rule["oom_heap"].source_weight == 1
+    assert by_rule["yarn_memory_kill"].section == "container_1700000000000_0042_01_000001 stderr"
+    assert by_rule["yarn_memory_kill"].source_weight == 2
+
+
+def test_exit_codes_and_signals_are_decoded_counted_and_zero_is_ignored() -> None:
+    lines = [
+        "Container exited with a non-zero exit code 137",
+        "Exit code from container container_1700000000000_0042_01_000002 is : 137",
+        "Final app status: SUCCEEDED, exitCode: 0",
+        "26/11/20 02:15:02 ERROR CoarseGrainedExecutorBackend: RECEIVED SIGNAL TERM",
+        "exitCode: -104",
+    ]
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    seen = [(e.code, e.signal, e.count, e.line_no) for e in analysis.exit_codes]
+    assert seen == [(137, None, 2, 1), (None, "TERM", 1, 4), (-104, None, 1, 5)]
+    assert "memory-limit kill" in analysis.exit_codes[0].meaning
+    assert "physical memory limit" in describe_exit_code(-104)
+    assert describe_exit_code(130) == "killed by SIGINT"
+
+
+def test_the_extract_folds_repeated_lines_and_numbers_them() -> None:
+    lines = [
+        "26/11/20 02:14:06 INFO Executor: Running task 1.0",
+        "26/11/20 02:14:07 ERROR Executor: Exception in task 1.0",
+        "java.lang.OutOfMemoryError: Java heap space",
+        *[f"\tat com.acme.Recursive.step(Recursive.java:{n})" for n in range(10, 16)],
+        "\tat com.acme.Main.main(Main.java:3)",
+        "after",
+    ]
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    extract = build_extract(analysis.findings)
+    shown = [(e.line_no, e.repeat, e.text.strip()[:30]) for e in extract]
+    assert shown[:5] == [
+        (1, 1, "26/11/20 02:14:06 INFO Executo"),
+        (2, 1, "26/11/20 02:14:07 ERROR Execut"),
+        (3, 1, "java.lang.OutOfMemoryError: Ja"),
+        (4, 6, "at com.acme.Recursive.step(Rec"),
+        (10, 1, "at com.acme.Main.main(Main.jav"),
+    ]
+
+
+def test_a_success_marker_after_recovered_failures_is_no_failure_with_high_confidence() -> None:
+    lines = [
+        "23/05/04 10:05:01 WARN TaskSetManager: Lost task 3.0 in stage 4.0 (TID 41): java.lang.OutOfMemoryError",
+        "java.lang.OutOfMemoryError: Java heap space",
+        "23/05/04 10:09:00 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0",
+    ]
+    analysis, read = analyse_stream([("\n".join(lines) + "\n").encode()], catalogue=CATALOGUE, source="log")
+    diagnosis = diagnose(analysis.findings, CATALOGUE, [read], analysis.exit_codes)
+    assert diagnosis.category == "no_failure"
+    assert diagnosis.confidence == 0.9
+    assert "recovering from" in diagnosis.summary
+
+
+def test_read_ahead_passes_errors_on_and_stops_its_producer_when_the_consumer_stops() -> None:
+    def failing() -> Iterator[bytes]:
+        yield b"a\n"
+        raise OSError("connection reset")
+
+    with pytest.raises(OSError, match="connection reset"):
+        list(read_ahead(failing()))
+
+    produced: list[int] = []
+
+    def endless() -> Iterator[bytes]:
+        for n in range(1_000_000):
+            produced.append(n)
+            yield b"x\n"
+
+    for _ in read_ahead(endless(), depth=2):
+        break
+    assert len(produced) < 10
+    assert not [t for t in threading.enumerate() if t.name == "emr-triage-read-ahead"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.binary(min_size=0, max_size=4096), gz=st.booleans(), cut=st.floats(min_value=0, max_value=1))
+def test_random_bytes_and_truncated_gzip_never_crash_the_engine(data: bytes, gz: bool, cut: float) -> None:
+    raw = gzip.compress(data) if gz else data
+    raw = raw[: int(len(raw) * cut)] if gz else raw
+    analysis, read = analyse_stream([raw], catalogue=CATALOGUE, source="random")
+    diagnosis = diagnose(analysis.findings, CATALOGUE, [read])
+    assert diagnosis.category  # a verdict, whatever the input
+    assert read.bytes_read == len(raw)
+
+
+def test_a_corrupt_gzip_keeps_the_failure_before_the_damage() -> None:
+    # Given a gzip log with a failure in the first half and corrupt data in the second
+    first = ("\n".join(random.Random(1).choice(NOISE) for _ in range(3000)) + "\n" + SIGNALS[0] + "\n").encode()
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    damaged = compressor.compress(first) + compressor.flush(zlib.Z_FULL_FLUSH) + b"\xff" * 64
+    # When it is analysed
+    analysis, read = analyse_stream([damaged], catalogue=CATALOGUE, source="log")
+    # Then the OOM is found and the read is partial, saying why
+    assert "oom_heap" in _found(analysis.findings)
+    assert read.partial
+    assert read.notes[0].startswith("corrupt gzip data after ")
