@@ -4,15 +4,23 @@ Machines are noisy, so every figure comes with a ratio against a baseline measur
 - log reading and analysis throughput vs the standard library reading the same gzip log line by line;
 - peak memory of an analysis at two log sizes (memory must not grow with the log);
 - cold import of each handler in a fresh interpreter vs `import boto3` alone;
-- the demo replay end to end.
+- the demo replay end to end;
+- the engine on a realistic 1 GiB gzip executor log (``--only engine``): full-analysis throughput vs
+  ``zcat | grep -ciE`` of the catalogue's trigger words and vs a naive line-by-line Python regex loop over
+  the same patterns, and the engine's peak RSS (in a fresh interpreter).
+
+Run one section alone with ``--only`` (repeatable): ``python tests/bench/run.py --only engine``.
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import io
+import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -20,6 +28,9 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+from bench_log import GIB, BenchLog, bench_log
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -177,17 +188,213 @@ def bench_demo() -> None:
     print(f"replay_demo_vs_import_moto_ratio: {demo / base:.2f}")
 
 
+# ---------------------------------------------------------------------------------------------------
+# The engine on a realistic 1 GiB executor log. MB = 10**6 bytes throughout this section.
+# ---------------------------------------------------------------------------------------------------
+MB = 1_000_000
+ENGINE_RUNS = 2
+GREP_RUNS = 2
+# The naive loop runs at a few MB/s or less (slower with every rule added): it reads a prefix of the log,
+# 128 MiB or 30 s, whichever comes first. Throughput is per MB and the log is the same mix of noise
+# throughout, so a prefix is a fair sample (the figures say how much it read).
+NAIVE_PREFIX_BYTES = 128 * MIB
+NAIVE_MAX_SECONDS = 30.0
+ENGINE_DRIVER = Path(__file__).resolve().parent / "engine_driver.py"
+
+
+def _trigger_words(catalogue: Any) -> tuple[tuple[str, ...], str]:
+    """The catalogue's prefilter literals (lowercase, matched caselessly), and where they came from.
+
+    The engine is being rewritten: look in the places its literals have lived, newest name first.
+    """
+    prefilter = getattr(catalogue, "prefilter", None)
+    for owner, name, attribute in (
+        (prefilter, "catalogue.prefilter.hints", "hints"),
+        (catalogue, "catalogue.scanner_literals", "scanner_literals"),
+        (prefilter, "catalogue.prefilter.literals", "literals"),
+    ):
+        words = getattr(owner, attribute, None) if owner is not None else None
+        if words:
+            return tuple(str(w) for w in words), name
+    rule_hints = {h for rule in catalogue.rules for h in (getattr(rule, "hints", None) or ())}
+    if rule_hints:
+        return tuple(sorted(rule_hints)), "union of rule.hints (no catalogue-wide literals found)"
+    return (), "none found"
+
+
+def _ere_literal(word: str) -> str:
+    return re.sub(r"([.\[\]()*+?{}|^$\\])", r"\\\1", word)
+
+
+def _zcat_grep(log: BenchLog, words: tuple[str, ...]) -> tuple[float, int]:
+    """Best wall time of ``zcat FILE | grep -ciE 'w1|w2|...'``, and grep's count of matching lines.
+
+    What one would type at a shell: zcat and grep run in two processes (on two cores when there are two),
+    in the environment's locale."""
+    pattern = "|".join(_ere_literal(w) for w in words)
+    # The file and the pattern go in as arguments: no shell quoting of the pattern.
+    command = ["bash", "-o", "pipefail", "-c", 'zcat -- "$1" | grep -ciE -- "$2"', "bash", str(log.path), pattern]
+    times, count = [], -1
+    for _ in range(GREP_RUNS):
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        # grep exits 1 when no line matches (the count is then 0), 2 on errors; zcat's failure shows too.
+        if result.returncode not in (0, 1) or result.stderr.strip():
+            raise SystemExit(f"zcat | grep failed ({result.returncode}): {result.stderr.strip()}")
+        count = int(result.stdout.strip() or 0)
+    if count < 2:
+        raise SystemExit(f"sanity check: zcat | grep found {count} line(s) with trigger words; expected >= 2")
+    return min(times), count
+
+
+def _engine_once(log: BenchLog) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, str(ENGINE_DRIVER), str(log.path)], capture_output=True, text=True, cwd=ROOT
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"engine driver failed ({result.returncode}):\n{result.stderr.strip()}")
+    run: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    problems = []
+    if run["partial"]:
+        problems.append(f"the read was partial: {run['notes']}")
+    if run["category"] == "no_failure":
+        problems.append("the verdict is no_failure (the log has two failure blocks)")
+    if run["compressed_bytes_read"] != log.compressed_bytes:
+        problems.append(f"read {run['compressed_bytes_read']:,} of the {log.compressed_bytes:,} compressed bytes")
+    if run["lines"] != log.lines:
+        problems.append(f"read {run['lines']:,} lines of {log.lines:,}")
+    # Uncompressed bytes: newer engines report them (LogRead.bytes_scanned); check them when present.
+    scanned = run.get("uncompressed_bytes_read")
+    if scanned not in (None, 0, log.uncompressed_bytes):
+        problems.append(f"scanned {scanned:,} uncompressed bytes of {log.uncompressed_bytes:,}")
+    if problems:
+        raise SystemExit("sanity check of the engine run failed: " + "; ".join(problems))
+    return run
+
+
+def _naive(log: BenchLog, catalogue: Any, limit: int, max_seconds: float) -> tuple[float, int]:
+    """A plain Python loop: every line of the gzip file against every rule's pattern (what the engine
+    replaces). Stops after ``limit`` uncompressed bytes or ``max_seconds``; returns (seconds, bytes)."""
+    rules = catalogue.rules
+    done = 0
+    start = time.perf_counter()
+    deadline = start + max_seconds
+    with gzip.open(log.path, "rt", encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle):
+            for rule in rules:
+                rule.matcher.search(line)
+            done += len(line)  # characters = bytes: the bench log is ASCII
+            if done >= limit or (number % 1024 == 0 and time.perf_counter() > deadline):
+                break
+    return time.perf_counter() - start, done
+
+
+def bench_engine(naive_prefix_bytes: int = NAIVE_PREFIX_BYTES, naive_max_seconds: float = NAIVE_MAX_SECONDS) -> None:
+    from emr_triage.analysis.catalogue import load_catalogue
+
+    log = bench_log(GIB, log=lambda message: print(message, file=sys.stderr, flush=True))
+    size_mb = log.uncompressed_bytes / MB
+    print(f"bench_log_uncompressed_mb: {size_mb:.1f}")
+    print(f"bench_log_compressed_mb: {log.compressed_bytes / MB:.1f}")
+    print(f"bench_log_compression_ratio: {log.uncompressed_bytes / log.compressed_bytes:.1f}")
+    print(f"bench_log_lines: {log.lines}")
+    if log.generated_seconds is not None:
+        print(f"bench_log_generate_seconds: {log.generated_seconds:.1f}")
+
+    catalogue = load_catalogue()
+    words, origin = _trigger_words(catalogue)
+    grep_mb_s: float | None = None
+    if words:
+        print(f"trigger_words: {len(words)} ({origin})")
+        grep_s, count = _zcat_grep(log, words)
+        grep_mb_s = size_mb / grep_s
+        print(f"zcat_grep_matching_lines: {count}")
+        print(f"zcat_grep_mb_per_s: {grep_mb_s:.1f}")
+    else:
+        print(
+            "warning: found no trigger words in the catalogue (looked for prefilter.hints, scanner_literals, "
+            "prefilter.literals, rule.hints); skipping the zcat | grep baseline",
+            file=sys.stderr,
+        )
+
+    runs = [_engine_once(log) for _ in range(ENGINE_RUNS)]
+    best = min(runs, key=lambda r: r["seconds"])
+    engine_mb_s = size_mb / best["seconds"]
+    print(f"engine_scanner: {best.get('scanner') or 'unknown'}")
+    print(f"engine_verdict: {best['category']} (line {best['line_no']}, {best['location']})")
+    print(f"engine_seconds: {best['seconds']:.2f} (best of {ENGINE_RUNS})")
+    print(f"engine_mb_per_s: {engine_mb_s:.1f}")
+    print(f"engine_peak_rss_mb: {max(r['peak_rss_bytes'] for r in runs) / MB:.1f} (target <= 150)")
+    print(f"engine_rss_before_analysis_mb: {max(r['rss_before_analysis_bytes'] for r in runs) / MB:.1f}")
+
+    naive_s, naive_bytes = _naive(log, catalogue, naive_prefix_bytes, naive_max_seconds)
+    naive_mb_s = naive_bytes / MB / naive_s
+    print(f"naive_measured_on_first_mb: {naive_bytes / MB:.1f}")
+    print(f"naive_mb_per_s: {naive_mb_s:.2f}")
+
+    if grep_mb_s is not None:
+        print(f"engine_vs_zcat_grep: {engine_mb_s / grep_mb_s:.2f} (target >= 2.0)")
+    print(f"engine_vs_naive: {engine_mb_s / naive_mb_s:.1f} (target >= 6)")
+
+
+SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine")
+
+
 def main() -> None:
-    target = int(os.environ.get("BENCH_LOG_MIB", "64")) * MIB
-    large = synthetic_executor_log(target)
-    small = synthetic_executor_log(target // 4)
-    large_mib = len(gzip.decompress(large)) / MIB
-    small_mib = len(gzip.decompress(small)) / MIB
-    bench_throughput(large, int(large_mib * MIB))
-    bench_memory(small, large, small_mib, large_mib)
-    bench_redaction()
-    bench_imports()
-    bench_demo()
+    parser = argparse.ArgumentParser(description="Speed and memory figures as `name: value` lines.")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, help="run only this section (repeatable); default: all"
+    )
+    parser.add_argument(
+        "--naive-mib",
+        type=int,
+        default=NAIVE_PREFIX_BYTES // MIB,
+        help="uncompressed MiB the naive loop reads at most (default %(default)s)",
+    )
+    parser.add_argument(
+        "--naive-seconds",
+        type=float,
+        default=NAIVE_MAX_SECONDS,
+        help="seconds the naive loop runs at most (default %(default)s)",
+    )
+    args = parser.parse_args()
+    sections = args.only or SECTIONS
+    failed: list[str] = []
+
+    def run(name: str, work: Callable[[], object]) -> None:
+        # One broken section must not hide the others' figures: report it, go on, fail at the end.
+        try:
+            work()
+        except (Exception, SystemExit) as exc:
+            failed.append(name)
+            detail = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, subprocess.CalledProcessError):
+                for output in (exc.stdout, exc.stderr):
+                    text = output.decode(errors="replace") if isinstance(output, bytes) else str(output or "")
+                    detail += "".join(f"\n  {line}" for line in text.splitlines()[-12:])
+            print(f"bench section {name!r} failed: {detail}", file=sys.stderr, flush=True)
+
+    if "throughput" in sections or "memory" in sections:
+        target = int(os.environ.get("BENCH_LOG_MIB", "64")) * MIB
+        large = synthetic_executor_log(target)
+        small = synthetic_executor_log(target // 4)
+        large_mib = len(gzip.decompress(large)) / MIB
+        small_mib = len(gzip.decompress(small)) / MIB
+        if "throughput" in sections:
+            run("throughput", lambda: bench_throughput(large, int(large_mib * MIB)))
+        if "memory" in sections:
+            run("memory", lambda: bench_memory(small, large, small_mib, large_mib))
+    if "redaction" in sections:
+        run("redaction", bench_redaction)
+    if "imports" in sections:
+        run("imports", bench_imports)
+    if "demo" in sections:
+        run("demo", bench_demo)
+    if "engine" in sections:
+        run("engine", lambda: bench_engine(args.naive_mib * MIB, args.naive_seconds))
+    if failed:
+        raise SystemExit(f"bench sections failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

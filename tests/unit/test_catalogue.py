@@ -16,17 +16,73 @@ def catalogue() -> Catalogue:
     return load_catalogue()
 
 
-# Real wording, per rule, from shared/reference/failure-signatures.md (Spark 2 and 3, Hadoop 2 and 3, EMR).
+# Real wording, per rule, from shared/reference/failure-signatures.md and public issue threads (Spark 1 to 3,
+# Hadoop 2 and 3, EMR and EMR Serverless); the fixtures under tests/fixtures/logs show them in context.
 EXAMPLES: dict[str, list[str]] = {
-    "node_lost_spot": [
-        "23/05/04 10:05:00 WARN YarnAllocator: Container released on a *lost* node",
+    "bootstrap_action_failed": [
+        "On the master instance (i-02093432d9c865f08), bootstrap action 1 returned a non-zero return code",
+        "BOOTSTRAP_FAILURE: i-0e1d2c3b4a5f60718: failed to start. bootstrap action 3 failed with non-zero exit code.",
+        "Master instance (i-0000000000000000) failed attempting to download bootstrap action 1 file from S3",
+        "2020-11-20T07:04:05.133Z ERROR Source: BOOTSTRAP_ACTION | ErrorCode: SCRIPT_EXECUTION_FAILED_CODE | "
+        "Execution for s3://ap-northeast-2.elasticmapreduce/bootstrap-actions/run-if failed with code '1'",
+        "SHUTTING_DOWN [On the master instance (i-3f33d270), bootstrap action 1 timed out executing]",
+    ],
+    "ec2_capacity_unavailable": [
+        "Cluster j-2QWERTY12345 TERMINATING: INTERNAL_ERROR_EC2_INSUFFICIENT_CAPACITY_AZ",
+        "EC2 provisioning - Insufficient Instance Capacity",
+        "We currently do not have sufficient r5.4xlarge capacity in the Availability Zone you requested (us-east-1a).",
+        "Failed to provision instances for the primary node: INTERNAL_ERROR_SPOT_NO_CAPACITY_PRIMARY",
+        "An error occurred (InsufficientInstanceCapacity) when calling the RunInstances operation",
+    ],
+    "yarn_container_above_max_allocation": [
+        "java.lang.IllegalArgumentException: Required executor memory (16384 MB), offHeap memory (0) MB, overhead "
+        "(1638 MB), and PySpark memory (0 MB) is above the max threshold (12288 MB) of this cluster! Please check the "
+        "values of 'yarn.scheduler.maximum-allocation-mb' and/or 'yarn.nodemanager.resource.memory-mb'.",
+        "java.lang.IllegalArgumentException: Required AM memory (20480+2048 MB) is above the max threshold "
+        "(12288 MB) of this cluster!",
+    ],
+    "no_resources_accepted": [
+        "20/10/13 09:00:27 WARN YarnScheduler: Initial job has not accepted any resources; check your cluster UI to "
+        "ensure that workers are registered and have sufficient resources",
+    ],
+    "am_container_lost_node": [
         "Application application_1683190000000_0007 failed 1 times due to AM Container for "
         "appattempt_1683190000000_0007_000001 exited with  exitCode: -100",
+    ],
+    "node_lost_spot": [
+        "23/05/04 10:05:00 WARN YarnAllocator: Container released on a *lost* node",
         "23/05/04 10:05:00 WARN YarnAllocator: Container marked as failed: container_1683190000000_0007_01_000004 "
         "on host: ip-10-0-1-23.ec2.internal. Exit status: -100. Diagnostics: Container released on a *lost* node.",
         "23/05/04 10:05:00 INFO ExecutorMonitor: Executor decommission: Spot instance interruption",
+        "2023-11-02 04:26:31,553 INFO org.apache.hadoop.yarn.server.resourcemanager.rmnode.RMNodeImpl: Deactivating "
+        "Node ip-10-0-33-201.ec2.internal:8041 as it is now LOST",
+        "2023-11-02 04:26:31,553 INFO RMNodeImpl: ip-10-0-33-201.ec2.internal:8041 Node Transitioned from RUNNING "
+        "to LOST",
+    ],
+    "node_decommissioned": [
         "23/05/04 10:05:00 INFO YarnAllocator: Yarn node state updated for host ip-10-0-1-23.ec2.internal "
         "to DECOMMISSIONING",
+        "22/05/28 01:25:29 ERROR TaskSchedulerImpl: Lost executor 8 on 100.103.40.13: Executor decommission.",
+    ],
+    "application_killed": [
+        "\t diagnostics: Application application_1722826800000_0140 was killed by user hadoop at 10.20.0.15",
+        "\t final status: KILLED",
+        "24/08/05 05:59:51 INFO Client: Application report for application_1722826800000_0140 (state: KILLED)",
+        "2023-10-10T06:00:02.871Z INFO Step cancelled with exitCode 143 and took 7201 seconds",
+        "Application killed by user.",
+    ],
+    "yarn_preemption": [
+        "Container preempted by scheduler",
+        "22/10/03 13:18:44 INFO YarnAllocator: Container container_1664800000000_0318_01_000022 on host: "
+        "ip-10-7-5-61.ec2.internal was preempted.",
+        "Container marked as failed: container_1664800000000_0318_01_000022 on host: ip-10-7-5-61.ec2.internal. "
+        "Exit status: -102. Diagnostics: Container preempted by scheduler",
+    ],
+    "am_container_memory_kill": [
+        "\t diagnostics: Application application_1763510000000_0051 failed 2 times due to AM Container for "
+        "appattempt_1763510000000_0051_000002 exited with  exitCode: -104",
+        "Application application_1 failed 2 times due to AM Container for appattempt_1_000002 exited with "
+        "exitCode: 137",
     ],
     "yarn_memory_kill": [
         # Spark 3
@@ -44,6 +100,15 @@ EXAMPLES: dict[str, list[str]] = {
         # Hadoop 2 NodeManager
         "Container [pid=4242,containerID=container_1683190000000_0007_01_000002] is running beyond virtual "
         "memory limits. Current usage: 1.1 GB of 2 GB physical memory used; 4.3 GB of 4.2 GB virtual memory used.",
+        "Container marked as failed: container_1_01_000004 on host: ip-10-0-1-23.ec2.internal. Exit status: -104.",
+    ],
+    "container_sigkill_137": [
+        "22/02/22 15:02:23 ERROR YarnScheduler: Lost executor 38 on ip-172-31-39-85.us-east-2.compute.internal: "
+        "Container from a bad node: container_1645539745894_0001_01_000074 on host: "
+        "ip-172-31-39-85.us-east-2.compute.internal. Exit status: 137. Diagnostics: [2022-02-22 15:02:23.483]"
+        "Container killed on request. Exit code is 137",
+        "Container exited with a non-zero exit code 137",
+        "The executor with id 3 exited with exit code 137(SIGKILL, possible container OOM).",
     ],
     "oom_heap": [
         "java.lang.OutOfMemoryError: Java heap space",
@@ -52,12 +117,50 @@ EXAMPLES: dict[str, list[str]] = {
         "# java.lang.OutOfMemoryError: Java heap space",
         "MemoryError",
         'Exception in thread "dispatcher-event-loop-1" java.lang.OutOfMemoryError: GC overhead limit exceeded',
+        "org.apache.spark.memory.SparkOutOfMemoryError: Unable to acquire 65536 bytes of memory, got 0",
+        "23/08/14 06:52:18 WARN YarnAllocator: Container from a bad node: container_1691992800000_0031_01_000005 on "
+        "host: ip-10-0-12-73.ec2.internal. Exit status: 52. Diagnostics: Exception from container-launch.",
     ],
     "disk_full": [
         "java.io.IOException: No space left on device",
         "Most of the disks failed. 1/1 local-dirs usable space is below utilization percentage/no more usable space",
         "23/05/04 10:05:00 ERROR DiskBlockManager: Failed to create local dir in /mnt/yarn/usercache/hadoop/"
         "appcache/application_1683190000000_0007. Ignoring this directory.",
+        "org.apache.hadoop.hdfs.protocol.DSQuotaExceededException: The DiskSpace quota of /home/logsget is exceeded",
+        "Container exited with a non-zero exit code 53. Error file: prelaunch.err.",
+        "Container marked as failed: container_1_01_000004 on host: ip-10-0-1-23. Exit status: -101.",
+    ],
+    "driver_max_result_size": [
+        "Total size of serialized results of 15 tasks (2.1 GiB) is bigger than spark.driver.maxResultSize (1024.0 MiB)",
+        "2018-08-03 00:53:20,661 [task-result-getter-3] ERROR TaskSetManager - Total size of serialized results of "
+        "2572 tasks (1062.8 MB) is bigger than spark.driver.maxResultSize (1024.0 MB)",
+    ],
+    "kryo_buffer_overflow": [
+        "org.apache.spark.SparkException: Kryo serialization failed: Buffer overflow. Available: 0, required: 110. "
+        "To avoid this, increase spark.kryoserializer.buffer.max value.",
+        "Caused by: com.esotericsoftware.kryo.KryoException: Buffer overflow. Available: 0, required: 1",
+    ],
+    "task_not_serializable": [
+        "org.apache.spark.SparkException: Task not serializable",
+        "Caused by: java.io.NotSerializableException: org.postgresql.jdbc.PgConnection",
+        "\t- object not serializable (class: com.acme.geo.HttpGeoClient, value: com.acme.geo.HttpGeoClient@4e2c1a)",
+        "_pickle.PicklingError: Could not serialize object: RuntimeError: It appears that you are attempting to "
+        "reference SparkContext from a broadcast variable, action, or transformation.",
+    ],
+    "too_many_open_files": [
+        "java.io.IOException: Too many open files",
+        "java.io.FileNotFoundException: /mnt/yarn/usercache/hadoop/appcache/blockmgr-c1d2/3f/temp_shuffle_8a1b "
+        "(Too many open files)",
+        "java.net.SocketException: Too many open files",
+    ],
+    "kerberos_auth": [
+        "javax.security.sasl.SaslException: GSS initiate failed [Caused by GSSException: No valid credentials "
+        "provided (Mechanism level: Failed to find any Kerberos tgt)]",
+        "org.apache.hadoop.security.AccessControlException: Client cannot authenticate via:[TOKEN, KERBEROS]",
+        "org.apache.hadoop.ipc.RemoteException(org.apache.hadoop.security.token.SecretManager$InvalidToken): token "
+        "(HDFS_DELEGATION_TOKEN token 88123 for svc_stream) is expired",
+        "javax.security.auth.login.LoginException: Unable to obtain password from user",
+        "KrbException: Clock skew too great (37)",
     ],
     "s3_access_denied": [
         "com.amazonaws.services.s3.model.AmazonS3Exception: Access Denied (Service: Amazon S3; Status Code: 403; "
@@ -65,24 +168,112 @@ EXAMPLES: dict[str, list[str]] = {
         "Caused by: java.nio.file.AccessDeniedException: s3://example-bucket/out/part-0000.parquet: PutObject",
         "User: arn:aws:sts::123456789012:assumed-role/EMR_EC2_DefaultRole/i-0abc is not authorized to perform: "
         "s3:PutObject on resource: arn:aws:s3:::example-bucket/out/part-0000.parquet",
+        "com.amazonaws.services.s3.model.AmazonS3Exception: Forbidden (Service: Amazon S3; Status Code: 403; "
+        "Error Code: 403 Forbidden; Request ID: 9N7QF3W1A2B3C4D5)",
+        "software.amazon.awssdk.services.s3.model.S3Exception: Access Denied (Service: S3, Status Code: 403, "
+        "Request ID: 2QX7KJ8A3B9C1D0E)",
+        "AmazonS3Exception: The provided token has expired. (Service: Amazon S3; Status Code: 400; Error Code: "
+        "ExpiredToken; Request ID: 1)",
+    ],
+    "permission_denied": [
+        "org.apache.hadoop.security.AccessControlException: Permission denied: user=analyst, access=WRITE, "
+        'inode="/user":hdfs:hadoop:drwxr-xr-x',
+        "com.amazonaws.services.glue.model.AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/"
+        "EMR_EC2_RestrictedRole/i-0123 is not authorized to perform: glue:GetDatabase on resource: "
+        "arn:aws:glue:eu-west-1:123456789012:catalog (Service: AWSGlue; Status Code: 400; Error Code: "
+        "AccessDeniedException)",
+        "Unable to fetch table customers. Insufficient Lake Formation permission(s) on customers",
+        'java.io.IOException: Cannot run program "/home/hadoop/run.sh": error=13, Permission denied',
+        "PermissionError: [Errno 13] Permission denied: '/mnt/var/lib/acme/state.json'",
+    ],
+    "metastore_unavailable": [
+        "Failed to connect to the MetaStore Server...",
+        "java.lang.RuntimeException: Unable to instantiate "
+        "org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient",
+        "MetaException(message:Could not connect to meta store using any of the URIs provided. Most recent failure: "
+        "org.apache.thrift.transport.TTransportException: java.net.ConnectException: Connection refused",
+        "com.amazonaws.services.glue.model.AWSGlueException: Rate exceeded (Service: AWSGlue; Status Code: 400; "
+        "Error Code: ThrottlingException; Request ID: 5c2b9a11)",
+    ],
+    "glue_entity_not_found": [
+        "com.amazonaws.services.glue.model.EntityNotFoundException: Table daily_fx_rates not found. (Service: "
+        "AWSGlue; Status Code: 400; Error Code: EntityNotFoundException)",
+        "org.apache.spark.sql.catalyst.analysis.NoSuchTableException: Table or view 'daily_fx_rates' not found in "
+        "database 'reference'",
+        "org.apache.spark.sql.catalyst.analysis.NoSuchDatabaseException: Database 'reporting' not found",
+    ],
+    "s3_throttling": [
+        "com.amazonaws.services.s3.model.AmazonS3Exception: Please reduce your request rate. (Service: Amazon S3; "
+        "Status Code: 503; Error Code: SlowDown; Request ID: 3B3C7DF1E2A4)",
+        "com.amazon.ws.emr.hadoop.fs.shaded.com.amazonaws.services.s3.model.AmazonS3Exception: Slow Down (Service: "
+        "Amazon S3; Status Code: 503; Error Code: 503 Slow Down; Request ID: FS3ZPMHVXR7ACCC6)",
+        "org.apache.hadoop.fs.s3a.AWSServiceThrottledException: getFileStatus on s3a://acme-logs/cloudfront/",
     ],
     "input_not_found": [
         "org.apache.spark.sql.AnalysisException: Path does not exist: s3://acme-data/raw/2023-05-04",
         "[PATH_NOT_FOUND] Path does not exist: s3://acme-data/raw/2023-05-04.",
         "org.apache.hadoop.mapred.InvalidInputException: Input path does not exist: hdfs:///data/in",
         "org.apache.hadoop.mapred.InvalidInputException: Input Pattern s3://acme-data/raw/*.csv matches 0 files",
+        "java.io.FileNotFoundException: No such file or directory 's3://acme-data/raw/orders/dt=2023-04-16'",
+        "java.io.FileNotFoundException: File does not exist: /home/spark/spark_eventLog",
+        "com.amazonaws.services.s3.model.AmazonS3Exception: The specified key does not exist. (Service: Amazon S3; "
+        "Status Code: 404; Error Code: NoSuchKey; Request ID: 1)",
+        "It is possible the underlying files have been updated. You can explicitly invalidate the cache in Spark by "
+        "running 'REFRESH TABLE tableName' command in SQL or by recreating the Dataset/DataFrame involved.",
+        "FileNotFoundError: [Errno 2] No such file or directory: '/home/hadoop/config.yaml'",
     ],
     "output_already_exists": [
         "org.apache.hadoop.mapred.FileAlreadyExistsException: Output directory s3://acme-curated/sales/daily "
         "already exists",
         '[PATH_ALREADY_EXISTS] Path s3://acme-curated/sales/daily already exists. Set mode as "overwrite" to '
         "overwrite the existing path.",
+        "org.apache.spark.sql.AnalysisException: path s3://acme-curated/sales/daily/dt=2019-05-20 already exists.;",
+        "org.apache.spark.SparkRuntimeException: [LOCATION_ALREADY_EXISTS] Cannot name the managed table as "
+        "`spark_catalog`.`mart`.`daily_kpis`, as its associated location 's3://acme-warehouse/mart.db/daily_kpis' "
+        "already exists.",
+    ],
+    "dependency_conflict": [
+        "java.lang.NoSuchMethodError: com.fasterxml.jackson.databind.ObjectMapper.readerFor(Ljava/lang/Class;)"
+        "Lcom/fasterxml/jackson/databind/ObjectReader;",
+        "java.lang.NoClassDefFoundError: Could not initialize class org.xerial.snappy.Snappy",
+        "ModuleNotFoundError: No module named 'shapely'",
+        "ImportError: cannot import name 'soft_unicode' from 'markupsafe'",
+        "RuntimeError: Python in worker has different version 3.7 than that in driver 3.9, PySpark cannot run with "
+        "different minor versions.",
+        'Exception in thread "main" java.lang.UnsupportedClassVersionError: com/acme/billing/InvoiceJob has been '
+        "compiled by a more recent version of the Java Runtime (class file version 61.0)",
+        "java.lang.ClassNotFoundException: Failed to find data source: delta. Please find packages at "
+        "http://spark.apache.org/third-party-projects.html",
+        "Error: Could not find or load main class org.apache.spark.deploy.yarn.ExecutorLauncher",
+    ],
+    "class_not_found": [
+        "Caused by: java.lang.ClassNotFoundException: com.mysql.cj.jdbc.Driver",
+    ],
+    "data_corruption": [
+        "org.apache.parquet.io.ParquetDecodingException: Can not read value at 0 in block -1 in file "
+        "s3://acme-lake/events/dt=2021-11-01/part-00012-77a1.c000.snappy.parquet",
+        "java.lang.RuntimeException: s3://acme-lake/partner/feed.parquet is not a Parquet file. expected magic "
+        "number at tail [80, 65, 82, 49] but found [110, 34, 125, 10]",
+        "java.io.EOFException: Unexpected end of input stream",
+        "org.apache.spark.sql.execution.QueryExecutionException: Parquet column cannot be converted in file "
+        "s3://acme-lake/orders/part-00000.parquet. Column: [amount], Expected: decimal(18,2), Found: DOUBLE",
+        "org.apache.hadoop.fs.ChecksumException: Checksum error: /data/part-0000 at 1048576 exp: 12 got: 34",
+    ],
+    "broadcast_timeout": [
+        "org.apache.spark.SparkException: Could not execute broadcast in 300 secs. You can increase the timeout for "
+        "broadcasts via spark.sql.broadcastTimeout or disable broadcast join by setting "
+        "spark.sql.autoBroadcastJoinThreshold to -1",
+        "java.util.concurrent.TimeoutException: Futures timed out after [300 seconds]",
+        "org.apache.spark.SparkException: Cannot broadcast the table that is larger than 8GB: 9 GB",
     ],
     "sql_analysis_error": [
         "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column or function parameter with name `amount` cannot be resolved.",
         "pyspark.errors.exceptions.captured.AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view "
         "`sales`.`daily` cannot be found.",
         "org.apache.spark.sql.AnalysisException: cannot resolve 'amount' given input columns: [id, total]",
+        "org.apache.spark.sql.AnalysisException: Table or view not found: staging.customer_delta; line 1 pos 14",
+        "org.apache.spark.sql.catalyst.parser.ParseException:",
+        "[PARSE_SYNTAX_ERROR] Syntax error at or near 'FROM'.(line 3, pos 2)",
     ],
     "executor_lost": [
         "23/05/04 10:05:01 WARN TaskSetManager: Lost task 3.0 in stage 4.0 (TID 41) (ip-10-0-1-23.ec2.internal "
@@ -94,16 +285,56 @@ EXAMPLES: dict[str, list[str]] = {
         "Executor heartbeat timed out after 130023 ms",
         "23/05/04 10:05:00 WARN HeartbeatReceiver: Removing executor 5 with no recent heartbeats: 160000 ms "
         "exceeds timeout 120000 ms",
+        "Lost task 0.3 in stage 0.0 (TID 7, kafka.cds.softlayer.com): ExecutorLostFailure (executor 0 lost)",
+    ],
+    "max_executor_failures": [
+        "21/04/12 22:09:02 INFO ApplicationMaster: Final app status: FAILED, exitCode: 11, (reason: Max number of "
+        "executor failures (6) reached)",
+    ],
+    "shuffle_fetch_failed": [
+        "org.apache.spark.shuffle.FetchFailedException: Failed to connect to ip-10-0-7-7.ec2.internal/10.0.7.7:7337",
+        "FetchFailed(BlockManagerId(22, ip-172-31-40-6.ec2.internal, 7337, None), shuffleId=4, mapId=11, "
+        "reduceId=3, message=",
+        "org.apache.spark.shuffle.MetadataFetchFailedException: Missing an output location for shuffle 171 partition 0",
+        "ERROR RetryingBlockFetcher: Exception while beginning fetch of 13 outstanding blocks (after 3 retries)",
+        "java.lang.RuntimeException: Executor is not registered (appId=application_1_0001, execId=7)",
+    ],
+    "network_error": [
+        "Caused by: java.net.ConnectException: Connection refused (Connection refused)",
+        "java.io.IOException: Connection reset by peer",
+        "com.amazonaws.SdkClientException: Unable to execute HTTP request: Timeout waiting for connection from pool",
+        "org.apache.spark.rpc.RpcTimeoutException: Futures timed out after [120 seconds]. This timeout is "
+        "controlled by spark.rpc.askTimeout",
+        "java.net.UnknownHostException: reporting-db.internal.acme.com",
+        "java.net.BindException: Address already in use: Service 'sparkDriver' failed after 16 retries (on a "
+        "random free port)!",
     ],
     "python_error": [
         "Traceback (most recent call last):",
         "org.apache.spark.api.python.PythonException: Traceback (most recent call last):",
+        "  An exception was thrown from the Python worker. Please see the stack trace below.",
+        "org.apache.spark.SparkException: Python worker exited unexpectedly (crashed)",
+    ],
+    "sparkcontext_init_failed": [
+        "19/01/07 16:48:07 ERROR SparkContext: Error initializing SparkContext.",
+        "org.apache.spark.SparkException: Yarn application has already ended! It might have been killed or unable "
+        "to launch application master.",
+        "20/06/18 09:15:42 INFO ApplicationMaster: Final app status: FAILED, exitCode: 13, (reason: Uncaught "
+        "exception: java.util.concurrent.TimeoutException: Futures timed out after [100000 milliseconds])",
+        "22/12/09 20:11:03 INFO ApplicationMaster: Final app status: UNDEFINED, exitCode: 16, (reason: Shutdown "
+        "hook called before final status was reported.)",
+    ],
+    "driver_disassociated": [
+        "22/12/01 04:12:52 ERROR CoarseGrainedExecutorBackend: Executor self-exiting due to : Driver "
+        "ip-10-0-1-5.ec2.internal:37501 disassociated! Shutting down.",
     ],
     "spark_job_aborted": [
         "org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 4.0 failed 4 times, "
         "most recent failure: Lost task 3.3 in stage 4.0 (TID 57)",
         "23/05/04 10:05:02 ERROR TaskSetManager: Task 3 in stage 4.0 failed 4 times; aborting job",
         "org.apache.spark.SparkException: Job 2 cancelled because SparkContext was shut down",
+        "23/12/01 21:12:40 ERROR FileFormatWriter: Aborting job 1c0a5a2d-7b8e-4c6a-9a55-2b0f0f6d3e11.",
+        "15/05/09 10:21:58 INFO DAGScheduler: Job 0 failed: collect at LogQuery.scala:87, took 41.312190 s",
     ],
     "application_failed": [
         'Exception in thread "main" org.apache.spark.SparkException: Application application_1683190000000_0007 '
@@ -113,6 +344,22 @@ EXAMPLES: dict[str, list[str]] = {
         "23/05/04 10:05:02 ERROR ApplicationMaster: User class threw exception: java.lang.RuntimeException: boom",
         "23/05/04 10:05:03 ERROR ApplicationMaster: User application exited with status 1",
         "2023-05-04T10:05:04.123Z INFO Step failed with exitCode 1 and took 35 seconds",
+        "\t final status: FAILED",
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count.",
+        "Job execution failed, please check complete logs in configured logging destination. ExitCode: 1. Last "
+        "few exceptions: IndentationError: unexpected indent",
+    ],
+    "application_succeeded": [
+        "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0",
+        "2024-06-19T01:15:13.552Z INFO Step succeeded with exitCode 0 and took 912 seconds",
+        "\t final status: SUCCEEDED",
+        "23/05/04 10:10:01 INFO ApplicationMaster: Unregistering ApplicationMaster with SUCCEEDED",
+        "2024-06-09 17:40:03,140 INFO org.apache.hadoop.mapreduce.Job: Job job_1717955085543_0001 completed "
+        "successfully",
+    ],
+    "spark_job_finished": [
+        "23/05/04 10:08:01 INFO DAGScheduler: Job 6 finished: save at Sessionize.scala:54, took 571.212 s",
+        "2024-05-14 02:01:44,118 INFO scheduler.DAGScheduler: Job 0 finished: count at job.py:12, took 3.1 s",
     ],
 }
 
@@ -144,12 +391,48 @@ NOT_EVIDENCE: list[tuple[str, str]] = [
     ("application_failed", "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0"),
     ("application_failed", "2023-05-04T10:10:04.123Z INFO Step succeeded with exitCode 0 and took 35 seconds"),
     ("application_failed", "23/05/04 10:10:01 INFO ApplicationMaster: User application exited with status 0"),
+    ("application_failed", "\t final status: UNDEFINED"),
+    ("application_succeeded", "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15"),
+    ("application_succeeded", "\t final status: FAILED"),
+    (
+        "network_error",
+        "ERROR TransportResponseHandler: Still have 1 requests outstanding when connection from "
+        "ip-10-1-2-11.ec2.internal/10.1.2.11:7337 is closed",
+    ),
+    ("dependency_conflict", 'SLF4J: Failed to load class "org.slf4j.impl.StaticLoggerBinder".'),
+    ("disk_full", "23/05/04 10:05:00 INFO UnsafeExternalSorter: Thread 75 spilling sort data of 768.0 MiB to disk"),
+    (
+        "disk_full",
+        "21/06/30 16:48:51 WARN TaskSetManager: Lost task 612.0 in stage 14.0 (TID 9120) (ip-10-11-2-30.ec2.internal "
+        "executor 6): java.io.IOException: No space left on device",
+    ),
+    (
+        "python_error",
+        "24/01/22 10:31:40 WARN TaskSetManager: Lost task 0.0 in stage 1.0 (TID 1) (ip-10-6-3-70.ec2.internal "
+        "executor 2): org.apache.spark.api.python.PythonException: Traceback (most recent call last):",
+    ),
+    ("container_sigkill_137", "Container killed on request. Exit code is 143"),
+    ("container_sigkill_137", "Container exited with a non-zero exit code 1370"),
+    ("s3_access_denied", "(Service: AWSGlue; Status Code: 400; Error Code: AccessDeniedException; Request ID: 1)"),
+    ("permission_denied", "User: arn:aws:sts::1:assumed-role/R/i-0 is not authorized to perform: s3:GetObject"),
+    ("broadcast_timeout", "java.util.concurrent.TimeoutException: Futures timed out after [100000 milliseconds]"),
+    ("sparkcontext_init_failed", "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15"),
+    ("application_killed", "\t final status: SUCCEEDED"),
 ]
 
 # A stack frame naming an exception class is not the exception itself (dbx-an test_frame_line_is_never_a_header).
 FRAME_GUARDS: list[tuple[str, str]] = [
     ("oom_heap", "\tat java.lang.OutOfMemoryError.<init>(OutOfMemoryError.java:48)"),
     ("sql_analysis_error", "\tat com.acme.errors.AnalysisExceptionMapper.map(AnalysisExceptionMapper.java:12)"),
+    ("dependency_conflict", "\tat com.acme.compat.java.lang.NoSuchMethodErrorHandler.handle(Handler.java:9)"),
+    ("class_not_found", "\tat com.acme.loader.ClassNotFoundExceptionTranslator.apply(Translator.java:31)"),
+    ("output_already_exists", "\tat org.apache.hadoop.fs.FileAlreadyExistsException.<init>(FAEE.java:38)"),
+    ("data_corruption", "\tat org.apache.parquet.io.ParquetDecodingException.<init>(PDE.java:27)"),
+    ("kerberos_auth", "\tat org.ietf.jgss.GSSException.<init>(GSSException.java:212)"),
+    (
+        "shuffle_fetch_failed",
+        "\tat org.apache.spark.shuffle.FetchFailedException.<init>(FetchFailedException.scala:60)",
+    ),
 ]
 
 
@@ -185,7 +468,7 @@ def test_shipped_catalogue_loads_with_unique_ids_and_complete_rules(catalogue: C
     # When it is loaded (the fixture)
     ids = [rule.id for rule in catalogue.rules]
     # Then it has a version, unique ids, and every rule has patterns and words for the on-call engineer
-    assert catalogue.version == "2026.11.1"
+    assert catalogue.version == "2026.11.2"
     assert len(ids) == len(set(ids)) >= 10
     for rule in catalogue.rules:
         assert rule.patterns, rule.id
@@ -312,7 +595,7 @@ def test_user_file_adds_a_rule_and_overrides_an_existing_id(tmp_path: Path, cata
     assert replaced.matches("AcmeHeapGone")
     assert not replaced.matches("java.lang.OutOfMemoryError: Java heap space")
     # And its version says which files made it, and EMR reasons are merged
-    assert merged.version == "2026.11.1+acme-rules@3"
+    assert merged.version == "2026.11.2+acme-rules@3"
     assert "ACME_REASON" in merged.emr_reasons
     assert "BOOTSTRAP_FAILURE" in merged.emr_reasons
 
@@ -446,7 +729,8 @@ def test_badly_shaped_file_is_rejected(tmp_path: Path, body: str, expected: str)
     assert expected in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["missing.yaml", "."], ids=["missing", "directory"])
+# A folder is a valid rules source since rules folders are supported (see test_custom_rules.py).
+@pytest.mark.parametrize("name", ["missing.yaml", "missing-folder/rules.yaml"], ids=["missing", "missing-folder"])
 def test_unreadable_rules_path_is_rejected(tmp_path: Path, name: str) -> None:
     # Given a path that cannot be read as a file
     path = tmp_path / name

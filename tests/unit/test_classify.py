@@ -152,7 +152,12 @@ def test_root_cause_wins_over_the_last_symptom(catalogue: Catalogue) -> None:
     )
     assert "memoryOverhead" in diagnosis.remediation
     # And the other findings are listed as secondary, each once
-    assert sorted(s.rule_id for s in diagnosis.secondary) == ["executor_lost", "python_error", "spark_job_aborted"]
+    assert sorted(s.rule_id for s in diagnosis.secondary) == [
+        "application_failed",
+        "executor_lost",
+        "python_error",
+        "spark_job_aborted",
+    ]
     by_rule = {s.rule_id: s for s in diagnosis.secondary}
     assert by_rule["python_error"].line_no == 8
     assert by_rule["spark_job_aborted"].count == 2  # "aborting job" and the wrapped "Job aborted"
@@ -204,8 +209,8 @@ def test_no_logs_read_is_no_failure_not_from_logs(catalogue: Catalogue) -> None:
 def test_healthy_log_with_noise_is_no_failure(catalogue: Catalogue) -> None:
     # Given a successful run: WARN noise, OOM flags in launch commands, exit 143 when executors are released
     analysis = _analyse(catalogue, HEALTHY_LOG)
-    # Then no rule matches, and the verdict is no_failure
-    assert [f.rule_id for f in analysis.findings] == []
+    # Then no failure rule matches, only the success marker, and the verdict is no_failure
+    assert [f.rule_id for f in analysis.findings] == ["application_succeeded"]
     diagnosis = diagnose(analysis.findings, catalogue, [LogRead(source=STEP_STDERR)])
     assert diagnosis.category == "no_failure"
 
@@ -242,9 +247,14 @@ def test_python_location_is_the_innermost_user_frame(catalogue: Catalogue) -> No
     # Given a PySpark traceback whose innermost frames are pyspark.zip and py4j
     analysis = _analyse(catalogue, MEMORY_KILL_LOG)
     python = next(f for f in analysis.findings if f.rule_id == "python_error")
-    # Then the location is the innermost frame of the user's own files, and the headline the exception
+    # Then the location is the innermost frame of the user's own files
     assert python.location == "writer.py:12 in write_output"
-    assert python.headline == "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count."
+    # And since the traceback ends in Py4JJavaError, the finding is a symptom whose headline is the Java
+    # exception it wraps
+    assert python.kind == "symptom"
+    assert python.headline == (
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 4.0 failed 4 times"
+    )
     # And the evidence runs from the Traceback line through the exception and the wrapped Java stack
     assert python.evidence[0] == "Traceback (most recent call last):"
     assert "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count." in python.evidence

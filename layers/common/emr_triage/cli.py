@@ -1,7 +1,8 @@
 """The ``emr-triage`` command: replay saved events through the handlers, analyse log files.
 
-Exit status: 0 success; 1 an event was rejected, failed, or missed its scenario's expectation;
-2 bad input (not an event, unknown event type, incomplete scenario, unreadable template).
+Exit status of ``replay``: 0 success; 1 an event was rejected, failed, or missed its scenario's
+expectation; 2 bad input (not an event, unknown event type, incomplete scenario, unreadable template).
+Of ``analyze``: 0 whatever the verdict; 1 no input could be read at all; 2 bad usage or a bad rules file.
 """
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from emr_triage import __version__
-from emr_triage.exceptions import EmrTriageError
+from emr_triage.exceptions import EmrTriageError, LogReadError
+from emr_triage.logs.reader import CHUNK_SIZE
+
+if TYPE_CHECKING:
+    from emr_triage.aws.s3 import LogStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -124,48 +132,249 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
-    from emr_triage.analysis.catalogue import load_catalogue
-    from emr_triage.analysis.classify import build_report, diagnose
-    from emr_triage.analysis.engine import analyse_stream
-    from emr_triage.local.output import print_diagnosis
-    from emr_triage.logs.reader import iter_file_chunks
+# ── emr-triage analyze ─────────────────────────────────────────────────────────────────────────────
 
-    catalogue = load_catalogue([args.rules] if args.rules else [])
-    results = []
+# Show a progress bar (on a terminal) from this much raw input; smaller inputs finish too fast to need one.
+PROGRESS_MIN_BYTES = 64 << 20
+# At most this many objects are analysed under one s3:// prefix (a note says when there were more).
+MAX_S3_OBJECTS = 1000
+RULES_FILE_VARIABLE = "EMR_TRIAGE_RULES_FILE"
+
+# Driver-side logs weigh more when findings tie (see LogObject.weight). EMR's S3 layout is recognised by
+# identify_log_object; these cover trees without the cluster folder (a downloaded steps/ or containers/
+# folder) and EMR Serverless.
+_DRIVER_PATHS = re.compile(
+    r"(?:^|/)steps/s-[A-Z0-9]+/stderr|(?:^|/)container_(?:e\d+_)?\d+_\d+_\d+_0*1/|/SPARK_DRIVER/"
+)
+_STEP_PATHS = re.compile(r"(?:^|/)steps/s-[A-Z0-9]+/")
+
+
+def log_weight(location: str) -> int:
+    """How much a log counts when findings tie, from its S3 key or local path: 3 for the driver's logs
+    (a step's stderr, the ApplicationMaster container ``..._000001``, EMR Serverless SPARK_DRIVER), 2 for
+    a step's other logs, 1 for the rest (executors, unrecognised files)."""
+    from emr_triage.logs.locations import identify_log_object
+
+    found = identify_log_object("", location)
+    if found is not None:
+        return found.weight
+    if _DRIVER_PATHS.search(location):
+        return 3
+    return 2 if _STEP_PATHS.search(location) else 1
+
+
+def is_log_name(name: str) -> bool:
+    """Whether a file in a log folder (or an object under a prefix) is worth reading: not a Hadoop
+    checksum (``*.crc``), a ``_SUCCESS`` marker, a dot-file or an S3 "folder" placeholder."""
+    return bool(name) and not name.startswith(".") and name != "_SUCCESS" and not name.endswith(".crc")
+
+
+@dataclass
+class LogInput:
+    """One log to analyse: a file or an S3 object, or what could not be read of a path the user gave."""
+
+    source: str
+    size: int = 0  # raw bytes when known (for the progress bar)
+    weight: int = 1
+    opener: Callable[[], Iterator[bytes]] | None = None  # raises when the log cannot be read
+    etag: str | None = None
+    error: str | None = None  # why it cannot be read (set instead of opener)
+
+
+def _file_opener(path: Path) -> Callable[[], Iterator[bytes]]:
+    def open_file() -> Iterator[bytes]:
+        handle = path.open("rb")  # raises here, not at the first chunk, so the reason is clear
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    yield chunk
+
+        return chunks()
+
+    return open_file
+
+
+def _local_inputs(raw: str) -> list[LogInput]:
+    path = Path(raw)
+    if path.is_dir():
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and all(is_log_name(part) for part in p.relative_to(path).parts)
+        )
+        if not files:
+            return [LogInput(raw, error="no log files in this folder")]
+        return [LogInput(str(f), f.stat().st_size, log_weight(f.absolute().as_posix()), _file_opener(f)) for f in files]
+    if path.exists():
+        return [LogInput(raw, path.stat().st_size, log_weight(path.absolute().as_posix()), _file_opener(path))]
+    return [LogInput(raw, error="no such file or folder")]
+
+
+def _s3_inputs(raw: str, store: LogStore) -> tuple[list[LogInput], str | None]:
+    """The objects an s3:// URI names: the object itself, else every log object under it as a prefix
+    (``s3://bucket/logs/j-XXX`` with or without the trailing slash). Returns them and a note when the
+    prefix held more than :data:`MAX_S3_OBJECTS`."""
+    from emr_triage.logs.locations import parse_s3_uri
+
+    try:
+        bucket, key = parse_s3_uri(raw)
+    except ValueError as exc:
+        raise EmrTriageError(str(exc)) from exc
+    uri = f"s3://{bucket}/{key}"
+    error: str | None = None
+    prefix = key
+    if key and not key.endswith("/"):
+        try:
+            stream = _s3_call(lambda: store.open_object(bucket, key), uri)
+        except EmrTriageError as exc:
+            error, prefix = str(exc), f"{key}/"
+        else:
+            return [LogInput(uri, stream.info.size, log_weight(key), lambda: stream.chunks, stream.info.etag)], None
+    try:
+        objects = _s3_call(lambda: store.list_objects(bucket, prefix, limit=MAX_S3_OBJECTS + 1), uri)
+    except EmrTriageError as exc:
+        return [LogInput(uri, error=error or str(exc))], None
+    note = None
+    if len(objects) > MAX_S3_OBJECTS:
+        objects = objects[:MAX_S3_OBJECTS]
+        note = f"more than {MAX_S3_OBJECTS:,} objects under it: only the first {MAX_S3_OBJECTS:,} were analysed"
+    objects = [o for o in objects if is_log_name(o.key.rsplit("/", 1)[-1])]
+    if not objects:
+        return [LogInput(uri, error=error or f"no log objects under s3://{bucket}/{prefix}")], note
+
+    def opener(object_key: str) -> Callable[[], Iterator[bytes]]:
+        return lambda: _s3_call(lambda: store.open_object(bucket, object_key), f"s3://{bucket}/{object_key}").chunks
+
+    inputs = [
+        LogInput(f"s3://{bucket}/{o.key}", o.size, log_weight(o.key), opener(o.key), o.etag or None) for o in objects
+    ]
+    return inputs, note
+
+
+_T = TypeVar("_T")
+
+
+def _s3_call(call: Callable[[], _T], uri: str) -> _T:
+    """Run an S3 call, turning botocore's own errors (no credentials, no endpoint) into ours; the log
+    store already translates AWS's (AccessDenied, NoSuchKey ...)."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return call()
+    except BotoCoreError as exc:
+        raise LogReadError(f"reading {uri} failed: {exc}") from exc
+
+
+def _rules_files(args: argparse.Namespace, environ: Mapping[str, str]) -> list[str]:
+    """--rules files when given (in order), else the one EMR_TRIAGE_RULES_FILE names, else none."""
+    if args.rules:
+        return list(args.rules)
+    from_environment = environ.get(RULES_FILE_VARIABLE, "").strip()
+    return [from_environment] if from_environment else []
+
+
+def _use_color(choice: str, out: TextIO, environ: Mapping[str, str]) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return not environ.get("NO_COLOR") and _is_terminal(out)
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return False
+
+
+def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
+    """Diagnose logs given as files, folders and s3:// URIs; see :func:`build_parser` for the options.
+
+    Returns 0 whatever the verdict, 1 when no input could be read at all (a one-line reason on stderr).
+    A log that cannot be read (missing, access denied, binary) is noted and the others are analysed.
+    """
+    from emr_triage.analysis.catalogue import load_catalogue
+    from emr_triage.analysis.classify import LineAnalysis, build_report, diagnose
+    from emr_triage.analysis.engine import analyse_stream
+    from emr_triage.local.output import ProgressBar, analysis_json, print_analysis
+    from emr_triage.models.analysis import LogRead
+
+    catalogue = load_catalogue(_rules_files(args, os.environ))
+    started = time.monotonic()
+    inputs: list[LogInput] = []
+    prefix_notes: list[LogRead] = []
+    store: LogStore | None = None
     for raw in args.paths:
         if raw.startswith(("s3://", "s3n://", "s3a://")):
-            from emr_triage.aws.s3 import S3LogStore
-            from emr_triage.logs.locations import parse_s3_uri
+            if store is None:
+                from emr_triage.aws.s3 import S3LogStore
 
-            bucket, key = parse_s3_uri(raw)
-            stream = S3LogStore().open_object(bucket, key)
-            results.append(
-                analyse_stream(stream.chunks, catalogue=catalogue, source=f"s3://{bucket}/{key}", etag=stream.info.etag)
+                store = S3LogStore()
+            found, note = _s3_inputs(raw, store)
+            inputs.extend(found)
+            if note:
+                prefix_notes.append(LogRead(source=raw, partial=True, notes=[note]))
+        else:
+            inputs.extend(_local_inputs(raw))
+
+    total = sum(i.size for i in inputs if i.error is None)
+    progress = (
+        ProgressBar(sys.stderr, total)
+        if not args.no_progress and total >= PROGRESS_MIN_BYTES and _is_terminal(sys.stderr)
+        else None
+    )
+    results: list[tuple[LineAnalysis, LogRead]] = []
+    unreadable: list[str] = []
+    try:
+        for item in inputs:
+            reason = item.error
+            if item.opener is not None:
+                try:
+                    chunks = item.opener()
+                except (EmrTriageError, OSError) as exc:
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if reason is not None:
+                unreadable.append(f"{item.source}: {reason}")
+                results.append((LineAnalysis(), LogRead(source=item.source, partial=True, notes=[reason])))
+                if progress:
+                    progress.end_input(item.size)
+                continue
+            analysis, read = analyse_stream(
+                progress.track(chunks) if progress else chunks,
+                catalogue=catalogue,
+                source=item.source,
+                source_weight=item.weight,
+                etag=item.etag,
             )
-            continue
-        path = Path(raw)
-        if not path.exists():
-            raise EmrTriageError(f"{raw}: no such file or folder")
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            results.append(analyse_stream(iter_file_chunks(file), catalogue=catalogue, source=str(file)))
+            if progress:
+                progress.end_input(item.size)
+            if read.partial and read.bytes_scanned == 0:  # binary, or not even the start could be read
+                unreadable.append(f"{item.source}: {'; '.join(read.notes)}")
+            results.append((analysis, read))
+    finally:
+        if progress:
+            progress.close()
+    elapsed = time.monotonic() - started
+
+    if inputs and len(unreadable) == len(inputs):
+        shown = "; ".join(unreadable[:3]) + (f" (and {len(unreadable) - 3} more)" if len(unreadable) > 3 else "")
+        sys.stderr.write(f"emr-triage: error: no input could be read: {shown}\n")
+        return EXIT_FAILED
     report = build_report(results)
-    diagnosis = diagnose(report.findings, catalogue, report.reads)
+    report.reads.extend(prefix_notes)
+    diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes)
     if args.json:
-        out.write(
-            json.dumps(
-                {
-                    "diagnosis": diagnosis.model_dump(mode="json"),
-                    "reads": [r.model_dump() for r in report.reads],
-                },
-                indent=2,
-            )
-            + "\n"
+        document = analysis_json(diagnosis, report, catalogue_version=catalogue.version)
+        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    else:
+        color = _use_color(args.color, out, os.environ)
+        print_analysis(
+            diagnosis,
+            out,
+            logs_read=len(inputs) - len(unreadable),
+            logs_unreadable=len(unreadable),
+            catalogue_version=catalogue.version,
+            elapsed=elapsed,
+            color=color,
         )
-        return EXIT_OK
-    out.write(f"Analysed {len(report.reads)} log(s) with catalogue {catalogue.version}\n")
-    print_diagnosis(diagnosis, out)
     return EXIT_OK
 
 
@@ -196,10 +405,34 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--project", help="the project folder with template.yaml (default: found from here)")
     replay.add_argument("-v", "--verbose", action="store_true", help="show the functions' logs and metrics")
 
-    analyze = commands.add_parser("analyze", help="diagnose log files, folders or s3:// objects")
-    analyze.add_argument("paths", nargs="+", help="log files (gzip or plain), folders, or s3:// URIs")
-    analyze.add_argument("--rules", help="an extra failure-catalogue YAML file (adds or overrides rules)")
-    analyze.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    analyze = commands.add_parser(
+        "analyze",
+        help="diagnose log files, folders or s3:// objects",
+        description="Find the root cause of a failed Spark application in its logs: files (gzip or plain), "
+        "folders (every log below, e.g. a downloaded EMR log tree) and s3:// URIs (an object, or every object "
+        "under a prefix). Exit status: 0 whatever the verdict, 1 when no input could be read, 2 for bad usage "
+        "or a bad rules file.",
+    )
+    analyze.add_argument("paths", nargs="+", metavar="PATH", help="log files, folders, or s3:// URIs")
+    analyze.add_argument(
+        "--rules",
+        action="append",
+        metavar="FILE",
+        help=f"a failure-catalogue YAML file that adds or overrides rules (repeatable; default: "
+        f"${RULES_FILE_VARIABLE} when set)",
+    )
+    analyze.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    analyze.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the report: auto (default) when writing to a terminal and NO_COLOR is not set",
+    )
+    analyze.add_argument(
+        "--no-progress",
+        action="store_true",
+        help=f"no progress bar (shown on a terminal's stderr from {PROGRESS_MIN_BYTES >> 20} MiB of input)",
+    )
     return parser
 
 

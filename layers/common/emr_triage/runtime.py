@@ -18,9 +18,10 @@ from emr_triage.aws.clients import reset_clients
 from emr_triage.aws.dead_letter import DeadLetterSink, SqsDeadLetterSink
 from emr_triage.aws.emr import BotoEmrGateway, EmrGateway
 from emr_triage.aws.s3 import LogStore, S3LogStore
-from emr_triage.exceptions import SlackConfigurationError
+from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
 from emr_triage.notify.slack import ConsoleNotifier, Notifier, SlackWebNotifier
+from emr_triage.observability import count, logger
 from emr_triage.settings import Settings, get_settings
 
 SECRET_MAX_AGE_SECONDS = 300
@@ -105,6 +106,17 @@ def build_notifier(settings: Settings) -> Notifier:
     return SlackWebNotifier(lambda: slack_token_from_secret(secret_id), settings.slack_api_url)
 
 
+def _catalogue(rules_file: str | None) -> Catalogue:
+    """Ours plus the user's rules; if the user's file is bad, ours alone, loudly: a typo in a rules file
+    must not stop every alert (`make test` and `emr-triage analyze --rules` reject it before deploy)."""
+    try:
+        return get_catalogue(rules_file)
+    except CatalogueError as exc:
+        logger.error("custom rules rejected; using the built-in catalogue", extra={"problem": str(exc)})
+        count("CustomRulesRejected")
+        return get_catalogue(None)
+
+
 @lru_cache(maxsize=1)
 def get_dependencies() -> Dependencies:
     """The production wiring: DynamoDB, EMR, S3, Slack, SQS, as the settings say."""
@@ -115,7 +127,7 @@ def get_dependencies() -> Dependencies:
         emr=BotoEmrGateway(),
         logs=S3LogStore(),
         notifier=build_notifier(settings),
-        catalogue=get_catalogue(settings.rules_file),
+        catalogue=_catalogue(settings.rules_file),
         dead_letters=SqsDeadLetterSink(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
     )
 

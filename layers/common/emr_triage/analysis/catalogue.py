@@ -48,6 +48,9 @@ class Rule(BaseModel):
     # Lines common in healthy runs too (a lost task that is retried, a WARN about a slow node): evidence
     # only when the logs also show the job failing (a symptom), never a verdict on their own.
     requires_failure: bool = False
+    # When the headline of what matched (e.g. the exception line that ends a Python traceback) matches one
+    # of these, the finding is only a symptom: a wrapper such as Py4JJavaError around the real error.
+    symptom_when: list[str] = Field(default_factory=list)
     explanation: str = Field(min_length=3)
     remediation: str = Field(min_length=3)
 
@@ -58,6 +61,10 @@ class Rule(BaseModel):
     @cached_property
     def guard(self) -> re.Pattern[str] | None:
         return _compile(self.not_patterns, self.ignore_case) if self.not_patterns else None
+
+    @cached_property
+    def symptom_guard(self) -> re.Pattern[str] | None:
+        return _compile(self.symptom_when, self.ignore_case) if self.symptom_when else None
 
     @cached_property
     def hints(self) -> tuple[str, ...] | None:
@@ -255,7 +262,7 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
             rule = Rule.model_validate(raw)
         except ValidationError as exc:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
-        for field_name in ("patterns", "not_patterns"):
+        for field_name in ("patterns", "not_patterns", "symptom_when"):
             for number, pattern in enumerate(getattr(rule, field_name), start=1):
                 try:
                     re.compile(pattern)
@@ -294,7 +301,8 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
     Parameters
     ----------
     extra_files:
-        YAML files in the same format as ours. A rule with an existing id replaces that rule.
+        YAML files in the same format as ours, or folders of them. A rule with an existing id replaces
+        that rule.
 
     Raises
     ------
@@ -304,8 +312,7 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
     text = resources.files("emr_triage.analysis").joinpath("rules", DEFAULT_CATALOGUE).read_text("utf-8")
     version, rules, emr_reasons = _read_rules_file(text, f"emr_triage/analysis/rules/{DEFAULT_CATALOGUE}")
     by_id = {rule.id: rule for rule in rules}
-    for extra in extra_files:
-        path = Path(extra)
+    for path in _rules_paths(extra_files):
         try:
             extra_text = path.read_text("utf-8")
         except OSError as exc:
@@ -316,6 +323,18 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
             by_id[rule.id] = rule
         emr_reasons = {**emr_reasons, **extra_reasons}
     return Catalogue(version=version, rules=tuple(by_id.values()), emr_reasons=emr_reasons)
+
+
+def _rules_paths(extra_files: Iterable[str | Path]) -> list[Path]:
+    """Each given file, and the ``*.yaml``/``*.yml`` files of each given folder in name order."""
+    paths: list[Path] = []
+    for extra in extra_files:
+        path = Path(extra)
+        if path.is_dir():
+            paths.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            paths.append(path)
+    return paths
 
 
 @lru_cache(maxsize=4)

@@ -125,6 +125,9 @@ class _Block:
     java_location: str | None = None
     python_location: str | None = None
     open: bool = True
+    symptom_when: re.Pattern[str] | None = None
+    exception_line: str | None = None  # the line that ends a Python traceback
+    wrapped: str | None = None  # the Java exception a Py4JJavaError wraps (": org.apache...: message")
 
     def feed(self, line: str) -> None:
         continuation = bool(_CONTINUATION.match(line))
@@ -135,10 +138,14 @@ class _Block:
             throwable = self.scanned == 0 and _EXCEPTION_HEADLINE.match(line)
             if not self.exception_line_seen and (traceback_end or throwable):
                 self.exception_line_seen = True
+                if traceback_end:
+                    self.exception_line = line.strip()[:MAX_EVIDENCE_LINE_CHARS]
             else:
                 self.open = False
                 return
         self.scanned += 1
+        if self.exception_line and self.wrapped is None and line.startswith(": "):
+            self.wrapped = line[2:].strip()[:MAX_EVIDENCE_LINE_CHARS]
         if len(self.lines) < MAX_EVIDENCE_LINES:
             self.lines.append(line[:MAX_EVIDENCE_LINE_CHARS])
         if self.java_location is None:
@@ -153,7 +160,13 @@ class _Block:
         evidence = redact_lines(self.lines)
         self.finding.evidence = evidence
         self.finding.location = self.python_location or self.java_location
-        self.finding.headline = redact(_summarise(self.lines))
+        headline = self.exception_line or _summarise(self.lines)
+        if self.symptom_when is not None and self.symptom_when.search(headline):
+            # A wrapper (a traceback ending in Py4JJavaError): the error is the Java exception inside,
+            # found by its own rule if one knows it; this finding only shows that the job failed.
+            self.finding.kind = "symptom"
+            headline = self.wrapped or headline
+        self.finding.headline = redact(headline)
 
 
 def _summarise(lines: list[str]) -> str:
@@ -209,8 +222,9 @@ class _Scan:
     container: str | None = None
     log_type: str | None = None
 
-    def block(self, data: bytes) -> None:
-        """Scan one block of text (ending at a line break, except pieces of an over-long line)."""
+    def block(self, data: bytes, newlines: int | None = None) -> None:
+        """Scan one block of text (ending at a line break, except pieces of an over-long line).
+        ``newlines``: its number of line breaks, when the reader counted them already."""
         prefilter = self.catalogue.prefilter
         # Which literals hit on which line: (line start, line end, literal indexes), in line order.
         candidates: list[tuple[int, int, set[int]]] = []
@@ -238,7 +252,7 @@ class _Scan:
             position = end + 1
         if self.open_blocks and position < len(data):
             self._feed_blocks(data, position, len(data), counted_at, counted)
-        self.lines_before += counted + data.count(b"\n", counted_at)
+        self.lines_before += newlines if newlines is not None else counted + data.count(b"\n", counted_at)
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = (self.previous_tail + data if len(data) < _TAIL_BYTES else data)[-_TAIL_BYTES:]
 
@@ -319,6 +333,7 @@ class _Scan:
             existing = self.by_rule.get(rule.id)
             if existing is not None:
                 existing.count += 1
+                existing.last_line_no = line_no
                 continue
             section = f"{self.container} {self.log_type or ''}".strip() if self.container else None
             driver = bool(self.container and _DRIVER_CONTAINER.search(self.container))
@@ -341,7 +356,12 @@ class _Scan:
             self.by_rule[rule.id] = finding
             self.result.findings.append(finding)
             self.open_blocks.append(
-                _Block(finding=finding, lines=[line[:MAX_EVIDENCE_LINE_CHARS]], traceback=_TRACEBACK in line)
+                _Block(
+                    finding=finding,
+                    lines=[line[:MAX_EVIDENCE_LINE_CHARS]],
+                    traceback=_TRACEBACK in line,
+                    symptom_when=rule.symptom_guard,
+                )
             )
 
     def finish(self) -> LineAnalysis:
@@ -408,7 +428,7 @@ def _thrown_lines(thrown: dict[str, Any], first: bool, depth: int = 0) -> list[s
 
 
 def analyse_blocks(
-    blocks: Iterable[bytes],
+    blocks: Iterable[bytes] | Iterable[tuple[bytes, int]],
     *,
     catalogue: Catalogue,
     source: str,
@@ -425,7 +445,8 @@ def analyse_blocks(
     Parameters
     ----------
     blocks:
-        The log's text, each block ending at a line break (but pieces of an over-long line).
+        The log's text, each block ending at a line break (but pieces of an over-long line); or pairs of
+        a block and its number of line breaks, counted by the producer (on another core).
     catalogue:
         The rules.
     source:
@@ -446,8 +467,11 @@ def analyse_blocks(
         source_weight=source_weight,
         scanner=scanner or catalogue.prefilter.scanner(),
     )
-    for data in blocks:
-        scan.block(data)
+    for item in blocks:
+        if isinstance(item, tuple):
+            scan.block(*item)
+        else:
+            scan.block(item)
     return scan.finish()
 
 
@@ -484,21 +508,34 @@ def _verdict_key(finding: Finding) -> tuple[int, int, int]:
     return (_KIND_ORDER[finding.kind], finding.rank, -finding.source_weight)
 
 
+def _last(finding: Finding) -> int:
+    return finding.last_line_no or finding.line_no
+
+
 def succeeded(findings: Iterable[Finding]) -> bool:
     """Whether the logs show the application finishing successfully after every failure they show.
 
-    A success marker (``Final app status: SUCCEEDED``, ``Step succeeded with exitCode 0`` ...) overrides
-    earlier task failures, lost executors and ERROR lines: Spark retried and recovered. It does not
-    override a failure outcome (a symptom) that comes after it in the same log, or that is in another log.
+    A success marker (``Final app status: SUCCEEDED``, ``Step succeeded with exitCode 0``, a driver's
+    ``Job 6 finished``) overrides the task failures, lost executors and ERROR lines before it in its log:
+    Spark retried and recovered. It does not override anything failing after it in the same log, nor a
+    failure outcome (a symptom) in another log.
     """
     findings = list(findings)
     last_success: dict[str, int] = {}
     for f in findings:
         if f.kind == "success":
-            last_success[f.source] = max(last_success.get(f.source, 0), f.line_no)
+            last_success[f.source] = max(last_success.get(f.source, 0), _last(f))
     if not last_success:
         return False
-    return all(f.source in last_success and f.line_no < last_success[f.source] for f in findings if f.kind == "symptom")
+    for f in findings:
+        if f.kind == "success":
+            continue
+        if f.source in last_success:
+            if _last(f) > last_success[f.source]:
+                return False
+        elif f.kind == "symptom":
+            return False
+    return True
 
 
 def merge_findings(existing: Iterable[Finding], new: Iterable[Finding]) -> list[Finding]:

@@ -6,6 +6,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from emr_triage.analysis.catalogue import Catalogue
 from emr_triage.analysis.classify import LineAnalysis, analyse_blocks
@@ -32,17 +33,24 @@ def _guarded(chunks: Iterable[bytes], stats: ReadStats, deadline: float | None =
         yield chunk
 
 
+T = TypeVar("T")
 _READ_AHEAD = 4  # blocks decompressed ahead of the scan (about 1 MiB each)
 _DONE = object()
 
 
-def read_ahead(blocks: Iterable[bytes], depth: int = _READ_AHEAD) -> Iterator[bytes]:
+def _with_line_counts(blocks: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
+    for block in blocks:
+        yield block, block.count(b"\n")
+
+
+def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Iterator[T]:
     """Produce ``blocks`` in a background thread, up to ``depth`` ahead of the consumer.
 
     Reading the object and inflating it (zlib releases the GIL) then run on one core while the scan
-    (Hyperscan releases it too) runs on the other: Lambda gives 2 vCPUs from 1,769 MB of memory. With one
-    vCPU it costs a thread switch per block. Memory stays bounded by ``depth`` blocks; an error in the
-    producer is raised in the consumer; a consumer that stops early stops the producer.
+    (Hyperscan releases it too) runs on the other. Lambda shows two vCPUs to functions up to 3,008 MB but
+    gives one vCPU's worth of time per 1,769 MB: below 3,538 MB the thread mostly costs a switch per
+    block. Memory stays bounded by ``depth`` blocks; an error in the producer is raised in the consumer;
+    a consumer that stops early stops the producer.
     """
     out: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -118,8 +126,14 @@ def analyse_stream(
     blocks = iter_text_blocks(
         _guarded(chunks, stats, deadline), max_bytes=max_bytes, max_line_bytes=max_line_bytes, stats=stats
     )
+    # The producer thread also counts line breaks (the scan needs them for line numbers): it holds the
+    # GIL while the consumer is mostly inside Hyperscan, which releases it.
     analysis = analyse_blocks(
-        read_ahead(blocks), catalogue=catalogue, source=source, source_weight=source_weight, scanner=scanner
+        read_ahead(_with_line_counts(blocks)),
+        catalogue=catalogue,
+        source=source,
+        source_weight=source_weight,
+        scanner=scanner,
     )
     read = LogRead(
         source=source,

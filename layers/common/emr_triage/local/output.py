@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import TextIO
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
 
-from emr_triage.local.replay import EventReport
-from emr_triage.models.analysis import Diagnosis
+from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode
 from emr_triage.models.incident import Incident
 from emr_triage.notify.render import render_terminal
+
+if TYPE_CHECKING:
+    from emr_triage.local.replay import EventReport
 
 WIDTH = 100
 
@@ -153,3 +158,293 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
     if show_json:
         out.write("\n  Stored item (JSON):\n")
         out.write(textwrap.indent(incident.model_dump_json(indent=2), "    ") + "\n")
+
+
+# ── emr-triage analyze: the report, its JSON, the progress bar ─────────────────────────────────────
+
+_RESET, _BOLD, _DIM, _RED, _YELLOW, _GREEN = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[32m"
+# Wide enough for a step log (…/j-…/steps/s-…/stderr.gz) or a container log (…/container_…/stderr.gz).
+SOURCE_WIDTH = 52
+
+
+@dataclass(frozen=True)
+class Palette:
+    """ANSI styles, or nothing when colour is off (not a terminal, NO_COLOR, --color never)."""
+
+    enabled: bool = False
+
+    def paint(self, text: str, *styles: str) -> str:
+        if not self.enabled or not styles or not text:
+            return text
+        return "".join(styles) + text + _RESET
+
+    def verdict(self, diagnosis: Diagnosis) -> str:
+        """Green when nothing failed, red for a critical or high severity failure, yellow otherwise."""
+        if diagnosis.category == "no_failure":
+            return _GREEN
+        return _RED if diagnosis.severity in ("critical", "high") else _YELLOW
+
+
+def short_source(source: str, width: int = SOURCE_WIDTH) -> str:
+    """A log's name short enough to precede a line of text: the bucket (for S3) and as many trailing
+    path components as fit in ``width``, the rest replaced by ``…``. The file name and its folder are
+    always kept."""
+    if len(source) <= width:
+        return source
+    head = ""
+    rest = source
+    if "://" in source:
+        scheme, _, remainder = source.partition("://")
+        bucket, _, rest = remainder.partition("/")
+        head = f"{scheme}://{bucket}/"
+    parts = rest.split("/")
+    kept = parts[-2:]  # the file and its folder (a container or step id) even when that is longer
+    for part in reversed(parts[:-2]):
+        if len(head) + len("…/") + len("/".join([part, *kept])) > width:
+            break
+        kept.insert(0, part)
+    if len(kept) == len(parts):
+        return source
+    return f"{head}…/{'/'.join(kept)}"
+
+
+def _megabytes(count: int) -> str:
+    value = count / 1_000_000
+    return f"{value:,.2f} MB" if value < 10 else f"{value:,.1f} MB" if value < 1000 else f"{value:,.0f} MB"
+
+
+def _fix(retryable: bool | None) -> str:
+    return {True: "retry likely to help", False: "needs a code, data or config fix", None: "cause unclear"}[retryable]
+
+
+def _exit_code_words(code: ExitCode) -> str:
+    name = f"exit code {code.code}" if code.code is not None else f"signal {code.signal}"
+    times = f" (×{code.count})" if code.count > 1 else ""
+    return f"{name}: {code.meaning}{times}"
+
+
+def _block(label: str, text: str, out: TextIO, palette: Palette, style: tuple[str, ...] = ()) -> None:
+    """A labelled paragraph, wrapped to the report's width (colour applied after wrapping)."""
+    lines = textwrap.wrap(text, WIDTH - 16, break_on_hyphens=False, break_long_words=False) or [""]
+    out.write(f"  {palette.paint(label, _BOLD)}{'':<{12 - len(label)}}  {palette.paint(lines[0], *style)}\n")
+    for line in lines[1:]:
+        out.write(f"  {'':<12}  {palette.paint(line, *style)}\n")
+
+
+def print_analysis(
+    diagnosis: Diagnosis,
+    out: TextIO,
+    *,
+    logs_read: int,
+    logs_unreadable: int = 0,
+    catalogue_version: str,
+    elapsed: float,
+    color: bool = False,
+) -> None:
+    """Print ``emr-triage analyze``'s readable report: what was read, the verdict and its evidence.
+
+    Parameters
+    ----------
+    diagnosis:
+        The verdict for all the logs.
+    out:
+        Where to write.
+    logs_read, logs_unreadable:
+        How many logs were read, and how many could not be (their reasons are in the partial notes).
+    catalogue_version:
+        The version of the rules in force (ours, plus the user's files).
+    elapsed:
+        Seconds the analysis took.
+    color:
+        Use ANSI colours (the caller decides: a terminal, NO_COLOR, ``--color``).
+    """
+    palette = Palette(color)
+    skipped = f" ({logs_unreadable} could not be read)" if logs_unreadable else ""
+    out.write(
+        f"Analysed {logs_read} log{'s' if logs_read != 1 else ''}{skipped} · {_megabytes(diagnosis.bytes_scanned)} "
+        f"scanned in {elapsed:.1f} s · catalogue {catalogue_version}\n\n"
+    )
+    style = (_BOLD, palette.verdict(diagnosis))
+    _block("verdict", f"{diagnosis.category}: {diagnosis.title}", out, palette, style)
+    if diagnosis.category == "no_failure":
+        _block("", f"confidence {diagnosis.confidence:.2f}", out, palette)
+    else:
+        _block(
+            "",
+            f"{diagnosis.severity} severity · {_fix(diagnosis.retryable)} · confidence {diagnosis.confidence:.2f}",
+            out,
+            palette,
+        )
+    _block("summary", diagnosis.summary, out, palette)
+    if diagnosis.location:
+        _block("where", diagnosis.location, out, palette)
+    if diagnosis.extract:
+        out.write(f"  {palette.paint('evidence', _BOLD)}\n")
+        for line in diagnosis.extract:
+            where = palette.paint(f"{short_source(line.source)}:{line.line_no}", _DIM)
+            repeat = f"  ×{line.repeat}" if line.repeat > 1 else ""
+            out.write(f"    {where}{repeat}  {line.text}\n")
+    elif diagnosis.source and diagnosis.line_no is not None:
+        out.write(f"  {palette.paint('evidence', _BOLD)}\n")
+        for offset, text in enumerate(diagnosis.evidence):
+            where = palette.paint(f"{short_source(diagnosis.source)}:{diagnosis.line_no + offset}", _DIM)
+            out.write(f"    {where}  {text}\n")
+    if diagnosis.remediation:
+        _block("what to do", diagnosis.remediation, out, palette)
+    if diagnosis.explanation:
+        _block("why", diagnosis.explanation, out, palette)
+    for index, code in enumerate(diagnosis.exit_codes):
+        _block("exit codes" if index == 0 else "", _exit_code_words(code), out, palette)
+        out.write(f"  {'':<12}    {palette.paint(f'{short_source(code.source)}:{code.line_no}', _DIM)}\n")
+    for index, seen in enumerate(diagnosis.secondary):
+        times = f" ×{seen.count}" if seen.count > 1 else ""
+        _block("also seen" if index == 0 else "", f"{seen.category}: {seen.title}{times}", out, palette)
+    if diagnosis.fingerprint:
+        _block("fingerprint", diagnosis.fingerprint, out, palette, (_DIM,))
+    for index, note in enumerate(diagnosis.partial_notes):
+        _block("partial" if index == 0 else "", note, out, palette, (_YELLOW,))
+
+
+def analysis_json(diagnosis: Diagnosis, report: AnalysisReport, *, catalogue_version: str) -> dict[str, Any]:
+    """``emr-triage analyze --json``: the verdict, its evidence and what was read, as one JSON object.
+
+    ``file``/``line`` name where a line is (``source``/``line_no`` in the models); ``null`` stands for a
+    value the verdict does not have (no user frame, no evidence for ``no_failure`` ...).
+    """
+    evidence = [
+        {
+            "file": diagnosis.source,
+            "line": diagnosis.line_no + offset if diagnosis.line_no is not None else None,
+            "text": text,
+        }
+        for offset, text in enumerate(diagnosis.evidence)
+    ]
+    return {
+        "category": diagnosis.category,
+        "rule_id": diagnosis.rule_id,
+        "title": diagnosis.title,
+        "severity": diagnosis.severity,
+        "retryable": diagnosis.retryable,
+        "confidence": diagnosis.confidence,
+        "summary": diagnosis.summary,
+        "explanation": diagnosis.explanation or None,
+        "remediation": diagnosis.remediation or None,
+        "user_frame": diagnosis.location,
+        "fingerprint": diagnosis.fingerprint,
+        "exit_codes": [
+            {
+                "code": c.code,
+                "signal": c.signal,
+                "meaning": c.meaning,
+                "file": c.source,
+                "line": c.line_no,
+                "count": c.count,
+            }
+            for c in diagnosis.exit_codes
+        ],
+        "secondary": list(dict.fromkeys(s.category for s in diagnosis.secondary)),
+        "secondary_findings": [
+            {
+                "rule_id": s.rule_id,
+                "category": s.category,
+                "title": s.title,
+                "file": s.source,
+                "line": s.line_no,
+                "count": s.count,
+            }
+            for s in diagnosis.secondary
+        ],
+        "evidence": evidence,
+        "extract": [
+            {"file": e.source, "line": e.line_no, "text": e.text, "repeat": e.repeat} for e in diagnosis.extract
+        ],
+        "bytes_scanned": diagnosis.bytes_scanned,
+        "partial": diagnosis.partial,
+        "partial_notes": diagnosis.partial_notes,
+        "catalogue_version": catalogue_version,
+        "application_ids": report.application_ids,
+        "inputs": [
+            {
+                "file": r.source,
+                "bytes_read": r.bytes_read,
+                "bytes_scanned": r.bytes_scanned,
+                "lines": r.lines,
+                "partial": r.partial,
+                "notes": r.notes,
+            }
+            for r in report.reads
+        ],
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds + 0.5))
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60}:{seconds % 60:02d}"
+    )
+
+
+class ProgressBar:
+    """One self-rewriting line on a terminal: percent of the raw input read, MB/s and time left.
+
+    Wrap each input's chunks with :meth:`track` (the bytes are counted as the analyser consumes them, in
+    its read-ahead thread); call :meth:`end_input` when an input is done (it may stop early, e.g. on
+    binary data) and :meth:`close` at the end, which erases the line.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        interval: float = 0.1,
+        width: int = 24,
+    ) -> None:
+        self._stream = stream
+        self._total = max(total, 1)
+        self._clock = clock
+        self._interval = interval
+        self._width = width
+        self._started = clock()
+        self._shown_at: float | None = None
+        self._done = 0  # bytes of finished inputs (their full size) plus what the current one has read
+        self._base = 0
+        self._drawn = False
+
+    def track(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self._done += len(chunk)
+            self._render()
+            yield chunk
+
+    def end_input(self, size: int) -> None:
+        self._base += size
+        self._done = max(self._done, self._base)
+        self._render(force=True)
+
+    def _render(self, force: bool = False) -> None:
+        now = self._clock()
+        if not force and self._shown_at is not None and now - self._shown_at < self._interval:
+            return
+        self._shown_at = now
+        done = min(self._done, self._total)
+        fraction = done / self._total
+        elapsed = max(now - self._started, 1e-6)
+        rate = done / elapsed
+        eta = _duration((self._total - done) / rate) if rate > 0 else "?"
+        filled = int(fraction * self._width)
+        bar = "█" * filled + "░" * (self._width - filled)
+        self._stream.write(
+            f"\r  analysing {bar} {fraction:4.0%}  {_megabytes(done)} of {_megabytes(self._total)}"
+            f"  {rate / 1_000_000:,.1f} MB/s  ETA {eta}\x1b[K"
+        )
+        self._stream.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()

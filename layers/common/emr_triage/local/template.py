@@ -206,13 +206,27 @@ def function_specs(template: Mapping[str, Any], root: Path, resolver: Resolver) 
                 logical_id=logical_id,
                 handler_file=(root / code_uri / f"{module.replace('.', '/')}.py").resolve(),
                 handler_name=function,
-                environment={k: str(resolver.resolve(v)) for k, v in env.items()},
+                environment={k: _layer_path(str(resolver.resolve(v)), template, root) for k, v in env.items()},
                 rules=tuple(rules),
                 timeout_seconds=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
             )
         )
     return specs
+
+
+def _layer_path(value: str, template: Mapping[str, Any], root: Path) -> str:
+    """A path under ``/opt/`` (where Lambda mounts layers) as the local folder of the plain-content layer
+    that provides it, so the local runner reads the same files the deployed functions would."""
+    if not value.startswith("/opt/"):
+        return value
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != "AWS::Serverless::LayerVersion" or resource.get("Metadata", {}).get("BuildMethod"):
+            continue
+        content = resource.get("Properties", {}).get("ContentUri")
+        if isinstance(content, str) and (root / content / value[len("/opt/") :]).exists():
+            return str((root / content / value[len("/opt/") :]).resolve())
+    return value
 
 
 def matching_rules(specs: list[FunctionSpec], event: Mapping[str, Any]) -> list[tuple[FunctionSpec, RuleSpec]]:

@@ -220,25 +220,19 @@ def iter_text_blocks(
     carry = b""
     in_long_line = False
     for data in _open(chunks, stats, max_bytes):
-        if carry:
-            data = carry + data
-            carry = b""
         cut = data.rfind(b"\n") + 1
-        if cut == len(data):
-            in_long_line = False
-            yield data
-            continue
-        if cut == 0 and len(data) < max_line_bytes:
-            carry = data
-            continue
         if cut == 0:
-            if not in_long_line:
-                stats.long_lines += 1
-                in_long_line = True
-            yield data
+            carry += data
+            if len(carry) >= max_line_bytes:
+                if not in_long_line:
+                    stats.long_lines += 1
+                    in_long_line = True
+                yield carry
+                carry = b""
             continue
         in_long_line = False
-        yield data[:cut]
+        # One copy at most: the carried start of a line, then this chunk up to its last line break.
+        yield b"".join((carry, memoryview(data)[:cut])) if carry or cut < len(data) else data
         carry = data[cut:]
     if carry:
         yield carry

@@ -61,6 +61,7 @@ class Finding(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     location: str | None = None
     count: int = 1
+    last_line_no: int | None = None  # the rule's last match in this log (None: only the first)
     requires_failure: bool = False
     # Up to two lines just before the headline (for the extract), and the `yarn logs` section it is in.
     context_before: list[str] = Field(default_factory=list)
