@@ -21,6 +21,20 @@ from emr_triage.logs.reader import (
     iter_log_lines,
 )
 
+
+@pytest.fixture(params=["isal", "zlib-ng"], autouse=True)
+def inflater(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with both inflaters: ISA-L (the fast path, with its replay for exact salvage) and
+    zlib-ng alone (what runs where ISA-L is not installed)."""
+    from emr_triage.logs import reader
+
+    if request.param == "zlib-ng":
+        monkeypatch.setattr(reader, "_isal", lambda: None)
+    else:
+        assert reader._isal() is not None, "isal is a runtime dependency: the fast path must be tested"
+    return str(request.param)
+
+
 # A few lines as Spark on YARN writes them to a step's stderr.
 SPARK_LINES = [
     "23/05/04 10:00:00 INFO SparkContext: Running Spark version 3.3.1-amzn-0",
@@ -426,3 +440,26 @@ def test_gzip_bomb_of_zeros_stops_early() -> None:
     assert stats.partial is True
     assert stats.bytes_in <= 8 * 1024
     assert stats.bytes_out <= 1 << 20
+
+
+def test_damage_beyond_the_replay_window_loses_at_most_one_slice_and_says_so(
+    inflater: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a gzip log whose intact first half is longer than the compressed bytes kept for a replay
+    from emr_triage.logs import reader
+
+    monkeypatch.setattr(reader, "_RETAIN_LIMIT", 4096)
+    original = _numbered_lines(20_000)
+    damaged, intact = _gzip_corrupt_after_first_half(original)
+    # When it is read
+    lines, stats = _read(_pieces(damaged, CHUNK_SIZE))
+    # Then the lines read are the start of the log, unchanged, and at most one input slice short of the
+    # damage with ISA-L (zlib-ng alone keeps every line)
+    assert lines[:-1] == original[: len(lines) - 1]
+    assert stats.partial
+    if inflater == "isal":
+        lines_per_compressed_byte = len(original) / len(damaged)
+        assert intact - len(lines) <= reader._INFLATE_INPUT * lines_per_compressed_byte
+        assert "except up to 64 KiB of compressed data just before the damage" in stats.notes[0]
+    else:
+        assert len(lines) == intact

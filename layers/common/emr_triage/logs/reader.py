@@ -8,6 +8,7 @@ so the caller analyses what could be read and says what could not.
 from __future__ import annotations
 
 import codecs
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,13 +19,25 @@ from typing import Any
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_SIZE = 1 << 20
 # Decompress at most this much per call so a tiny "gzip bomb" never inflates all at once.
-_INFLATE_STEP = 1 << 20
+_INFLATE_STEP = 1 << 19
+# Compressed bytes of one gzip member kept to replay a damaged stretch exactly (see _inflate).
+_RETAIN_LIMIT = 8 << 20
 # Feed the inflater this much compressed input at a time: its output then stays in the CPU cache.
 _INFLATE_INPUT = 1 << 16
 MAX_LINE_BYTES = 1 << 20
 _SNIFF_BYTES = 8192
 _SALVAGE_SLICE = 64
 TRUNCATION_MARK = " …[line truncated]"
+
+
+def _isal() -> ModuleType | None:
+    """ISA-L's zlib-compatible inflater when installed (it ships in the layer), else None."""
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib
+    except ImportError:  # pragma: no cover - the fallback is zlib-ng with exact salvage
+        return None
 
 
 def _zlib() -> ModuleType:
@@ -112,7 +125,78 @@ def _salvage(decompressor: Any, data: bytes) -> bytes:
 
 
 def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
-    """Yield decompressed bytes of a (possibly multi-member) gzip stream, noting where it breaks."""
+    """Yield decompressed bytes of a (possibly multi-member) gzip stream, noting where it breaks.
+
+    ISA-L (``isal``) inflates about 1.5x faster than zlib-ng but cannot copy its state, which the
+    byte-exact salvage of a damaged stream needs. So the fast path keeps the compressed bytes of the
+    current gzip member (up to ``_RETAIN_LIMIT``) and, if ISA-L hits damage, replays them with zlib-ng to
+    recover every line before it; past that limit, at most one input slice before the damage is lost.
+    """
+    fast = _isal()
+    if fast is None:
+        yield from _inflate_precisely(chunks, stats)
+        return
+    decompressor = fast.decompressobj(wbits=31)
+    member = bytearray()  # compressed bytes of the current member, while under _RETAIN_LIMIT
+    retaining = True
+    produced = 0  # bytes yielded from the current member
+    for data in _sliced(chunks):
+        if retaining:
+            member += data
+            if len(member) > _RETAIN_LIMIT:
+                retaining, member = False, bytearray()
+        while data:
+            try:
+                out = decompressor.decompress(data, _INFLATE_STEP)
+            except fast.error as exc:
+                if retaining:
+                    replay = ReadStats()
+                    recovered = b"".join(_inflate_precisely([bytes(member)], replay))
+                    if len(recovered) > produced:
+                        yield recovered[produced:]
+                    stats.stop(_corrupt_note(stats, replay, exc))
+                else:
+                    stats.stop(
+                        f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came "
+                        f"before, except up to {_INFLATE_INPUT // 1024} KiB of compressed data just before the damage"
+                    )
+                return
+            if out:
+                produced += len(out)
+                yield out
+            if decompressor.unconsumed_tail:
+                data = decompressor.unconsumed_tail
+                continue
+            if decompressor.eof:
+                rest = decompressor.unused_data
+                if not rest:
+                    data = b""
+                elif rest.startswith(GZIP_MAGIC) or (len(rest) == 1 and rest == GZIP_MAGIC[:1]):
+                    # Concatenated gzip members are valid gzip: start the next member.
+                    decompressor = fast.decompressobj(wbits=31)
+                    data = rest
+                    member, retaining, produced = bytearray(rest), True, 0
+                else:
+                    stats.stop(f"{len(rest)} bytes of non-gzip data after the end of the gzip stream were ignored")
+                    return
+            else:
+                data = b""
+    if not decompressor.eof and (decompressor.unconsumed_tail or stats.bytes_in):
+        stats.stop("gzip stream ends early (truncated object, or still being uploaded); analysed what was there")
+
+
+_CORRUPT_DETAIL = re.compile(r"^corrupt gzip data after [\d,]+ compressed bytes \((.*)\); analysed")
+
+
+def _corrupt_note(stats: ReadStats, replay: ReadStats, exc: Exception) -> str:
+    """The note for damage found by ISA-L, with zlib's own wording of it when the replay found it too."""
+    found = next((m for n in replay.notes if (m := _CORRUPT_DETAIL.search(n))), None)
+    detail = found[1] if found else str(exc)
+    return f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({detail}); analysed what came before"
+
+
+def _inflate_precisely(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
+    """:func:`_inflate` with zlib-ng (or zlib): slower, but it keeps every byte before damage."""
     inflater = _zlib()
     decompressor = inflater.decompressobj(wbits=31)
     for data in _sliced(chunks):
