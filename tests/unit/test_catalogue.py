@@ -100,7 +100,12 @@ EXAMPLES: dict[str, list[str]] = {
         # Hadoop 2 NodeManager
         "Container [pid=4242,containerID=container_1683190000000_0007_01_000002] is running beyond virtual "
         "memory limits. Current usage: 1.1 GB of 2 GB physical memory used; 4.3 GB of 4.2 GB virtual memory used.",
+    ],
+    "container_exit_memory_limit": [
         "Container marked as failed: container_1_01_000004 on host: ip-10-0-1-23.ec2.internal. Exit status: -104.",
+        "26/11/20 02:13:01 INFO YarnAllocator: Completed container container_1_0042_01_000008 on host: "
+        "ip-10-0-1-23.ec2.internal (state: COMPLETE, exit status: -104)",
+        "Exit status: -103. Diagnostics: KILLED_EXCEEDED_VMEM",
     ],
     "container_sigkill_137": [
         "22/02/22 15:02:23 ERROR YarnScheduler: Lost executor 38 on ip-172-31-39-85.us-east-2.compute.internal: "
