@@ -574,9 +574,13 @@ def build_extract(findings: list[Finding]) -> list[ExtractLine]:
     one line with a repeat count; capped in lines and characters."""
     extract: list[ExtractLine] = []
     folded_key: str | None = None
+    shown: set[tuple[str, int]] = set()
 
     def add(source: str, line_no: int, text: str) -> None:
         nonlocal folded_key
+        if (source, line_no) in shown:
+            return
+        shown.add((source, line_no))
         key = mask_variables(text)
         if extract and key == folded_key and extract[-1].source == source:
             extract[-1].repeat += 1
@@ -670,8 +674,8 @@ def diagnose(
     # One line per other rule: the same rule in several logs is one symptom seen several times.
     secondary: dict[str, SecondaryFinding] = {}
     for f in ordered[1:]:
-        if f.rule_id == root.rule_id:
-            continue
+        if f.rule_id == root.rule_id or (f.category == root.category and root.kind == "cause"):
+            continue  # the verdict itself, said by another log or in other words
         if f.rule_id in secondary:
             secondary[f.rule_id].count += f.count
         else:
@@ -710,7 +714,7 @@ def diagnose(
         fingerprint=fingerprint(root.rule_id, root.headline, location),
         secondary=list(secondary.values()),
         confidence=_confidence(root, failed, False, partial),
-        extract=build_extract([root, *(f for f in ordered[1:] if f.rule_id != root.rule_id)]),
+        extract=build_extract([root, *(f for f in ordered[1:] if f.rule_id in secondary)]),
         **common,
     )
 
