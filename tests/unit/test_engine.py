@@ -331,3 +331,24 @@ def test_a_corrupt_gzip_keeps_the_failure_before_the_damage() -> None:
     assert "oom_heap" in _found(analysis.findings)
     assert read.partial
     assert read.notes[0].startswith("corrupt gzip data after ")
+
+
+def test_a_yarn_diagnostics_block_is_one_piece_of_evidence() -> None:
+    # Given an AM container failure as the YARN client prints it, unindented lines and all
+    lines = [
+        "26/11/20 02:10:00 INFO Client: Application report for application_1700000000000_0042 (state: FAILED)",
+        "Application application_1700000000000_0042 failed 2 times due to AM Container for "
+        "appattempt_1700000000000_0042_000002 exited with  exitCode: -104",
+        "Failing this attempt.Diagnostics: [2026-11-20 02:09:58.120]Container "
+        "[pid=4242,containerID=container_1700000000000_0042_02_000001] is running 99B beyond the 'PHYSICAL' "
+        "memory limit. Current usage: 2.1 GB of 2 GB physical memory used. Killing container.",
+        "[2026-11-20 02:09:58.121]Container killed on request. Exit code is 143",
+        "[2026-11-20 02:09:58.122]Container exited with a non-zero exit code 143. ",
+        "For more detailed output, check the application tracking page: http://ip-10-0-0-1:8088/cluster/app/x",
+        "26/11/20 02:10:01 INFO ShutdownHookManager: Shutdown hook called",
+    ]
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="step-stderr")
+    am = next(f for f in analysis.findings if f.line_no == 2)
+    # Then the finding carries the whole block, and nothing after it
+    assert len(am.evidence) == 5
+    assert am.evidence[-1].startswith("For more detailed output")

@@ -34,7 +34,13 @@ MAX_EVIDENCE_LINE_CHARS = 500
 MAX_BLOCK_LINES = 400  # lines of one stack scanned for the user's code location
 MAX_FINDINGS_KEPT = 12
 
-_CONTINUATION = re.compile(r"^(?:\s|Caused by:|Suppressed:|\.\.\. \d+ more|Driver stacktrace:|: )")
+_CONTINUATION = re.compile(
+    r"^(?:\s|Caused by:|Suppressed:|\.\.\. \d+ more|Driver stacktrace:|: "
+    # The unindented lines of a YARN diagnostics block ("Exception from container-launch." and on)
+    r"|Failing this attempt|Diagnostics:|Container id:|Exit code:|Exit status:|Exception message:|Stack trace:"
+    r"|Shell output:|Container exited with|Container killed on request|Killed by external signal"
+    r"|For more detailed output|\[\d{4}-\d\d-\d\d[ T][\d:.]+\])"
+)
 _TRACEBACK = "Traceback (most recent call last)"
 # log4j prints "<message>: <exception>" and then the throwable itself, unindented, then its frames.
 _EXCEPTION_HEADLINE = re.compile(
