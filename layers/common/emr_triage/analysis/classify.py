@@ -9,9 +9,10 @@ text is redacted here, before anything else sees it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -415,7 +416,7 @@ def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[
         return own["level"], False
     if not (_EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
         return None, False  # not the throwable of a log record (a Python traceback, a report, plain text)
-    for before in reversed(_lines_before(data, start, _RECORD_LOOKBACK, previous)):
+    for before in itertools.islice(_lines_back(data, start, previous), _RECORD_LOOKBACK):
         record = _LEVEL.match(before)
         if record:
             return record["level"], True
@@ -424,18 +425,21 @@ def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[
     return None, False
 
 
-def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
-    """Up to ``count`` lines just before the line at ``start``, going back into ``previous`` (the end of
-    the block before) when this block has fewer."""
-    lines: list[str] = []
+def _lines_back(data: bytes, start: int, previous: bytes = b"") -> Iterator[str]:
+    """The lines before the line at ``start``, nearest first, going on into ``previous`` (the end of the
+    block before) when this block has no more; decoded one at a time, as the caller asks for them."""
     end = start - 1
-    while end >= 0 and len(lines) < count:
+    while end >= 0:
         begin = data.rfind(b"\n", 0, end) + 1
-        lines.append(_decode(data[begin:end])[:MAX_EVIDENCE_LINE_CHARS])
+        yield _decode(data[begin:end])[:MAX_EVIDENCE_LINE_CHARS]
         end = begin - 1
-    if len(lines) < count and end < 0 and previous:
-        lines.extend(reversed(_lines_before(previous, len(previous), count - len(lines))))
-    return lines[::-1]
+    if previous:
+        yield from _lines_back(previous, len(previous))
+
+
+def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
+    """Up to ``count`` lines just before the line at ``start``, in order."""
+    return list(itertools.islice(_lines_back(data, start, previous), count))[::-1]
 
 
 def _expand_json(line: str) -> list[str] | None:
