@@ -137,6 +137,12 @@ def bench_memory(small: bytes, large: bytes, small_mib: float, large_mib: float)
     print(
         f"peak_memory_large_vs_small_ratio: {large_peak / small_peak:.2f} (log size ratio {large_mib / small_mib:.1f})"
     )
+    from emr_triage.logs import reader
+
+    print(
+        f"analyse_memory_note: includes up to {reader._RETAIN_LIMIT / MIB:.0f} MiB of one gzip member's compressed "
+        "bytes, kept to replay damaged gzip exactly; flat beyond that (engine_peak_rss_mb, 1 GiB log)"
+    )
 
 
 def bench_redaction() -> None:
