@@ -204,7 +204,9 @@ class LineAnalysis:
 
 
 BLOCK_LINES = 4096
-_TAIL_BYTES = 2048
+# The end of the text before a block, for the walk back from a match at its start: room for the
+# _RECORD_LOOKBACK lines of a long stack, so a block boundary inside one changes nothing.
+_TAIL_BYTES = 64 << 10
 MAX_EXIT_CODES = 20
 _SECTION_CONTAINER = re.compile(r"^Container: (container_\S+)")
 _SECTION_LOGTYPE = re.compile(r"^\s*LogType:\s*(\S+)")
@@ -268,7 +270,7 @@ class _Scan:
             self._feed_blocks(data, position, len(data), counted_at, counted)
         self.lines_before += newlines if newlines is not None else counted + data.count(b"\n", counted_at)
         self.unterminated = not data.endswith(b"\n")
-        self.previous_tail = (self.previous_tail + data if len(data) < _TAIL_BYTES else data)[-_TAIL_BYTES:]
+        self.previous_tail = _tail(self.previous_tail, data)
 
     def _feed_blocks(self, data: bytes, position: int, stop: int, counted_at: int, counted: int) -> int:
         """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
@@ -404,6 +406,17 @@ class _Scan:
         return self.result
 
 
+def _tail(previous: bytes, data: bytes) -> bytes:
+    """The last ``_TAIL_BYTES`` of the text so far (``previous``, then ``data``), from a line's start."""
+    joined = previous + data if len(data) < _TAIL_BYTES else data
+    if len(joined) <= _TAIL_BYTES:
+        return joined
+    tail = joined[-_TAIL_BYTES:]
+    # A line cut at its front has lost its timestamp and level, and would be misread: drop it.
+    newline = tail.find(b"\n", 0, len(tail) - 1)
+    return tail[newline + 1 :] if newline >= 0 else tail
+
+
 def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[str | None, bool]:
     """The log level of the record a matched line belongs to, and whether it was inherited.
 
@@ -447,16 +460,23 @@ def _expand_json(line: str) -> list[str] | None:
     print: ``LEVEL logger: message``, then the exception, its frames and its ``Caused by:`` chain."""
     try:
         event = json.loads(line)
-    except ValueError:
+        if not isinstance(event, dict):
+            return None
+        message = event.get("message", event.get("msg"))
+        if isinstance(message, dict):  # JsonTemplateLayout can nest a structured message
+            message = json.dumps(message)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any log event
         return None
-    if not isinstance(event, dict):
-        return None
-    message = event.get("message", event.get("msg"))
-    if isinstance(message, dict):  # JsonTemplateLayout can nest a structured message
-        message = json.dumps(message)
     level = event.get("level", event.get("log.level", ""))
     logger = event.get("loggerName", event.get("log.logger", event.get("logger_name", "")))
-    lines = [f"{level} {logger}: {message}".strip() if message is not None else line]
+    if message is None:
+        lines = [line]
+    else:
+        # No ": " in front when there is no logger (not log4j): it would read as a continuation line.
+        prefix = " ".join(str(part) for part in (level, f"{logger}:" if logger else "") if part)
+        # A message of several lines (a Python logger's traceback) is several lines of log.
+        first, *rest = str(message).splitlines() or [""]
+        lines = [f"{prefix} {first}".strip(), *rest]
     thrown = event.get("thrown")
     if isinstance(thrown, dict):
         lines.extend(_thrown_lines(thrown, first=True))
@@ -471,7 +491,8 @@ def _thrown_lines(thrown: dict[str, Any], first: bool, depth: int = 0) -> list[s
     name = thrown.get("name", "")
     text = thrown.get("message") or thrown.get("localizedMessage") or ""
     lines = [f"{'' if first else 'Caused by: '}{name}: {text}" if text else f"{'' if first else 'Caused by: '}{name}"]
-    for frame in thrown.get("extendedStackTrace") or thrown.get("stackTrace") or []:
+    frames = thrown.get("extendedStackTrace") or thrown.get("stackTrace")
+    for frame in frames if isinstance(frames, list) else []:
         if isinstance(frame, dict):
             where = f"{frame.get('file', 'Unknown Source')}:{frame.get('line', '?')}"
             lines.append(f"\tat {frame.get('class', '?')}.{frame.get('method', '?')}({where})")

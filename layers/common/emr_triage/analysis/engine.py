@@ -5,7 +5,8 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from typing import TypeVar
 
 from emr_triage.analysis.catalogue import Catalogue
@@ -20,8 +21,7 @@ def _guarded(chunks: Iterable[bytes], stats: ReadStats, deadline: float | None =
     the time budget runs out (the function must keep time to store the incident and post the alert)."""
     iterator = iter(chunks)
     while True:
-        if deadline is not None and time.monotonic() > deadline:
-            stats.stop(f"time budget reached after {stats.bytes_in:,} bytes; the rest of the log was not analysed")
+        if _out_of_time(deadline, stats):
             return
         try:
             chunk = next(iterator)
@@ -34,6 +34,27 @@ def _guarded(chunks: Iterable[bytes], stats: ReadStats, deadline: float | None =
 
 
 T = TypeVar("T")
+_OUT_OF_TIME = "time budget reached"
+
+
+def _out_of_time(deadline: float | None, stats: ReadStats) -> bool:
+    """Whether the time budget has run out; the first to find out notes it (reader and scan both look)."""
+    if deadline is None or time.monotonic() <= deadline:
+        return False
+    if not any(note.startswith(_OUT_OF_TIME) for note in stats.notes):
+        stats.stop(f"{_OUT_OF_TIME} after {stats.bytes_in:,} bytes; the rest of the log was not analysed")
+    return True
+
+
+def _until(deadline: float | None, stats: ReadStats, blocks: Iterable[T]) -> Iterator[T]:
+    """The blocks until the time budget runs out. One compressed chunk can inflate to hundreds of MB, so
+    the reader's check between chunks is not enough: the scan checks between blocks too."""
+    for block in blocks:
+        if _out_of_time(deadline, stats):
+            return
+        yield block
+
+
 _READ_AHEAD = 4  # blocks decompressed ahead of the scan (about 1 MiB each)
 _DONE = object()
 
@@ -43,7 +64,7 @@ def _with_line_counts(blocks: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
         yield block, block.count(b"\n")
 
 
-def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Iterator[T]:
+def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Generator[T, None, None]:
     """Produce ``blocks`` in a background thread, up to ``depth`` ahead of the consumer.
 
     Reading the object and inflating it (zlib releases the GIL) then run on one core while the scan
@@ -55,20 +76,24 @@ def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Iterator[T]:
     out: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: object) -> bool:
+        """Queue ``item`` unless the consumer stops first (then nobody would ever make room for it)."""
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for block in blocks:
-                while not stop.is_set():
-                    try:
-                        out.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(block):
                     return
-            out.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
-            out.put(exc)
+            offer(exc)
 
     producer = threading.Thread(target=produce, name="emr-triage-read-ahead", daemon=True)
     producer.start()
@@ -128,13 +153,16 @@ def analyse_stream(
     )
     # The producer thread also counts line breaks (the scan needs them for line numbers): it holds the
     # GIL while the consumer is mostly inside Hyperscan, which releases it.
-    analysis = analyse_blocks(
-        read_ahead(_with_line_counts(blocks)),
-        catalogue=catalogue,
-        source=source,
-        source_weight=source_weight,
-        scanner=scanner,
-    )
+    # Closed on the way out, even when the scan raises: that stops and joins the producer thread at once
+    # instead of whenever the exception's traceback lets go of the generator.
+    with closing(read_ahead(_with_line_counts(blocks))) as ahead:
+        analysis = analyse_blocks(
+            _until(deadline, stats, ahead),
+            catalogue=catalogue,
+            source=source,
+            source_weight=source_weight,
+            scanner=scanner,
+        )
     read = LogRead(
         source=source,
         etag=etag,

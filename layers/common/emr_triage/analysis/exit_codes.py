@@ -11,9 +11,11 @@ import yaml
 
 # "exit code 137", "exitCode: -104", "Exit status: -100", "exited with status 1", "Exit code is 143",
 # "Exit code from container container_... is : 137", "Step failed with exitCode 1".
+# The blanks are matched possessively: "exit code" then a long run of blanks and no number must fail in
+# linear time, not try every way of splitting the run between the optional parts (quadratic).
 EXIT_CODE = re.compile(
     r"(?i)\bexit(?:ed with)?[ _]?(?:code|status)"
-    r"(?:\s+from\s+container\s+\S+)?(?:\s+is)?\s*[:=]?\s*\[?(?P<code>-?\d{1,3})(?!\d|\.\d)"
+    r"(?:\s++from\s++container\s++\S+)?(?:\s++is)?\s*+(?:[:=]\s*+)?\[?(?P<code>-?\d{1,3})(?!\d|\.\d)"
 )
 SIGNAL = re.compile(r"\bRECEIVED SIGNAL (?:SIG)?(?P<name>[A-Z]{2,6})\b")
 

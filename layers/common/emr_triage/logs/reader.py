@@ -351,10 +351,18 @@ def _open(chunks: Iterable[bytes], stats: ReadStats, max_bytes: int) -> Iterator
 
 
 def _text_only(stream: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
-    """Pass the bytes through once the first few KiB look like text; stop on binary data."""
+    """Pass the bytes through once the first few KiB (after any leading NULs) look like text; stop on
+    binary data."""
     pieces = iter(stream)
     head = bytearray()
     for data in pieces:
+        if not head:
+            # A log truncated while its writer kept its offset (logrotate's copytruncate) starts with a run
+            # of NULs: judge the text after it. The NULs pass on (the budget counts them; lines drop them).
+            text = data.lstrip(b"\x00")
+            if len(text) < len(data):
+                yield data[: len(data) - len(text)]
+            data = text
         head += data
         if len(head) >= _SNIFF_BYTES:
             break

@@ -1,0 +1,186 @@
+"""Bugs found by reviewing the log engine (reader, scanners, block scanner, read-ahead): each test failed
+before its fix."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from emr_triage.analysis.catalogue import load_catalogue
+from emr_triage.analysis.classify import analyse_blocks, analyse_lines
+from emr_triage.analysis.engine import analyse_stream, read_ahead
+
+CATALOGUE = load_catalogue()
+OOM = "java.lang.OutOfMemoryError: Java heap space"
+
+
+def _read_ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "emr-triage-read-ahead" and t.is_alive()]
+
+
+def _returns_within(seconds: float, action: object) -> bool:
+    """Run ``action`` in a daemon thread; whether it returned in time (a hang must not hang the suite)."""
+    worker = threading.Thread(target=action, daemon=True)  # type: ignore[arg-type]
+    worker.start()
+    worker.join(seconds)
+    return not worker.is_alive()
+
+
+@pytest.mark.parametrize("ending", ["done", "error"])
+def test_a_consumer_that_stops_while_the_producer_waits_to_queue_its_end_does_not_hang(ending: str) -> None:
+    # Given a read-ahead one block deep whose producer has read everything (or failed) and now waits for
+    # room in the full queue to hand over its end marker (or its error)
+    exhausted = threading.Event()
+
+    def blocks() -> Iterator[bytes]:
+        yield b"a\n"
+        yield b"b\n"
+        exhausted.set()
+        if ending == "error":
+            raise OSError("connection reset")
+
+    ahead = read_ahead(blocks(), depth=1)
+    assert next(ahead) == b"a\n"
+    assert exhausted.wait(5)
+    time.sleep(0.2)  # the producer is now blocked on the full queue
+    # When the consumer stops (an exception in the scan closes the generator)
+    # Then it returns promptly and the producer thread is gone
+    assert _returns_within(5, ahead.close)
+    assert not _read_ahead_threads()
+
+
+def test_a_scan_that_raises_leaves_no_read_ahead_thread_behind() -> None:
+    # Given a scanner that fails on the second block of a long log
+    class ExplodingScanner:
+        name = "exploding"
+        calls = 0
+
+        def scan(self, block: bytes) -> list[tuple[int, int]]:
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("scanner broke")
+            return []
+
+    chunks = [b"26/11/20 02:14:07 INFO Executor: Running task\n" * 1000] * 200
+    # When the analysis raises (and the caller still holds the exception and its traceback)
+    with pytest.raises(RuntimeError, match="scanner broke"):
+        analyse_stream(chunks, catalogue=CATALOGUE, source="log", scanner=ExplodingScanner())
+    # Then the read-ahead producer has already stopped: no thread left polling a full queue
+    assert not _read_ahead_threads()
+
+
+def test_an_exit_code_followed_by_a_long_run_of_blanks_is_read_in_linear_time() -> None:
+    # Given a hostile line: "exit code" followed by 20,000 blanks and no number
+    line = "Container exited with exit code" + " " * 20_000 + "x"
+    # When it is analysed
+    started = time.perf_counter()
+    analysis = analyse_lines([line, "Exit code: 137"], catalogue=CATALOGUE, source="log")
+    # Then it takes milliseconds, not the seconds of catastrophic backtracking, and codes are still read
+    assert time.perf_counter() - started < 2.0
+    assert [(e.code, e.line_no) for e in analysis.exit_codes] == [(137, 2)]
+
+
+def test_no_catalogue_pattern_backtracks_catastrophically_on_a_line_repeating_its_literal() -> None:
+    # Given, for every rule, 200 KB lines made of one of its literals repeated (what makes ".*" patterns
+    # rescan the rest of the line from each occurrence)
+    slow: list[tuple[str, str, float]] = []
+    for rule in CATALOGUE.rules:
+        for hint in rule.hints or ():
+            line = (hint + " ") * (200_000 // (len(hint) + 1))
+            # When the rule's patterns and guards search it
+            started = time.perf_counter()
+            rule.matches(line)
+            elapsed = time.perf_counter() - started
+            if elapsed > 0.25:
+                slow.append((rule.id, hint, round(elapsed, 2)))
+    # Then each search is linear (a fraction of a second), never quadratic (seconds to hours for 1 MB)
+    assert slow == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # Nested deeper than json's recursion limit
+        '{"message": "' + OOM + '", "a": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        # A log4j-like event whose stack trace is not a list of frames
+        json.dumps({"message": "task failed", "thrown": {"name": OOM, "extendedStackTrace": 5}}),
+    ],
+)
+def test_a_json_line_of_any_shape_never_crashes_the_analysis(line: str) -> None:
+    # Given a JSON line the log4j expansion does not expect
+    # When it is analysed
+    analysis = analyse_lines([line], catalogue=CATALOGUE, source="log")
+    # Then the analysis completes and still finds the failure the line names
+    assert "oom_heap" in {f.rule_id for f in analysis.findings}
+
+
+def test_a_json_message_without_level_or_logger_does_not_join_the_evidence_before_it() -> None:
+    # Given an exception, then a JSON event (not log4j: no level, no logger) about something else
+    lines = [
+        OOM,
+        json.dumps({"message": "Container killed by YARN for exceeding physical memory limits. 5.5 GB of 5.5 GB "}),
+    ]
+    # When analysed
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    oom = next(f for f in analysis.findings if f.rule_id == "oom_heap")
+    # Then the event is not read as a continuation (": ...") of the exception's block
+    assert oom.evidence == [OOM]
+
+
+def test_a_json_message_with_a_python_traceback_is_read_line_by_line() -> None:
+    # Given a Python logger's JSON event whose message is a whole traceback
+    traceback = (
+        'Traceback (most recent call last):\n  File "/mnt/job.py", line 3, in <module>\n    main()\nValueError: bad'
+    )
+    line = json.dumps({"levelname": "ERROR", "message": traceback})
+    # When analysed
+    analysis = analyse_lines([line], catalogue=CATALOGUE, source="log")
+    # Then the finding's headline is the exception the traceback ends with, and the user's frame is found
+    finding = analysis.findings[0]
+    assert finding.headline == "ValueError: bad"
+    assert finding.location == "job.py:3 in <module>"
+
+
+def test_the_level_of_an_exception_is_the_same_when_its_stack_straddles_a_block_boundary() -> None:
+    # Given an exception a WARN record printed, whose "Caused by:" comes after more than 2 KB of frames
+    head = ["26/11/20 02:14:07 WARN BlockManager: Putting block rdd_1 failed", "java.lang.RuntimeException: wrap"]
+    head += ["\tat org.apache.spark.rdd.RDD.computeOrReadCheckpoint(RDD.scala:373)"] * 30
+    tail = ["Caused by: " + OOM, "\tat com.acme.Job.run(Job.java:1)", "26/11/20 02:14:08 INFO Executor: done"]
+    first, second = ("\n".join(head) + "\n").encode(), ("\n".join(tail) + "\n").encode()
+    whole = analyse_blocks([first + second], catalogue=CATALOGUE, source="log")
+    # When the block boundary falls just before the "Caused by:" line
+    split = analyse_blocks([first, second], catalogue=CATALOGUE, source="log")
+    # Then the finding is the same: printed by the WARN record, so quiet
+    assert [f.model_dump() for f in split.findings] == [f.model_dump() for f in whole.findings]
+    assert split.findings[0].quiet
+
+
+def test_the_time_budget_is_kept_inside_one_highly_compressed_chunk() -> None:
+    # Given one 1 MiB-or-less gzip chunk that inflates to 30 MB of lines the scan must look at closely
+    line = b"Container exited with a non-zero exit code 137\n"
+    raw = gzip.compress(line * (30_000_000 // len(line)))
+    assert len(raw) < 1 << 20
+    # When it is analysed with 0.2 s left
+    started = time.monotonic()
+    analysis, read = analyse_stream([raw], catalogue=CATALOGUE, source="log", deadline=started + 0.2)
+    # Then the analysis stops soon after the deadline, short of the end, and says why
+    assert analysis.lines < 30_000_000 // len(line)
+    assert time.monotonic() - started < 3.0
+    assert read.partial
+    assert any(note.startswith("time budget reached") for note in read.notes)
+
+
+def test_a_log_that_starts_with_a_run_of_nul_bytes_is_still_analysed() -> None:
+    # Given a log truncated while its writer kept its offset (logrotate's copytruncate): NULs, then text
+    text = b"\x00" * 20_000 + b"26/11/20 02:14:07 ERROR Executor: Exception in task 1.0\n" + OOM.encode() + b"\n"
+    # When it is analysed
+    analysis, read = analyse_stream([text], catalogue=CATALOGUE, source="log")
+    # Then it is read as text: the failure is found on its line
+    assert [(f.rule_id, f.line_no) for f in analysis.findings] == [("oom_heap", 2)]
+    assert read.lines == 2
+    assert not read.partial
