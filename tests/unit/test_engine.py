@@ -364,3 +364,19 @@ def test_a_yarn_diagnostics_block_is_one_piece_of_evidence() -> None:
     # Then the finding carries the whole block, and nothing after it
     assert len(am.evidence) == 5
     assert am.evidence[-1].startswith("For more detailed output")
+
+
+@pytest.mark.parametrize("offset", [0, 30, (1 << 20) - 10, (1 << 20) - 30, (1 << 20) + 4096 * 2 - 20])
+def test_a_failure_cut_by_a_piece_boundary_inside_a_giant_line_is_still_found(offset: int) -> None:
+    # Given a 3 MiB line, arriving in 64 KiB chunks, so that it is read in pieces of exactly 1 MiB (the
+    # first piece ends at offset 1 MiB), with an OutOfMemoryError at, before and across that boundary
+    needle = b"java.lang.OutOfMemoryError: Java heap space"
+    line = bytearray(b"x" * (3 << 20))
+    line[offset : offset + len(needle)] = needle
+    raw = bytes(line) + b"\nend\n"
+    chunks = [raw[i : i + 65536] for i in range(0, len(raw), 65536)]
+    # When it is read with a 1 MiB line budget
+    analysis, read = analyse_stream(chunks, catalogue=CATALOGUE, source="log", max_line_bytes=1 << 20)
+    # Then the OOM is found, on line 1, and the line count is right
+    assert _found(analysis.findings)["oom_heap"][0] == 1
+    assert read.lines == 2

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.classify import analyse_blocks, analyse_lines
 from emr_triage.analysis.engine import analyse_stream, read_ahead
+from emr_triage.exceptions import CatalogueError
 
 CATALOGUE = load_catalogue()
 OOM = "java.lang.OutOfMemoryError: Java heap space"
@@ -74,32 +77,46 @@ def test_a_scan_that_raises_leaves_no_read_ahead_thread_behind() -> None:
     assert not _read_ahead_threads()
 
 
-def test_an_exit_code_followed_by_a_long_run_of_blanks_is_read_in_linear_time() -> None:
-    # Given a hostile line: "exit code" followed by 20,000 blanks and no number
+def test_the_exit_code_pattern_cannot_backtrack_over_blanks() -> None:
+    # Given the exit-code pattern, which once took quadratic time on "exit code" + a long run of blanks
+    # (12.7 s for 20,000 blanks): its blanks are matched possessively, so a failed match never retries
+    # a shorter run of them (checked on the pattern itself, not with a clock)
+    from emr_triage.analysis.exit_codes import EXIT_CODE
+
+    assert r"\s*+" in EXIT_CODE.pattern and not re.search(r"\\s\*(?!\+)", EXIT_CODE.pattern)
+    # And the codes around such a line are still read
     line = "Container exited with exit code" + " " * 20_000 + "x"
-    # When it is analysed
-    started = time.perf_counter()
     analysis = analyse_lines([line, "Exit code: 137"], catalogue=CATALOGUE, source="log")
-    # Then it takes milliseconds, not the seconds of catastrophic backtracking, and codes are still read
-    assert time.perf_counter() - started < 2.0
     assert [(e.code, e.line_no) for e in analysis.exit_codes] == [(137, 2)]
 
 
-def test_no_catalogue_pattern_backtracks_catastrophically_on_a_line_repeating_its_literal() -> None:
-    # Given, for every rule, 200 KB lines made of one of its literals repeated (what makes ".*" patterns
-    # rescan the rest of the line from each occurrence)
-    slow: list[tuple[str, str, float]] = []
-    for rule in CATALOGUE.rules:
-        for hint in rule.hints or ():
-            line = (hint + " ") * (200_000 // (len(hint) + 1))
-            # When the rule's patterns and guards search it
-            started = time.perf_counter()
-            rule.matches(line)
-            elapsed = time.perf_counter() - started
-            if elapsed > 0.25:
-                slow.append((rule.id, hint, round(elapsed, 2)))
-    # Then each search is linear (a fraction of a second), never quadratic (seconds to hours for 1 MB)
-    assert slow == []
+def test_no_catalogue_pattern_has_an_unbounded_wildcard_before_its_end() -> None:
+    # Given the shipped catalogue: ".*" in the middle of a pattern rescans the rest of a line from every
+    # occurrence of the text before it (21 s for a 200 KB line once); the loader rejects it
+    from emr_triage.analysis.catalogue import unbounded_wildcard
+
+    offenders = [
+        (rule.id, pattern)
+        for rule in CATALOGUE.rules
+        for pattern in [*rule.patterns, *rule.not_patterns, *rule.symptom_when]
+        if unbounded_wildcard(pattern)
+    ]
+    assert offenders == []
+    # And the check sees through groups and alternations, and allows a trailing or bounded wildcard
+    assert unbounded_wildcard(r"HDFS_DELEGATION_TOKEN\b.*expired")
+    assert unbounded_wildcard(r"a(?:b|c.+)d")
+    assert not unbounded_wildcard(r"Job \d+ failed: .{0,1000}? took")
+    assert not unbounded_wildcard(r"Path does not exist: .*")
+
+
+def test_a_user_rule_with_an_unbounded_wildcard_is_rejected_at_load(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - {id: slow_rule, category: odd, rank: 5, severity: low, retryable: false,"
+        " title: A slow rule, patterns: ['AcmeError.*timed out'], explanation: e e e, remediation: r r r}\n"
+    )
+    with pytest.raises(CatalogueError, match=r"rule 'slow_rule': patterns\[1\] .* quadratic time .* bound it"):
+        load_catalogue([rules])
 
 
 @pytest.mark.parametrize(
@@ -168,9 +185,8 @@ def test_the_time_budget_is_kept_inside_one_highly_compressed_chunk() -> None:
     # When it is analysed with 0.2 s left
     started = time.monotonic()
     analysis, read = analyse_stream([raw], catalogue=CATALOGUE, source="log", deadline=started + 0.2)
-    # Then the analysis stops soon after the deadline, short of the end, and says why
+    # Then the analysis stops short of the end, and says why
     assert analysis.lines < 30_000_000 // len(line)
-    assert time.monotonic() - started < 3.0
     assert read.partial
     assert any(note.startswith("time budget reached") for note in read.notes)
 

@@ -147,6 +147,37 @@ def _required(parsed: Any) -> list[str] | None:
     return max(usable, key=lambda option: min(len(h) for h in option)) if usable else None
 
 
+def unbounded_wildcard(pattern: str) -> bool:
+    """Whether ``pattern`` has ``.*`` or ``.+`` anywhere but at its very end.
+
+    On a line that repeats the text before it, such a pattern rescans the rest of the line from every
+    occurrence: quadratic time, hours for a 1 MB line. ``.{0,200}`` says the same thing in linear time.
+    """
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    def walk(parsed: Any, at_end: bool) -> bool:
+        items = list(parsed)
+        for index, (op, value) in enumerate(items):
+            last = at_end and index == len(items) - 1
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                low, high, sub = value
+                if high == c.MAXREPEAT and list(sub) == [(c.ANY, None)] and not last:
+                    return True
+                if walk(sub, False):
+                    return True
+            elif op is c.SUBPATTERN and walk(value[-1], last):
+                return True
+            elif op is c.BRANCH and any(walk(branch, last) for branch in value[1]):
+                return True
+        return False
+
+    try:
+        return walk(_parser.parse(pattern), True)
+    except Exception:  # a private parser: if it changes, skip the check rather than reject rules
+        return False
+
+
 def required_literals(pattern: str) -> list[str] | None:
     """Literals one of which every match of ``pattern`` contains (None if it cannot be told)."""
     try:
@@ -281,6 +312,14 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
                     f"rules file {origin}: rule {rule.id!r}: its {field_name} cannot be combined into one "
                     f"expression ({exc}); use a group name only once per rule"
                 ) from exc
+        for field_name in ("patterns", "not_patterns", "symptom_when"):
+            for number, pattern in enumerate(getattr(rule, field_name), start=1):
+                if unbounded_wildcard(pattern):
+                    raise CatalogueError(
+                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} has '.*' or "
+                        "'.+' before its end, which takes quadratic time on a long line that repeats the text "
+                        "before it; bound it, e.g. '.{0,200}'"
+                    )
         for number, pattern in enumerate(rule.patterns, start=1):
             if required_literals(pattern) is None:
                 raise CatalogueError(

@@ -770,7 +770,11 @@ def diagnose(
             continue  # the verdict itself, said by another log or in other words
         key = (f.category, f.title)
         if key in secondary:
-            secondary[key].count += f.count
+            seen = secondary[key]
+            # The same thing said by a second rule in the same log (a traceback and its frames, a kill and
+            # its exit status) is not a second occurrence; the same rule in another log is.
+            if seen.rule_id == f.rule_id or seen.source != f.source:
+                seen.count += f.count
         else:
             secondary[key] = SecondaryFinding(
                 rule_id=f.rule_id,

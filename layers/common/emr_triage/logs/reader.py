@@ -25,7 +25,9 @@ _RETAIN_LIMIT = 8 << 20
 # Feed the inflater this much compressed input at a time: its output then stays in the CPU cache.
 _INFLATE_INPUT = 1 << 16
 MAX_LINE_BYTES = 1 << 20
+PIECE_OVERLAP = 4096  # bytes a piece of an over-long line repeats from the piece before
 _SNIFF_BYTES = 8192
+_NUL_HOLD = 1 << 20
 _SALVAGE_SLICE = 64
 TRUNCATION_MARK = " …[line truncated]"
 
@@ -312,7 +314,9 @@ def iter_text_blocks(
                     stats.long_lines += 1
                     in_long_line = True
                 yield carry
-                carry = b""
+                # The next piece starts with the end of this one, so text cut in two here is still whole
+                # in one of them (it may then be counted twice: a giant line is rare, a lost cause is not).
+                carry = carry[-PIECE_OVERLAP:]
             continue
         in_long_line = False
         # One copy at most: the carried start of a line, then this chunk up to its last line break.
@@ -355,13 +359,17 @@ def _text_only(stream: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
     binary data."""
     pieces = iter(stream)
     head = bytearray()
+    nuls = 0  # leading NULs not passed on yet
     for data in pieces:
         if not head:
             # A log truncated while its writer kept its offset (logrotate's copytruncate) starts with a run
-            # of NULs: judge the text after it. The NULs pass on (the budget counts them; lines drop them).
+            # of NULs: judge the text after it. The NULs pass on once it is judged text (the budget counts
+            # them; lines drop them); a long run passes on as it comes, so the budget still bounds it.
             text = data.lstrip(b"\x00")
-            if len(text) < len(data):
-                yield data[: len(data) - len(text)]
+            nuls += len(data) - len(text)
+            if nuls > _NUL_HOLD:
+                yield bytes(nuls)
+                nuls = 0
             data = text
         head += data
         if len(head) >= _SNIFF_BYTES:
@@ -369,6 +377,8 @@ def _text_only(stream: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
     if _looks_binary(bytes(head[:_SNIFF_BYTES])):
         stats.stop("binary data, not a text log: nothing analysed")
         return
+    if nuls:
+        yield bytes(nuls)
     if head:
         yield bytes(head)
     yield from pieces
