@@ -161,14 +161,17 @@ def unbounded_wildcard(pattern: str) -> bool:
         for index, (op, value) in enumerate(items):
             last = at_end and index == len(items) - 1
             if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-                low, high, sub = value
+                _, high, sub = value
                 if high == c.MAXREPEAT and list(sub) == [(c.ANY, None)] and not last:
                     return True
-                if walk(sub, False):
-                    return True
-            elif op is c.SUBPATTERN and walk(value[-1], last):
-                return True
-            elif op is c.BRANCH and any(walk(branch, last) for branch in value[1]):
+                inner = [sub]
+            elif op is c.SUBPATTERN:
+                inner = [value[-1]]
+            elif op is c.BRANCH:
+                inner = list(value[1])
+            else:
+                continue
+            if any(walk(part, last and op is not c.MAX_REPEAT and op is not c.MIN_REPEAT) for part in inner):
                 return True
         return False
 
