@@ -565,3 +565,20 @@ def test_a_malformed_s3_uri_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> 
 )
 def test_log_weight(location: str, weight: int) -> None:
     assert cli.log_weight(location) == weight
+
+
+def test_save_extract_writes_every_findings_lines_numbered_and_redacted(tmp_path: Path) -> None:
+    # Given a log with a memory kill and a secret in a launch command just before it
+    log = tmp_path / "stderr"
+    log.write_text(
+        HEALTHY + "26/11/20 02:00:01 INFO Client: --conf spark.hadoop.fs.s3a.secret.key=abcd1234SECRET\n" + YARN_KILL
+    )
+    extract = tmp_path / "extract.txt"
+    # When it is analysed with --save-extract
+    code, _ = run("analyze", "--save-extract", str(extract), str(log))
+    # Then the file has the verdict, each finding's block with line numbers (the match marked), no secret
+    text = extract.read_text("utf-8")
+    assert code == EXIT_OK
+    assert text.startswith("emr-triage diagnosis: yarn_memory_kill:")
+    assert re.search(r"^\s+\d+> .*Container killed by YARN", text, re.M)
+    assert "abcd1234SECRET" not in text and "secret.key=[REDACTED]" in text

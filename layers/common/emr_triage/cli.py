@@ -361,6 +361,10 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     report = build_report(results)
     report.reads.extend(prefix_notes)
     diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes)
+    if args.save_extract:
+        from emr_triage.analysis.classify import attachment_text
+
+        Path(args.save_extract).write_text(attachment_text(diagnosis, report.findings), "utf-8")
     if args.json:
         document = analysis_json(diagnosis, report, catalogue_version=catalogue.version)
         out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
@@ -422,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"${RULES_FILE_VARIABLE} when set)",
     )
     analyze.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    analyze.add_argument(
+        "--save-extract",
+        metavar="FILE",
+        help="also write the full redacted extract (every finding's lines, numbered) to FILE",
+    )
     analyze.add_argument(
         "--color",
         choices=("auto", "always", "never"),

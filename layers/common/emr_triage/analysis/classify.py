@@ -643,6 +643,33 @@ def merge_exit_codes(existing: Iterable[ExitCode], new: Iterable[ExitCode]) -> l
     return list(merged.values())
 
 
+def attachment_text(diagnosis: Diagnosis, findings: Iterable[Finding]) -> str:
+    """The full redacted extract, as a text file to attach to the alert: the verdict, then every finding's
+    block (the lines before it, its headline and every line gathered with it), each line with its file
+    and number, best candidates first. Every line in it was redacted when it was found."""
+    out = [
+        f"emr-triage diagnosis: {diagnosis.category}: {diagnosis.title}",
+        f"summary: {diagnosis.summary}",
+    ]
+    if diagnosis.location:
+        out.append(f"where in your code: {diagnosis.location}")
+    out.extend(
+        f"exit code {e.code if e.code is not None else 'SIG' + (e.signal or '')}: {e.meaning}"
+        for e in diagnosis.exit_codes
+    )
+    out.extend(f"partial: {note}" for note in diagnosis.partial_notes)
+    for finding in sorted(findings, key=_verdict_key):
+        where = f"{finding.source}{f' ({finding.section})' if finding.section else ''}"
+        times = f" ×{finding.count}" if finding.count > 1 else ""
+        out += ["", f"== {finding.title} [{finding.rule_id}, {finding.kind}]{times}", f"   {where}"]
+        first = finding.line_no - len(finding.context_before)
+        out.extend(f"{first + i:>8}  {text}" for i, text in enumerate(finding.context_before))
+        out.extend(
+            f"{finding.line_no + i:>8}{'>' if i == 0 else ' '} {text}" for i, text in enumerate(finding.evidence)
+        )
+    return "\n".join(out) + "\n"
+
+
 def build_extract(findings: list[Finding]) -> list[ExtractLine]:
     """The lines a person reads first: the root cause's block with the lines just before it, then the
     first line of each other finding; runs of lines that differ only in numbers and ids are folded into
