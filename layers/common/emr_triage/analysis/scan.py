@@ -14,11 +14,8 @@ Two interchangeable backends:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any, Protocol
-
-SCANNER_ENV = "EMR_TRIAGE_SCANNER"
 
 
 class LiteralScanner(Protocol):
@@ -96,13 +93,12 @@ def make_scanner(literals: Sequence[str], backend: str | None = None) -> Literal
     literals:
         Text to find; matched caselessly (ASCII), as UTF-8 bytes.
     backend:
-        ``"hyperscan"``, ``"python"`` or ``None``/``"auto"`` (hyperscan when it can be imported). Defaults
-        to the ``EMR_TRIAGE_SCANNER`` environment variable.
+        ``"hyperscan"``, ``"python"`` or ``None``/``"auto"`` (hyperscan when it can be imported).
     """
     encoded = [literal.encode("utf-8") for literal in literals]
-    choice = (backend or os.environ.get(SCANNER_ENV) or "auto").lower()
+    choice = (backend or "auto").lower()
     if choice not in ("auto", "hyperscan", "python"):
-        raise ValueError(f"{SCANNER_ENV}={choice!r}: expected auto, hyperscan or python")
+        raise ValueError(f"scanner {choice!r}: expected auto, hyperscan or python")
     if choice == "python":
         return PythonScanner(encoded)
     try:
