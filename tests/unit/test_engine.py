@@ -380,3 +380,25 @@ def test_a_failure_cut_by_a_piece_boundary_inside_a_giant_line_is_still_found(of
     # Then the OOM is found, on line 1, and the line count is right
     assert _found(analysis.findings)["oom_heap"][0] == 1
     assert read.lines == 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    length=st.integers(min_value=1, max_value=120_000),
+    where=st.floats(min_value=0, max_value=1),
+    chunk=st.integers(min_value=1, max_value=20_000),
+)
+def test_a_failure_anywhere_in_a_long_line_is_found_whatever_the_chunking(
+    length: int, where: float, chunk: int
+) -> None:
+    # Given a line longer than the line budget (16 KiB here), with an OutOfMemoryError somewhere in it
+    needle = b"java.lang.OutOfMemoryError: Java heap space"
+    offset = int(length * where)
+    line = b"y" * offset + needle + b"z" * (length - offset)
+    raw = b"first\n" + line + b"\nlast\n"
+    # When it arrives in chunks of any size
+    chunks = [raw[i : i + chunk] for i in range(0, len(raw), chunk)]
+    analysis, read = analyse_stream(chunks, catalogue=CATALOGUE, source="log", max_line_bytes=16_384)
+    # Then the OOM is found on line 2 and the lines are counted right
+    assert _found(analysis.findings)["oom_heap"][0] == 2
+    assert read.lines == 3
