@@ -297,6 +297,8 @@ EXAMPLES: dict[str, list[str]] = {
         "executor failures (6) reached)",
     ],
     "shuffle_fetch_failed": [
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Fetch failure will not retry stage "
+        "due to testing config",
         "org.apache.spark.shuffle.FetchFailedException: Failed to connect to ip-10-0-7-7.ec2.internal/10.0.7.7:7337",
         "FetchFailed(BlockManagerId(22, ip-172-31-40-6.ec2.internal, 7337, None), shuffleId=4, mapId=11, "
         "reduceId=3, message=",
@@ -315,6 +317,8 @@ EXAMPLES: dict[str, list[str]] = {
         "random free port)!",
     ],
     "python_error": [
+        "Job execution failed, please check complete logs in configured logging destination. ExitCode: 1. "
+        "Last few exceptions: IndentationError: unexpected indent",
         "Traceback (most recent call last):",
         "org.apache.spark.api.python.PythonException: Traceback (most recent call last):",
         "  An exception was thrown from the Python worker. Please see the stack trace below.",
