@@ -100,6 +100,8 @@ class FakeLogs:
 class FakeNotifier:
     posts: list[tuple[str, SlackMessage]] = field(default_factory=list)
     updates: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
+    replies: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
+    uploads: list[tuple[SlackRef, str, str]] = field(default_factory=list)
     fail_with: Exception | None = None
     on_post: Callable[[], None] | None = None
     on_update: Callable[[], None] | None = None
@@ -119,6 +121,18 @@ class FakeNotifier:
             raise self.fail_with
         self.updates.append((ref, message))
         return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
+
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str:
+        if self.fail_with:
+            raise self.fail_with
+        self.replies.append((ref, message))
+        return f"17001.{len(self.replies):04d}"
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+        if self.fail_with:
+            raise self.fail_with
+        self.uploads.append((ref, filename, content))
+        return f"F{len(self.uploads):08d}"
 
 
 @dataclass

@@ -68,6 +68,17 @@ class FakeSlack:
         with self._lock:
             self._faults[method].extend(faults)
 
+    def root_posts(self) -> list[Call]:
+        """chat.postMessage calls that started a message of their own (not thread replies)."""
+        return [c for c in self.calls_to("chat.postMessage") if not c.payload.get("thread_ts")]
+
+    def root_messages(self) -> list[Message]:
+        """Messages in channels, not in threads."""
+        return [m for m in self.messages.values() if not m.thread_ts]
+
+    def thread_replies(self) -> list[Call]:
+        return [c for c in self.calls_to("chat.postMessage") if c.payload.get("thread_ts")]
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 

@@ -172,7 +172,7 @@ def test_with_slack_token_the_replay_posts_through_slack_sdk(monkeypatch: pytest
     # Then the message went to that API and channel, once, and was edited for the two folded events and
     # for the driver's log (it adds a lost executor to "Also in the logs")
     assert code == EXIT_OK, output
-    posts = slack.calls_to("chat.postMessage")
+    posts = slack.root_posts()
     assert len(posts) == 1 and posts[0].payload["channel"] == "#emr-alerts"
     assert len(slack.calls_to("chat.update")) == 3
     assert "The Slack message emr-triage posts" not in output  # not rendered: it was sent

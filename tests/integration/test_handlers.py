@@ -47,7 +47,7 @@ def test_step_failure_opens_one_incident_and_posts_the_diagnosis(demo_stack: Loc
     assert incident.application_ids == ["application_1763604005123_0042"]
     assert incident.cluster_name == "nightly-sales-etl" and incident.step_name == "daily-sales-aggregation"
     # And one Slack message was posted through the Web API, naming cluster, step, state and diagnosis
-    posts = slack.calls_to("chat.postMessage")
+    posts = slack.root_posts()
     assert len(posts) == 1
     assert posts[0].token == TOKEN
     text = json.dumps(posts[0].payload["blocks"])
@@ -77,8 +77,8 @@ def test_duplicate_and_reordered_events_do_not_post_twice(demo_stack: LocalStack
     # Then there is still one root message, edited in place to mention what was folded in
     assert again["action"] == "duplicate"
     assert cancelled["action"] == "folded" and cluster["action"] == "folded"
-    assert len(slack.calls_to("chat.postMessage")) == 1
-    (message,) = slack.messages.values()
+    assert len(slack.root_posts()) == 1
+    (message,) = slack.root_messages()
     assert message.edits == 2
     assert "publish-sales-dashboard" in json.dumps(message.blocks)
     incident = demo_stack.incident(INCIDENT)
@@ -114,8 +114,8 @@ def test_concurrent_copies_of_an_event_post_one_message(demo_stack: LocalStack, 
     # Then exactly one incident was opened and exactly one root message posted
     assert not errors, errors
     assert sorted(results) == ["duplicate", "duplicate", "duplicate", "incident_opened"]
-    assert len(slack.calls_to("chat.postMessage")) == 1
-    assert len(slack.messages) == 1
+    assert len(slack.root_posts()) == 1
+    assert len(slack.root_messages()) == 1
 
 
 def test_a_log_arriving_later_refines_the_verdict_and_edits_the_message(tmp_path: Path, slack: FakeSlack) -> None:
@@ -136,7 +136,7 @@ def test_a_log_arriving_later_refines_the_verdict_and_edits_the_message(tmp_path
     updates = slack.calls_to("chat.update")
     assert len(updates) == 1
     assert "The job's input does not exist" in json.dumps(updates[0].payload)
-    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert len(slack.root_posts()) == 1
 
 
 def test_the_same_log_object_delivered_twice_is_analysed_once(tmp_path: Path, slack: FakeSlack) -> None:
@@ -168,7 +168,7 @@ def test_slack_outage_records_the_incident_first_and_the_retry_posts_once(
     outcome = replay(demo_stack, DEMO, "01-step-failed.json")
     # Then the message is posted exactly once
     assert outcome["action"] == "duplicate" and outcome["slack"] == "posted"
-    assert len(slack.messages) == 1
+    assert len(slack.root_messages()) == 1
 
 
 def test_rate_limited_post_is_retried_after_retry_after(demo_stack: LocalStack, slack: FakeSlack) -> None:
@@ -178,8 +178,8 @@ def test_rate_limited_post_is_retried_after_retry_after(demo_stack: LocalStack, 
     )
     outcome = replay(demo_stack, DEMO, "01-step-failed.json")
     assert outcome["slack"] == "posted"
-    assert len(slack.calls_to("chat.postMessage")) == 2
-    assert len(slack.messages) == 1
+    assert len(slack.root_posts()) == 2
+    assert len(slack.root_messages()) == 1
 
 
 @pytest.mark.parametrize(
@@ -359,3 +359,47 @@ def test_a_log_full_of_multibyte_evidence_still_stores_and_alerts(tmp_path: Path
     # Then the incident is stored, with its findings, and the alert went out
     assert outcome["action"] == "incident_opened" and outcome["slack"] == "posted"
     assert incident is not None and incident.diagnosis is not None and len(incident.findings) == 12
+
+
+def test_the_whole_demo_gives_one_root_message_one_thread_reply_and_one_extract_file(
+    demo_stack: LocalStack, slack: FakeSlack
+) -> None:
+    # Given the demo scenario's five events (failed step, cancelled step, cluster death, driver log, dup)
+    names = sorted(p.name for p in DEMO.glob("0*.json"))
+    # When they are all replayed, twice (EventBridge delivers at least once)
+    for name in [*names, *names]:
+        replay(demo_stack, DEMO, name)
+    # Then Slack has exactly one root message, edited in place, and one reply in its thread
+    (root,) = slack.root_messages()
+    replies = slack.thread_replies()
+    assert len(replies) == 1
+    assert replies[0].payload["thread_ts"] == root.ts
+    assert "Evidence" in json.dumps(replies[0].payload["blocks"])
+    # And one file, the redacted extract, uploaded into that thread through the three-step upload
+    (upload,) = slack.uploads.values()
+    assert upload["thread_ts"] == root.ts and upload["channel"] == root.channel
+    content = upload["content"] if isinstance(upload["content"], str) else upload["content"].decode("utf-8")
+    assert content.startswith("emr-triage diagnosis: yarn_memory_kill:")
+    assert "Container killed by YARN" in content
+    incident = demo_stack.incident(INCIDENT)
+    assert incident is not None and incident.slack is not None
+    assert incident.slack.thread_fingerprint == incident.diagnosis.fingerprint  # type: ignore[union-attr]
+
+
+def test_a_missing_files_write_scope_names_the_fix_and_does_not_fail_the_alert(
+    demo_stack: LocalStack, slack: FakeSlack
+) -> None:
+    # Given a Slack app without the files:write scope
+    slack.fail_next(
+        "files.getUploadURLExternal",
+        Fault(status=200, body={"ok": False, "error": "missing_scope", "needed": "files:write"}),
+    )
+    # When the failed step is delivered
+    outcome = replay(demo_stack, DEMO, "01-step-failed.json")
+    # Then the alert is posted and the event does not fail (it would be retried and dead-lettered)
+    assert outcome["action"] == "incident_opened" and outcome["slack"] == "posted"
+    assert len(slack.root_messages()) == 1
+    # And the evidence thread waits for the next delivery, once the scope is added
+    incident = demo_stack.incident(INCIDENT)
+    assert incident is not None and incident.slack is not None and incident.slack.thread_fingerprint is None
+    assert slack.calls_to("files.getUploadURLExternal") and not slack.calls_to("files.completeUploadExternal")

@@ -476,3 +476,34 @@ def test_render_terminal_of_a_hostile_message_stays_boxed() -> None:
     assert all(line.startswith("│ ") for line in lines[1:-1])
     assert "<!channel>" in rendered
     assert "&lt;" not in rendered
+
+
+def test_the_thread_reply_escapes_mentions_and_backticks_from_log_lines() -> None:
+    # Given an incident whose evidence lines carry a channel mention, a user mention and a code fence
+    from emr_triage.models.analysis import Diagnosis, ExtractLine
+    from emr_triage.notify.message import build_thread_reply
+
+    incident = _incident(
+        diagnosis=Diagnosis(
+            category="oom_heap",
+            title="A JVM ran out of heap memory",
+            severity="high",
+            summary="x",
+            source="s3://logs/j-1/steps/s-1/stderr.gz",
+            line_no=3,
+            from_logs=True,
+            fingerprint="f" * 16,
+            extract=[
+                ExtractLine(source="s3://logs/j-1/steps/s-1/stderr.gz", line_no=3, text="<!channel> wake up <@U123>"),
+                ExtractLine(source="s3://logs/j-1/steps/s-1/stderr.gz", line_no=4, text="``` escaped? ```"),
+            ],
+        )
+    )
+    # When the thread reply is built
+    reply = build_thread_reply(incident)
+    text = json.dumps(reply.blocks)
+    # Then no mention can ping anyone, and the code block cannot be broken out of
+    assert "<!channel>" not in text and "<@U123>" not in text
+    assert "&lt;!channel&gt;" in text
+    body = next(b["text"]["text"] for b in reply.blocks if b["type"] == "section" and "```" in b["text"]["text"])
+    assert body.count("```") == 2

@@ -32,6 +32,7 @@ class MetricName:
     SLACK_MESSAGES_POSTED = "SlackMessagesPosted"
     SLACK_MESSAGES_UPDATED = "SlackMessagesUpdated"
     SLACK_DELIVERY_FAILURES = "SlackDeliveryFailures"
+    SLACK_THREAD_REPLIES = "SlackThreadReplies"
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:

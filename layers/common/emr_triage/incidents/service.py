@@ -21,10 +21,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from emr_triage.analysis.classify import LineAnalysis, diagnose, merge_exit_codes, merge_findings
+from emr_triage.analysis.classify import LineAnalysis, attachment_text, diagnose, merge_exit_codes, merge_findings
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.redact import redact
-from emr_triage.exceptions import InvalidEventError, LogReadError, SlackMessageGoneError, TransientError
+from emr_triage.exceptions import (
+    InvalidEventError,
+    LogReadError,
+    SlackConfigurationError,
+    SlackMessageGoneError,
+    TransientError,
+)
 from emr_triage.logs.locations import (
     STEP_LOG_FILES,
     LogObject,
@@ -44,7 +50,7 @@ from emr_triage.models.events import (
     S3ObjectCreated,
 )
 from emr_triage.models.incident import Incident, Outcome, SlackAction, TimelineEntry
-from emr_triage.notify.message import build_incident_message
+from emr_triage.notify.message import build_incident_message, build_thread_reply
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
 
@@ -317,6 +323,59 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
 # Slack delivery: claim, post, record; or update in place
 # ---------------------------------------------------------------------------------------------------
 def deliver_alert(incident_id: str, deps: Dependencies, _depth: int = 0) -> SlackAction:
+    """Make Slack say what the incident says now: the root message (posted once, then edited in place),
+    and, once the logs are diagnosed, the evidence and the redacted extract file in its thread."""
+    action = _deliver_root(incident_id, deps, _depth)
+    if _depth == 0 and action != "none":
+        _deliver_thread(incident_id, deps)
+    return action
+
+
+def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
+    """Post the evidence as a reply in the root message's thread and upload the full redacted extract
+    there, once per verdict (a better verdict from a later log posts its own). Recorded after posting:
+    a crash in between means a repeated reply, never a missing one."""
+    incident = deps.repository.get(incident_id)
+    if incident is None or incident.slack is None or incident.diagnosis is None:
+        return False
+    diagnosis = incident.diagnosis
+    if not diagnosis.from_logs or diagnosis.category == "no_failure" or not diagnosis.fingerprint:
+        return False
+    if incident.slack.thread_fingerprint == diagnosis.fingerprint:
+        return False
+    root = incident.slack
+    try:
+        deps.notifier.reply(root, build_thread_reply(incident))
+        deps.notifier.upload(
+            root,
+            filename=f"{incident.incident_id}-extract.txt",
+            content=redact(attachment_text(diagnosis, incident.findings)),
+            title=f"Redacted log extract: {diagnosis.title}",
+        )
+    except SlackMessageGoneError:
+        return False  # the root message is gone: the next delivery posts a new one, then its thread
+    except SlackConfigurationError as exc:
+        # The alert itself is out; a missing files:write scope must not make every event fail and be
+        # retried. Say what to fix, count it, and try again with the next event.
+        logger.error("could not post the evidence thread", incident_id=incident_id, problem=str(exc))
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        return False
+    except Exception:
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        raise
+
+    def mark(inc: Incident) -> Incident | None:
+        if inc.slack is None or inc.slack.ts != root.ts:
+            return None
+        inc.slack.thread_fingerprint = diagnosis.fingerprint
+        return inc
+
+    deps.repository.update(incident_id, mark)
+    count(MetricName.SLACK_THREAD_REPLIES)
+    return True
+
+
+def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> SlackAction:
     """Make the incident's Slack root message say what the incident says now.
 
     Posts it once: a time-limited claim on the incident stops concurrent invocations from both posting,
@@ -338,7 +397,7 @@ def deliver_alert(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
         except SlackMessageGoneError:
             logger.warning("the alert's Slack message was deleted; posting a new one", incident_id=incident_id)
             deps.repository.update(incident_id, _forget_slack_message)
-            return deliver_alert(incident_id, deps, _depth + 1)
+            return _deliver_root(incident_id, deps, _depth + 1)
         except Exception:
             count(MetricName.SLACK_DELIVERY_FAILURES)
             raise
@@ -406,7 +465,7 @@ def _catch_up(incident_id: str, deps: Dependencies, depth: int) -> None:
     if latest is None or latest.slack is None or depth >= MAX_REDELIVERIES:
         return
     if build_incident_message(latest).digest() != latest.slack.digest:
-        deliver_alert(incident_id, deps, depth + 1)
+        _deliver_root(incident_id, deps, depth + 1)
 
 
 def _forget_slack_message(incident: Incident) -> Incident:
@@ -418,7 +477,8 @@ def _forget_slack_message(incident: Incident) -> Incident:
 def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Incident:
     from emr_triage.models.incident import SlackRef
 
-    incident.slack = SlackRef(channel=channel, ts=ts, digest=digest)
+    kept = incident.slack.thread_fingerprint if incident.slack and incident.slack.ts == ts else None
+    incident.slack = SlackRef(channel=channel, ts=ts, digest=digest, thread_fingerprint=kept)
     incident.slack_claim_until = None
     return incident
 

@@ -67,6 +67,13 @@ def print_event_report(
     if report.expectation_failure:
         out.write(f"  ✗ scenario expectation not met: {report.expectation_failure}\n")
     for sent in report.slack:
+        if sent.action == "upload":
+            out.write(f"\n  File uploaded in the thread (files_upload_v2): {sent.message.text}\n")
+            continue
+        if sent.action == "reply":
+            out.write("\n  Its reply in the thread:\n")
+            out.write(textwrap.indent(render_terminal(sent.message, sent.channel, WIDTH - 4), "  ") + "\n")
+            continue
         rendered = render_terminal(sent.message, sent.channel, WIDTH - 4)
         previous = shown.get(sent.ts)
         shown[sent.ts] = rendered

@@ -25,6 +25,8 @@ class SlackRef(BaseModel):
     channel: str
     ts: str
     digest: str = ""
+    # The verdict (fingerprint) whose evidence and extract were last posted in the thread.
+    thread_fingerprint: str | None = None
 
 
 class Incident(BaseModel):

@@ -324,3 +324,38 @@ def build_incident_message(incident: Incident) -> SlackMessage:
     if incident.cluster_id:
         fallback += f" (cluster {incident.cluster_name or ''} {incident.cluster_id})".replace("  ", " ")
     return SlackMessage(text=clip(escape(fallback), SECTION_LIMIT), blocks=blocks[:MAX_BLOCKS])
+
+
+def build_thread_reply(incident: Incident) -> SlackMessage:
+    """The reply under the root message once the logs are diagnosed: the evidence lines with their file
+    and line numbers, exit codes in words, and where the full extract is (the file uploaded with it)."""
+    diagnosis = incident.diagnosis
+    blocks: list[dict[str, Any]] = []
+    if diagnosis is None:
+        return SlackMessage(text="No diagnosis yet.", blocks=[])
+    lines = [
+        f"{_short(e.source)}:{e.line_no}{f' (×{e.repeat})' if e.repeat > 1 else ''}  {e.text}"
+        for e in diagnosis.extract[: EVIDENCE_LINES * 2]
+    ] or [
+        f"{_short(diagnosis.source or '')}:{(diagnosis.line_no or 0) + i}  {t}"
+        for i, t in enumerate(diagnosis.evidence)
+    ]
+    where = f" in {code(_short(diagnosis.source))}" if diagnosis.source else ""
+    blocks.append(_section(f"*Evidence*{where} ({escape(diagnosis.title)})"))
+    if lines:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT)}})
+    if diagnosis.exit_codes:
+        codes = "; ".join(
+            f"{code(str(e.code) if e.code is not None else 'SIG' + (e.signal or ''))} {escape(e.meaning)}"
+            for e in diagnosis.exit_codes[:5]
+        )
+        blocks.append(_context(f"*Exit codes:* {codes}"))
+    blocks.append(_context("The full redacted extract is attached to this thread."))
+    text = clip(escape(f"Evidence for {diagnosis.title}"), SECTION_LIMIT)
+    return SlackMessage(text=text, blocks=blocks[:MAX_BLOCKS])
+
+
+def _short(source: str) -> str:
+    """The file part of a log's S3 URI or path: its last folders, which name the step or container."""
+    parts = source.rstrip("/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else source

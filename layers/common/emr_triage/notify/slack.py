@@ -20,6 +20,10 @@ class Notifier(Protocol):
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
 
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str: ...
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str: ...
+
 
 # Slack error codes that need a person, with what that person should do.
 _CONFIGURATION_FIXES = {
@@ -98,6 +102,8 @@ class SlackWebNotifier:
         try:
             if action == "chat.postMessage":
                 response = self.client.chat_postMessage(**kwargs)  # type: ignore[arg-type]
+            elif action == "files.upload":
+                response = self.client.files_upload_v2(**kwargs)  # type: ignore[arg-type]
             else:
                 response = self.client.chat_update(**kwargs)  # type: ignore[arg-type]
         except SlackApiError as exc:
@@ -129,6 +135,35 @@ class SlackWebNotifier:
         )
         return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
 
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str:
+        """A reply in the root message's thread; returns its ts."""
+        data = self._call(
+            "chat.postMessage",
+            ref.channel,
+            channel=ref.channel,
+            thread_ts=ref.ts,
+            text=message.text,
+            blocks=message.blocks,
+            unfurl_links=False,
+        )
+        return str(data["ts"])
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+        """A text file in the root message's thread (files.getUploadURLExternal, the upload, then
+        files.completeUploadExternal: slack-sdk's files_upload_v2); returns the file id."""
+        data = self._call(
+            "files.upload",
+            ref.channel,
+            channel=ref.channel,
+            thread_ts=ref.ts,
+            content=content,
+            filename=filename,
+            title=title,
+        )
+        files = data.get("files")
+        first = files[0] if isinstance(files, list) and files else {}
+        return str(first.get("id", "")) if isinstance(first, dict) else ""
+
 
 @dataclass
 class SentMessage:
@@ -143,6 +178,7 @@ class ConsoleNotifier:
     """Keeps messages instead of sending them; the replay command prints them."""
 
     sent: list[SentMessage] = field(default_factory=list)
+    uploads: list[tuple[str, str, str, str]] = field(default_factory=list)  # (thread ts, filename, title, text)
     _counter: int = 0
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef:
@@ -154,3 +190,17 @@ class ConsoleNotifier:
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
         self.sent.append(SentMessage("update", ref.channel, ref.ts, message))
         return SlackRef(channel=ref.channel, ts=ref.ts, digest=message.digest())
+
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str:
+        self._counter += 1
+        self.sent.append(SentMessage("reply", ref.channel, ref.ts, message))
+        return f"1700000000.{self._counter:06d}"
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+        self._counter += 1
+        self.uploads.append((ref.ts, filename, title, content))
+        lines = content.count("\n")
+        self.sent.append(
+            SentMessage("upload", ref.channel, ref.ts, SlackMessage(text=f"{filename} ({lines} lines): {title}"))
+        )
+        return f"F{self._counter:08d}"
