@@ -50,6 +50,7 @@ class Settings(BaseModel):
     log_read_max_bytes: int = Field(1 << 30, ge=1024, validation_alias="LOG_READ_MAX_BYTES")
     log_max_line_bytes: int = Field(1 << 20, ge=4096, le=64 << 20, validation_alias="LOG_MAX_LINE_BYTES")
     rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
+    routing_file: str | None = Field(None, validation_alias="EMR_TRIAGE_ROUTING_FILE")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 
     @field_validator("log_prefix")

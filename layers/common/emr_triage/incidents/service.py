@@ -51,6 +51,7 @@ from emr_triage.models.events import (
 )
 from emr_triage.models.incident import Incident, Outcome, SlackAction, TimelineEntry
 from emr_triage.notify.message import build_incident_message, build_thread_reply
+from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
 
@@ -331,6 +332,18 @@ def deliver_alert(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     return action
 
 
+def _destination(incident: Incident, deps: Dependencies) -> Destination:
+    """Where the alert goes (tags, then routes, then the default channel). A bad routing file is logged
+    and counted, and alerts go to the default channel rather than nowhere."""
+    try:
+        routes = cached_routes(deps.settings.routing_file)
+    except RoutingError as exc:
+        logger.error("routing file rejected; using the default channel", problem=str(exc))
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        routes = ()
+    return destination(incident, deps.settings.slack_channel, routes)
+
+
 def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     """Post the evidence as a reply in the root message's thread and upload the full redacted extract
     there, once per verdict (a better verdict from a later log posts its own). Recorded after posting:
@@ -388,7 +401,8 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     incident = deps.repository.get(incident_id)
     if incident is None:
         return "none"
-    message = build_incident_message(incident)
+    route = _destination(incident, deps)
+    message = build_incident_message(incident, route.mention)
     if incident.slack is not None:
         if incident.slack.digest == message.digest():
             return "unchanged"
@@ -409,7 +423,7 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     if not _claim_post(incident_id, deps):
         return "unchanged"
     try:
-        ref = deps.notifier.post(deps.settings.slack_channel, message)
+        ref = deps.notifier.post(route.channel, message)
     except Exception:
         count(MetricName.SLACK_DELIVERY_FAILURES)
         deps.repository.update(incident_id, _release_claim)
@@ -464,7 +478,7 @@ def _catch_up(incident_id: str, deps: Dependencies, depth: int) -> None:
     latest = deps.repository.get(incident_id)
     if latest is None or latest.slack is None or depth >= MAX_REDELIVERIES:
         return
-    if build_incident_message(latest).digest() != latest.slack.digest:
+    if build_incident_message(latest, _destination(latest, deps).mention).digest() != latest.slack.digest:
         _deliver_root(incident_id, deps, depth + 1)
 
 

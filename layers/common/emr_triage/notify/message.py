@@ -268,13 +268,16 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text, CONTEXT_LIMIT)]}
 
 
-def build_incident_message(incident: Incident) -> SlackMessage:
+def build_incident_message(incident: Incident, mention: str | None = None) -> SlackMessage:
     """The root message of an incident, as it should read now.
 
     Parameters
     ----------
     incident:
         The stored incident (its text fields are already redacted).
+    mention:
+        Slack mention syntax of the owners (built by :mod:`emr_triage.notify.routing` from validated
+        ids), put first in the message; None for no mention.
 
     Returns
     -------
@@ -298,6 +301,8 @@ def build_incident_message(incident: Incident) -> SlackMessage:
         },
         *_diagnosis_blocks(incident),
     ]
+    if mention:
+        blocks.insert(1, _section(f"{mention} this alert is yours ({escape(incident.severity)} severity)"))
     if incident.emr_reason:
         emr = f"*EMR says:* {escape(incident.emr_reason)}"
         if incident.emr_log_file:
@@ -323,7 +328,8 @@ def build_incident_message(incident: Incident) -> SlackMessage:
         fallback += f": {diagnosis.title}"
     if incident.cluster_id:
         fallback += f" (cluster {incident.cluster_name or ''} {incident.cluster_id})".replace("  ", " ")
-    return SlackMessage(text=clip(escape(fallback), SECTION_LIMIT), blocks=blocks[:MAX_BLOCKS])
+    text = clip(escape(fallback), SECTION_LIMIT)
+    return SlackMessage(text=f"{mention} {text}" if mention else text, blocks=blocks[:MAX_BLOCKS])
 
 
 def build_thread_reply(incident: Incident) -> SlackMessage:
