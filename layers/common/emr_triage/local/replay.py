@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -184,6 +185,31 @@ def validate_item(item: ReplayItem) -> None:
         check_event_refers_to_scenario(event, item.scenario, str(item.path))
 
 
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _atomic_dynamodb() -> None:
+    """Make moto's DynamoDB apply each request atomically, as DynamoDB does.
+
+    moto checks a put's ConditionExpression and then writes, without a lock, so two threads with the
+    same expected version can both "win". Invocations replayed concurrently (the at-least-once tests)
+    rely on conditional writes, so each backend operation is serialised here. Local mode only.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_emr_triage_atomic", False):
+            continue
+
+        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return _original(self, *args, **kwargs)
+
+        atomic._emr_triage_atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, atomic)
+
+
 @contextmanager
 def environment(values: Mapping[str, str]) -> Iterator[None]:
     """Set environment variables for a block, restoring the previous values after (not thread-safe)."""
@@ -281,6 +307,7 @@ class LocalStack:
             raise ScenarioError(
                 "the embedded AWS needs moto: pip install 'emr-triage[local]' (make demo does), or use --aws"
             ) from exc
+        _atomic_dynamodb()
         self._mock = mock_aws()
         self._mock.start()
         scenario = self.scenario or Scenario(
