@@ -116,6 +116,9 @@ def test_concurrent_copies_of_an_event_post_one_message(demo_stack: LocalStack, 
     assert sorted(results) == ["duplicate", "duplicate", "duplicate", "incident_opened"]
     assert len(slack.root_posts()) == 1
     assert len(slack.root_messages()) == 1
+    # And exactly one evidence reply and one extract file in its thread
+    assert len(slack.thread_replies()) == 1
+    assert len(slack.calls_to("files.completeUploadExternal")) == 1
 
 
 def test_a_log_arriving_later_refines_the_verdict_and_edits_the_message(tmp_path: Path, slack: FakeSlack) -> None:

@@ -346,17 +346,37 @@ def _destination(incident: Incident, deps: Dependencies) -> Destination:
 
 def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     """Post the evidence as a reply in the root message's thread and upload the full redacted extract
-    there, once per verdict (a better verdict from a later log posts its own). Recorded after posting:
-    a crash in between means a repeated reply, never a missing one."""
+    there, once per verdict (a better verdict from a later log posts its own). The verdict is claimed on
+    the incident first (a conditional write), so concurrent invocations post it once; a failure hands the
+    claim back for the retry."""
     incident = deps.repository.get(incident_id)
     if incident is None or incident.slack is None or incident.diagnosis is None:
         return False
     diagnosis = incident.diagnosis
-    if not diagnosis.from_logs or diagnosis.category == "no_failure" or not diagnosis.fingerprint:
-        return False
-    if incident.slack.thread_fingerprint == diagnosis.fingerprint:
+    fingerprint = diagnosis.fingerprint
+    if not diagnosis.from_logs or diagnosis.category == "no_failure" or not fingerprint:
         return False
     root = incident.slack
+    claimed = False
+
+    def claim(inc: Incident) -> Incident | None:
+        nonlocal claimed
+        claimed = False
+        if inc.slack is None or inc.slack.ts != root.ts or inc.slack.thread_fingerprint == fingerprint:
+            return None
+        inc.slack.thread_fingerprint = fingerprint
+        claimed = True
+        return inc
+
+    def release(inc: Incident) -> Incident | None:
+        if inc.slack is None or inc.slack.thread_fingerprint != fingerprint:
+            return None
+        inc.slack.thread_fingerprint = None
+        return inc
+
+    deps.repository.update(incident_id, claim)
+    if not claimed:
+        return False
     try:
         deps.notifier.reply(root, build_thread_reply(incident))
         deps.notifier.upload(
@@ -366,24 +386,19 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
             title=f"Redacted log extract: {diagnosis.title}",
         )
     except SlackMessageGoneError:
+        deps.repository.update(incident_id, release)
         return False  # the root message is gone: the next delivery posts a new one, then its thread
     except SlackConfigurationError as exc:
         # The alert itself is out; a missing files:write scope must not make every event fail and be
         # retried. Say what to fix, count it, and try again with the next event.
+        deps.repository.update(incident_id, release)
         logger.error("could not post the evidence thread", incident_id=incident_id, problem=str(exc))
         count(MetricName.SLACK_DELIVERY_FAILURES)
         return False
     except Exception:
+        deps.repository.update(incident_id, release)
         count(MetricName.SLACK_DELIVERY_FAILURES)
         raise
-
-    def mark(inc: Incident) -> Incident | None:
-        if inc.slack is None or inc.slack.ts != root.ts:
-            return None
-        inc.slack.thread_fingerprint = diagnosis.fingerprint
-        return inc
-
-    deps.repository.update(incident_id, mark)
     count(MetricName.SLACK_THREAD_REPLIES)
     return True
 
