@@ -297,7 +297,8 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
         except ValidationError as exc:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
         for field_name in ("patterns", "not_patterns", "symptom_when"):
-            for number, pattern in enumerate(getattr(rule, field_name), start=1):
+            patterns = getattr(rule, field_name)
+            for number, pattern in enumerate(patterns, start=1):
                 try:
                     re.compile(pattern)
                 except re.error as exc:
@@ -305,8 +306,12 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
                         f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} "
                         f"is not a valid regular expression: {exc}"
                     ) from exc
-        for field_name in ("patterns", "not_patterns"):
-            patterns = getattr(rule, field_name)
+                if unbounded_wildcard(pattern):
+                    raise CatalogueError(
+                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} has '.*' or "
+                        "'.+' before its end, which takes quadratic time on a long line that repeats the text "
+                        "before it; bound it, e.g. '.{0,200}'"
+                    )
             try:
                 if patterns:
                     _compile(patterns, rule.ignore_case)
@@ -315,14 +320,6 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
                     f"rules file {origin}: rule {rule.id!r}: its {field_name} cannot be combined into one "
                     f"expression ({exc}); use a group name only once per rule"
                 ) from exc
-        for field_name in ("patterns", "not_patterns", "symptom_when"):
-            for number, pattern in enumerate(getattr(rule, field_name), start=1):
-                if unbounded_wildcard(pattern):
-                    raise CatalogueError(
-                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} has '.*' or "
-                        "'.+' before its end, which takes quadratic time on a long line that repeats the text "
-                        "before it; bound it, e.g. '.{0,200}'"
-                    )
         for number, pattern in enumerate(rule.patterns, start=1):
             if required_literals(pattern) is None:
                 raise CatalogueError(

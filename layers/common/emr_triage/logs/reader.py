@@ -136,11 +136,23 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
     """
     fast = _isal()
     if fast is None:
-        yield from _inflate_precisely(chunks, stats)
-        return
-    decompressor = fast.decompressobj(wbits=31)
+        yield from _inflate_with(_zlib(), chunks, stats, exact=True)
+    else:
+        yield from _inflate_with(fast, chunks, stats, exact=False)
+
+
+def _inflate_precisely(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
+    """:func:`_inflate` with zlib-ng (or zlib): slower, but it keeps every byte before damage."""
+    return _inflate_with(_zlib(), chunks, stats, exact=True)
+
+
+def _inflate_with(inflater: ModuleType, chunks: Iterable[bytes], stats: ReadStats, *, exact: bool) -> Iterator[bytes]:
+    """The inflate loop. ``exact``: the inflater can copy its state, and damage is salvaged byte by byte
+    from the state saved before each call; otherwise the current member's compressed bytes are kept (up
+    to ``_RETAIN_LIMIT``) and replayed with zlib-ng when damage is hit."""
+    decompressor = inflater.decompressobj(wbits=31)
     member = bytearray()  # compressed bytes of the current member, while under _RETAIN_LIMIT
-    retaining = True
+    retaining = not exact
     produced = 0  # bytes yielded from the current member
     for data in _sliced(chunks):
         if retaining:
@@ -148,10 +160,19 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
             if len(member) > _RETAIN_LIMIT:
                 retaining, member = False, bytearray()
         while data:
+            saved = decompressor.copy() if exact else None
             try:
                 out = decompressor.decompress(data, _INFLATE_STEP)
-            except fast.error as exc:
-                if retaining:
+            except inflater.error as exc:
+                if saved is not None:
+                    salvaged = _salvage(saved, data)
+                    if salvaged:
+                        yield salvaged
+                    stats.stop(
+                        f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came "
+                        "before"
+                    )
+                elif retaining:
                     replay = ReadStats()
                     recovered = b"".join(_inflate_precisely([bytes(member)], replay))
                     if len(recovered) > produced:
@@ -175,9 +196,9 @@ def _inflate(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
                     data = b""
                 elif rest.startswith(GZIP_MAGIC) or (len(rest) == 1 and rest == GZIP_MAGIC[:1]):
                     # Concatenated gzip members are valid gzip: start the next member.
-                    decompressor = fast.decompressobj(wbits=31)
+                    decompressor = inflater.decompressobj(wbits=31)
                     data = rest
-                    member, retaining, produced = bytearray(rest), True, 0
+                    member, retaining, produced = bytearray(b"" if exact else rest), not exact, 0
                 else:
                     stats.stop(f"{len(rest)} bytes of non-gzip data after the end of the gzip stream were ignored")
                     return
@@ -195,45 +216,6 @@ def _corrupt_note(stats: ReadStats, replay: ReadStats, exc: Exception) -> str:
     found = next((m for n in replay.notes if (m := _CORRUPT_DETAIL.search(n))), None)
     detail = found[1] if found else str(exc)
     return f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({detail}); analysed what came before"
-
-
-def _inflate_precisely(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
-    """:func:`_inflate` with zlib-ng (or zlib): slower, but it keeps every byte before damage."""
-    inflater = _zlib()
-    decompressor = inflater.decompressobj(wbits=31)
-    for data in _sliced(chunks):
-        while data:
-            saved = decompressor.copy()
-            try:
-                out = decompressor.decompress(data, _INFLATE_STEP)
-            except inflater.error as exc:
-                salvaged = _salvage(saved, data)
-                if salvaged:
-                    yield salvaged
-                stats.stop(
-                    f"corrupt gzip data after {stats.bytes_in:,} compressed bytes ({exc}); analysed what came before"
-                )
-                return
-            if out:
-                yield out
-            if decompressor.unconsumed_tail:
-                data = decompressor.unconsumed_tail
-                continue
-            if decompressor.eof:
-                rest = decompressor.unused_data
-                if not rest:
-                    data = b""
-                elif rest.startswith(GZIP_MAGIC) or (len(rest) == 1 and rest == GZIP_MAGIC[:1]):
-                    # Concatenated gzip members are valid gzip: start the next member.
-                    decompressor = inflater.decompressobj(wbits=31)
-                    data = rest
-                else:
-                    stats.stop(f"{len(rest)} bytes of non-gzip data after the end of the gzip stream were ignored")
-                    return
-            else:
-                data = b""
-    if not decompressor.eof and (decompressor.unconsumed_tail or stats.bytes_in):
-        stats.stop("gzip stream ends early (truncated object, or still being uploaded); analysed what was there")
 
 
 def _counted(chunks: Iterable[bytes], stats: ReadStats) -> Iterator[bytes]:
