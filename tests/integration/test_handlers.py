@@ -406,3 +406,21 @@ def test_a_missing_files_write_scope_names_the_fix_and_does_not_fail_the_alert(
     incident = demo_stack.incident(INCIDENT)
     assert incident is not None and incident.slack is not None and incident.slack.thread_fingerprint is None
     assert slack.calls_to("files.getUploadURLExternal") and not slack.calls_to("files.completeUploadExternal")
+
+
+def test_an_upload_that_fails_is_retried_without_a_second_evidence_reply(
+    demo_stack: LocalStack, slack: FakeSlack
+) -> None:
+    # Given Slack's upload endpoint failing with 500s beyond the client's retries
+    slack.fail_next("files.getUploadURLExternal", *[Fault(status=500, body={"ok": False, "error": "fatal"})] * 3)
+    # When the failed step is delivered, the evidence reply goes out but the upload fails: the event fails
+    with pytest.raises(AssertionError, match="DeliveryError"):
+        replay(demo_stack, DEMO, "01-step-failed.json")
+    assert len(slack.thread_replies()) == 1 and not slack.uploads
+    # And when Lambda retries the event with Slack healthy again
+    outcome = replay(demo_stack, DEMO, "01-step-failed.json")
+    # Then the file is uploaded into the thread, and the evidence reply is not posted a second time
+    assert outcome["slack"] == "unchanged"
+    assert len(slack.root_messages()) == 1 and len(slack.thread_replies()) == 1
+    (upload,) = slack.uploads.values()
+    assert upload["thread_ts"] == slack.root_messages()[0].ts

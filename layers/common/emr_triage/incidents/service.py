@@ -344,18 +344,26 @@ def _destination(incident: Incident, deps: Dependencies) -> Destination:
     return destination(incident, deps.settings.slack_channel, routes)
 
 
+def _thread_due(incident: Incident) -> str | None:
+    """The fingerprint of the verdict whose evidence thread is still to be posted, if any."""
+    diagnosis = incident.diagnosis
+    if incident.slack is None or diagnosis is None or not diagnosis.from_logs or diagnosis.category == "no_failure":
+        return None
+    if not diagnosis.fingerprint or incident.slack.thread_fingerprint == diagnosis.fingerprint:
+        return None
+    return diagnosis.fingerprint
+
+
 def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     """Post the evidence as a reply in the root message's thread and upload the full redacted extract
     there, once per verdict (a better verdict from a later log posts its own). The verdict is claimed on
     the incident first (a conditional write), so concurrent invocations post it once; a failure hands the
     claim back for the retry."""
     incident = deps.repository.get(incident_id)
-    if incident is None or incident.slack is None or incident.diagnosis is None:
+    fingerprint = _thread_due(incident) if incident is not None else None
+    if incident is None or incident.slack is None or incident.diagnosis is None or fingerprint is None:
         return False
     diagnosis = incident.diagnosis
-    fingerprint = diagnosis.fingerprint
-    if not diagnosis.from_logs or diagnosis.category == "no_failure" or not fingerprint:
-        return False
     root = incident.slack
     claimed = False
 
@@ -374,11 +382,19 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
         inc.slack.thread_fingerprint = None
         return inc
 
+    def replied(inc: Incident) -> Incident | None:
+        if inc.slack is None or inc.slack.ts != root.ts:
+            return None
+        inc.slack.reply_fingerprint = fingerprint
+        return inc
+
     deps.repository.update(incident_id, claim)
     if not claimed:
         return False
     try:
-        deps.notifier.reply(root, build_thread_reply(incident))
+        if root.reply_fingerprint != fingerprint:
+            deps.notifier.reply(root, build_thread_reply(incident))
+            deps.repository.update(incident_id, replied)
         deps.notifier.upload(
             root,
             filename=f"{incident.incident_id}-extract.txt",
@@ -506,8 +522,14 @@ def _forget_slack_message(incident: Incident) -> Incident:
 def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Incident:
     from emr_triage.models.incident import SlackRef
 
-    kept = incident.slack.thread_fingerprint if incident.slack and incident.slack.ts == ts else None
-    incident.slack = SlackRef(channel=channel, ts=ts, digest=digest, thread_fingerprint=kept)
+    same = incident.slack is not None and incident.slack.ts == ts
+    incident.slack = SlackRef(
+        channel=channel,
+        ts=ts,
+        digest=digest,
+        thread_fingerprint=incident.slack.thread_fingerprint if same and incident.slack else None,
+        reply_fingerprint=incident.slack.reply_fingerprint if same and incident.slack else None,
+    )
     incident.slack_claim_until = None
     return incident
 
@@ -559,6 +581,8 @@ def _already_alerted(incident: Incident, created: bool) -> Outcome | None:
     cluster incident (no logs to read: a missing diagnosis there is final). Otherwise the caller resumes."""
     if created or incident.slack is None or (incident.diagnosis is None and incident.kind != "cluster"):
         return None
+    if _thread_due(incident) is not None:
+        return None  # the evidence thread did not go out (a failed upload): the retry finishes it
     return Outcome(
         action="duplicate",
         incident_id=incident.incident_id,

@@ -25,8 +25,10 @@ class SlackRef(BaseModel):
     channel: str
     ts: str
     digest: str = ""
-    # The verdict (fingerprint) whose evidence and extract were last posted in the thread.
+    # The verdict (fingerprint) whose evidence and extract were last posted in the thread (claimed before
+    # posting), and the one whose evidence reply is out (so a retry after a failed upload does not reply twice).
     thread_fingerprint: str | None = None
+    reply_fingerprint: str | None = None
 
 
 class Incident(BaseModel):
