@@ -507,3 +507,30 @@ def test_the_thread_reply_escapes_mentions_and_backticks_from_log_lines() -> Non
     assert "&lt;!channel&gt;" in text
     body = next(b["text"]["text"] for b in reply.blocks if b["type"] == "section" and "```" in b["text"]["text"])
     assert body.count("```") == 2
+
+
+def test_a_running_cluster_with_a_linked_application_gets_its_spark_ui_link() -> None:
+    # Given a step incident on a cluster whose primary node is known, with its YARN application linked
+    incident = _incident(
+        master_public_dns="ec2-3-80-1-2.compute-1.amazonaws.com",
+        application_ids=["application_1763604005123_0042"],
+    )
+    # When its message is built
+    blocks = json.dumps(build_incident_message(incident).blocks)
+    # Then it links the Spark History Server of that application, and the cluster page for the persistent UI
+    assert "<http://ec2-3-80-1-2.compute-1.amazonaws.com:18080/history/application_1763604005123_0042/jobs/|" in blocks
+    assert "persistent Spark UI under Applications" in blocks
+    # And without a linked application there is no Spark UI link to build
+    bare = json.dumps(
+        build_incident_message(_incident(master_public_dns="ec2-3-80-1-2.compute-1.amazonaws.com")).blocks
+    )
+    assert ":18080/" not in bare and "persistent Spark UI" not in bare
+
+
+def test_a_hostile_primary_node_name_cannot_break_out_of_the_link() -> None:
+    # Given a DNS name carrying Slack link syntax (it comes from an API, but is still not trusted)
+    incident = _incident(master_public_dns="evil|<!channel>", application_ids=["application_1_1"])
+    # When the message is built
+    blocks = json.dumps(build_incident_message(incident).blocks)
+    # Then the name is percent-encoded inside the URL: no mention, no second link label
+    assert "<!channel>" not in blocks and "evil%7C%3C%21channel%3E" in blocks

@@ -1,4 +1,4 @@
-"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, GetJobRun."""
+"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, GetJobRun, GetApplication."""
 
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ class BotoEmrGateway:
             release_label=cluster.get("ReleaseLabel"),
             tags={t["Key"]: t.get("Value", "") for t in cluster.get("Tags", [])},
             arn=cluster.get("ClusterArn"),
+            master_public_dns=cluster.get("MasterPublicDnsName") or None,
         )
 
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
@@ -122,15 +123,33 @@ class BotoEmrGateway:
                 ),
             )
         monitoring = run.get("configurationOverrides", {}).get("monitoringConfiguration", {})
+        log_uri = monitoring.get("s3MonitoringConfiguration", {}).get("logUri")
+        application, problem = self._application(application_id)
+        if not log_uri:
+            # No per-run override: the application's default monitoring configuration applies.
+            app_monitoring = application.get("monitoringConfiguration", {})
+            log_uri = app_monitoring.get("s3MonitoringConfiguration", {}).get("logUri")
         return JobRunInfo(
             application_id=application_id,
             job_run_id=job_run_id,
             name=run.get("name"),
+            application_name=application.get("name"),
             state=run.get("state"),
             state_details=run.get("stateDetails"),
             release_label=run.get("releaseLabel"),
-            log_uri=monitoring.get("s3MonitoringConfiguration", {}).get("logUri"),
+            log_uri=log_uri,
+            tags={**application.get("tags", {}), **run.get("tags", {})},
             created_at=run.get("createdAt"),
+            started_at=run.get("startedAt"),
+            ended_at=run.get("endedAt"),
             updated_at=run.get("updatedAt"),
             total_execution_seconds=run.get("totalExecutionDurationSeconds"),
+            lookup_error=problem,
         )
+
+    def _application(self, application_id: str) -> tuple[Any, str | None]:
+        """The application (name, tags, default log location); a failed lookup only thins the alert."""
+        try:
+            return self.emr_serverless.get_application(applicationId=application_id)["application"], None
+        except Exception as exc:
+            return {}, _lookup_problem(exc, "emr-serverless:GetApplication", f"application {application_id}")

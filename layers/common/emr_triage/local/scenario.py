@@ -74,6 +74,7 @@ class JobRunSpec(_Model):
     state: str = "FAILED"
     state_details: str | None = None
     log_uri: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
     created: datetime | None = None
     updated: datetime | None = None
 
@@ -82,6 +83,7 @@ class ApplicationSpec(_Model):
     id: Annotated[str, Field(pattern=r"^[0-9a-z]{8,64}$")]
     name: str
     release_label: str = "emr-7.5.0"
+    tags: dict[str, str] = Field(default_factory=dict)
     job_runs: list[JobRunSpec] = Field(default_factory=list)
 
 
@@ -285,7 +287,11 @@ def seed(scenario: Scenario, folder: Path) -> None:
     serverless_backend: Any = emrserverless_backends[account][region]
     for app_spec in scenario.serverless_applications:
         app_id = serverless.create_application(
-            name=app_spec.name, releaseLabel=app_spec.release_label, type="SPARK", clientToken=str(uuid.uuid4())
+            name=app_spec.name,
+            releaseLabel=app_spec.release_label,
+            type="SPARK",
+            clientToken=str(uuid.uuid4()),
+            tags=app_spec.tags,
         )["applicationId"]
         application = serverless_backend.applications.pop(app_id)
         application.id = app_spec.id
@@ -299,6 +305,7 @@ def seed(scenario: Scenario, folder: Path) -> None:
                 configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
                 name=run_spec.name or run_spec.id,
                 clientToken=str(uuid.uuid4()),
+                tags=run_spec.tags,
             )
             run = next(r for r in serverless_backend.job_runs[app_spec.id] if r.id == started["jobRunId"])
             run.id = run_spec.id

@@ -25,6 +25,7 @@ class ClusterInfo(BaseModel):
     release_label: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     arn: str | None = None
+    master_public_dns: str | None = None
     found: bool = True
     lookup_error: str | None = None
 
@@ -48,11 +49,16 @@ class JobRunInfo(BaseModel):
     application_id: str
     job_run_id: str
     name: str | None = None
+    application_name: str | None = None
     state: str | None = None
     state_details: str | None = None
     release_label: str | None = None
     log_uri: str | None = None
+    # The application's tags, overridden by the job run's own (routing reads both).
+    tags: dict[str, str] = Field(default_factory=dict)
     created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
     updated_at: datetime | None = None
     total_execution_seconds: int | None = None
     found: bool = True

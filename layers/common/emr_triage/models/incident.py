@@ -42,6 +42,8 @@ class Incident(BaseModel):
 
     cluster_id: str | None = None
     cluster_name: str | None = None
+    # The primary node's DNS name while the cluster runs (its Spark and YARN UIs).
+    master_public_dns: str | None = None
     release_label: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     step_id: str | None = None
@@ -49,6 +51,7 @@ class Incident(BaseModel):
     action_on_failure: str | None = None
     step_command: str | None = None
     application_id: str | None = None
+    application_name: str | None = None
     job_run_id: str | None = None
     job_run_name: str | None = None
 

@@ -147,9 +147,19 @@ def console_links(incident: Incident) -> list[tuple[str, str]]:
     if incident.cluster_id:
         links.append(
             (
-                "EMR cluster",
+                "EMR cluster (persistent Spark UI under Applications)" if incident.application_ids else "EMR cluster",
                 f"https://{region}.console.aws.amazon.com/emr/home?region={region}#/clusterDetails/"
                 f"{quote(incident.cluster_id, safe='')}",
+            )
+        )
+    if incident.master_public_dns and incident.application_ids:
+        # The Spark History Server on the primary node: reachable through an SSH tunnel or the VPN while
+        # the cluster runs; afterwards the cluster page offers the persistent application UI.
+        links.append(
+            (
+                "Spark UI (on the cluster)",
+                f"http://{quote(incident.master_public_dns, safe='.-')}:18080/history/"
+                f"{quote(incident.application_ids[0], safe='_')}/jobs/",
             )
         )
     if incident.application_id:
@@ -193,7 +203,8 @@ def _facts(incident: Incident) -> list[str]:
     if incident.step_id:
         facts.append(f"*Step*\n{code(incident.step_name or '?')} {code(incident.step_id)}")
     if incident.application_id:
-        facts.append(f"*Application*\n{code(incident.application_id)}")
+        name = f"{code(incident.application_name)} " if incident.application_name else ""
+        facts.append(f"*Application*\n{name}{code(incident.application_id)}")
     if incident.job_run_id:
         name = f"{code(incident.job_run_name)} " if incident.job_run_name else ""
         facts.append(f"*Job run*\n{name}{code(incident.job_run_id)}")
