@@ -12,7 +12,7 @@ from emr_triage.aws.s3 import ObjectInfo, ObjectStream
 from emr_triage.exceptions import LogReadError
 from emr_triage.incidents.repository import Mutation
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
-from emr_triage.models.incident import Incident, SlackRef
+from emr_triage.models.incident import Incident, JobRun, RunOutcome, SlackRef
 from emr_triage.notify.message import SlackMessage
 from emr_triage.runtime import Dependencies
 from emr_triage.settings import load_settings
@@ -21,6 +21,7 @@ from emr_triage.settings import load_settings
 class MemoryRepository:
     def __init__(self) -> None:
         self.items: dict[str, Incident] = {}
+        self.runs: dict[tuple[str, str], JobRun] = {}
         self.writes = 0
 
     def create(self, incident: Incident) -> bool:
@@ -45,6 +46,26 @@ class MemoryRepository:
         self.items[incident_id] = changed
         self.writes += 1
         return changed.model_copy(deep=True)
+
+    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]:
+        return sorted(
+            i.failed_at
+            for i in self.items.values()
+            if i.diagnosis
+            and i.diagnosis.fingerprint == fingerprint
+            and i.incident_id != exclude
+            and i.failed_at <= until
+        )
+
+    def record_run(self, run: JobRun, expires_at: int) -> bool:
+        current = self.runs.get((run.job_key, run.outcome))
+        if current is not None and current.at >= run.at:
+            return False
+        self.runs[(run.job_key, run.outcome)] = run
+        return True
+
+    def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
+        return self.runs.get((job_key, outcome))
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
         found = [
@@ -72,6 +93,10 @@ class FakeEmr:
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
         return self.job_runs[job_run_id]
+
+    def cluster_name(self, cluster_id: str) -> str | None:
+        cluster = self.clusters.get(cluster_id)
+        return cluster.name if cluster else None
 
 
 @dataclass

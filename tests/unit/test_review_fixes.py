@@ -15,6 +15,7 @@ from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.incidents.repository import ITEM_BUDGET_BYTES, _json_bytes, storable
 from emr_triage.incidents.service import (
+    _root_message,
     deliver_alert,
     handle_cluster_event,
     handle_log_event,
@@ -134,7 +135,7 @@ def test_an_edit_catches_up_with_a_change_made_while_it_was_sent() -> None:
     assert "cluster x TERMINATED" in json.dumps(notifier.updates[-1][1].blocks)
     incident = repo.get(incident_id)
     assert incident is not None and incident.slack is not None
-    assert incident.slack.digest == build_incident_message(incident).digest()
+    assert incident.slack.digest == _root_message(incident, deps)[1].digest()
 
 
 def _incident(**changes: object) -> Incident:

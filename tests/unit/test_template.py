@@ -47,13 +47,15 @@ def _routes(specs, name: str) -> list[str]:  # type: ignore[no-untyped-def]
         ("serverless-job-run-cancelled.json", "EmrEventFunction"),
         ("s3-step-log-created.json", "LogArrivalFunction"),
         ("s3-container-log-created.json", "LogArrivalFunction"),
-        ("step-completed.json", None),
+        ("step-completed.json", "EmrEventFunction"),
         ("cluster-terminated-by-user.json", None),
-        ("serverless-job-run-succeeded.json", None),
+        ("serverless-job-run-succeeded.json", "EmrEventFunction"),
         ("s3-other-object-created.json", None),
     ],
 )
-def test_rules_deliver_failures_and_log_objects_and_nothing_else(specs, name: str, function: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_rules_deliver_failures_successes_and_log_objects_and_nothing_else(
+    specs, name: str, function: str | None
+) -> None:  # type: ignore[no-untyped-def]
     assert _routes(specs, name) == ([function] if function else [])
 
 

@@ -26,6 +26,7 @@ class MetricName:
     INVALID_EVENTS = "InvalidEvents"
     DEAD_LETTERED_EVENTS = "DeadLetteredEvents"
     IGNORED_EVENTS = "IgnoredEvents"
+    SUCCESSFUL_RUNS = "SuccessfulRunsRecorded"
     LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
     PARTIAL_LOG_READS = "PartialLogReads"
     FAILURES_CLASSIFIED = "FailuresClassified"

@@ -8,6 +8,8 @@ from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
 from emr_triage.models.emr import ClusterInfo, FailureDetails, JobRunInfo, StepInfo
 
+_NAME_CACHE_SIZE = 512
+
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
     from mypy_boto3_emr_serverless import EMRServerlessClient
@@ -22,6 +24,8 @@ class EmrGateway(Protocol):
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo: ...
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
+
+    def cluster_name(self, cluster_id: str) -> str | None: ...
 
 
 def _lookup_problem(exc: Exception, action: str, what: str) -> str:
@@ -47,6 +51,7 @@ class BotoEmrGateway:
     def __init__(self, emr: EMRClient | None = None, emr_serverless: EMRServerlessClient | None = None) -> None:
         self._emr = emr
         self._emr_serverless = emr_serverless
+        self._names: dict[str, str] = {}
 
     @property
     def emr(self) -> EMRClient:
@@ -79,6 +84,20 @@ class BotoEmrGateway:
             arn=cluster.get("ClusterArn"),
             master_public_dns=cluster.get("MasterPublicDnsName") or None,
         )
+
+    def cluster_name(self, cluster_id: str) -> str | None:
+        """The cluster's name, remembered by this process (a name never changes, and every completed
+        step of a cluster asks): one DescribeCluster per cluster per warm Lambda, not one per step."""
+        name = self._names.get(cluster_id)
+        if name is None:
+            info = self.describe_cluster(cluster_id)
+            if not info.found:
+                return None
+            name = info.name
+            if len(self._names) >= _NAME_CACHE_SIZE:
+                self._names.pop(next(iter(self._names)))
+            self._names[cluster_id] = name
+        return name or None
 
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
         try:

@@ -3,7 +3,9 @@
 Keys (documented in README "Data model")::
 
     pk = INCIDENT#<incident_id>   sk = INCIDENT
-    gsi1pk = CLUSTER#<cluster_id> | APP#<application_id>   gsi1sk = <status>#<opened_at>
+        gsi1pk = CLUSTER#<cluster_id> | APP#<application_id>   gsi1sk = <status>#<opened_at>
+        gsi2pk = SIG#<fingerprint>   gsi2sk = <failed_at>#<incident_id>     (once diagnosed)
+    pk = JOB#<job key>            sk = LAST#SUCCEEDED | LAST#FAILED          (the latest run of each outcome)
     expires_at = epoch seconds (the table's TTL attribute)
 
 Every write is conditional: ``create`` only if the incident does not exist (natural-key dedupe), and
@@ -21,13 +23,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from emr_triage.analysis.redact import redact
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError
-from emr_triage.models.incident import Incident
+from emr_triage.models.incident import Incident, JobRun, RunOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 INCIDENT_SK = "INCIDENT"
 GSI1 = "gsi1"
+GSI2 = "gsi2"
+# A signature seen more often than this within the retention is counted as "at least" this.
+MAX_SIGNATURE_ITEMS = 2000
 _UPDATE_ATTEMPTS = 8
 
 Mutation = Callable[[Incident], Incident | None]
@@ -41,6 +46,21 @@ class IncidentRepository(Protocol):
     def update(self, incident_id: str, mutate: Mutation) -> Incident | None: ...
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
+
+    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]: ...
+
+    def record_run(self, run: JobRun, expires_at: int) -> bool: ...
+
+    def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None: ...
+
+
+def _utc_key(at: datetime) -> str:
+    """A datetime as a sortable key (UTC, seconds)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_run_key(job_key: str, outcome: RunOutcome) -> dict[str, Any]:
+    return {"pk": {"S": f"JOB#{job_key}"}, "sk": {"S": f"LAST#{outcome}"}}
 
 
 def incident_key(incident_id: str) -> dict[str, Any]:
@@ -123,6 +143,9 @@ def to_item(incident: Incident, body: dict[str, Any] | None = None) -> dict[str,
     item.update(incident_key(incident.incident_id))
     item["gsi1pk"] = {"S": _group_key(incident)}
     item["gsi1sk"] = {"S": f"{incident.status}#{incident.opened_at.isoformat()}"}
+    if incident.diagnosis is not None and incident.diagnosis.fingerprint:
+        item["gsi2pk"] = {"S": f"SIG#{incident.diagnosis.fingerprint}"}
+        item["gsi2sk"] = {"S": f"{_utc_key(incident.failed_at)}#{incident.incident_id}"}
     item["expires_at"] = {"N": str(incident.expires_at)}
     return item
 
@@ -154,7 +177,7 @@ def from_item(item: dict[str, Any]) -> Incident:
 
     deserializer = TypeDeserializer()
     data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
-    for key in ("pk", "sk", "gsi1pk", "gsi1sk"):
+    for key in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"):
         data.pop(key, None)
     return Incident.model_validate(data)
 
@@ -271,3 +294,72 @@ class DynamoIncidentRepository:
         except Exception as exc:
             raise self._fail(exc, "Query") from exc
         return [from_item(item) for item in response.get("Items", [])]
+
+    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]:
+        """When the other incidents with this failure signature failed, up to ``until``, oldest first
+        (at most MAX_SIGNATURE_ITEMS; the index holds keys only, so this reads little)."""
+        times: list[datetime] = []
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": GSI2,
+            "KeyConditionExpression": "gsi2pk = :sig AND gsi2sk <= :until",
+            "ExpressionAttributeValues": {
+                ":sig": {"S": f"SIG#{fingerprint}"},
+                ":until": {"S": _utc_key(until) + "#~"},
+            },
+        }
+        while len(times) < MAX_SIGNATURE_ITEMS:
+            try:
+                response = self.client.query(**query)
+            except Exception as exc:
+                raise self._fail(exc, "Query") from exc
+            for item in response.get("Items", []):
+                at, _, incident_id = item["gsi2sk"]["S"].partition("#")
+                if incident_id != exclude:
+                    times.append(datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return times[:MAX_SIGNATURE_ITEMS]
+
+    def record_run(self, run: JobRun, expires_at: int) -> bool:
+        """Remember the run if it is the job's latest with its outcome (a conditional write: an older event
+        delivered late never overwrites a newer run). False: a newer (or the same) run is stored."""
+        from boto3.dynamodb.types import TypeSerializer
+        from botocore.exceptions import ClientError
+
+        serializer = TypeSerializer()
+        body = _redacted(run.model_dump(mode="json"))
+        item = {key: serializer.serialize(value) for key, value in body.items() if value is not None}
+        item.update(job_run_key(run.job_key, run.outcome))
+        item["at_key"] = {"S": _utc_key(run.at)}
+        item["expires_at"] = {"N": str(expires_at)}
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR at_key < :at",
+                ExpressionAttributeValues={":at": {"S": _utc_key(run.at)}},
+            )
+        except ClientError as exc:
+            if clients.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise self._fail(exc, "PutItem") from exc
+        except Exception as exc:
+            raise self._fail(exc, "PutItem") from exc
+        return True
+
+    def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
+        """The job's latest run with this outcome, if one is remembered."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        try:
+            response = self.client.get_item(TableName=self.table_name, Key=job_run_key(job_key, outcome))
+        except Exception as exc:
+            raise self._fail(exc, "GetItem") from exc
+        item = response.get("Item")
+        if not item:
+            return None
+        deserializer = TypeDeserializer()
+        data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
+        return JobRun.model_validate({k: v for k, v in data.items() if k in JobRun.model_fields})

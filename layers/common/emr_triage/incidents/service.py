@@ -19,6 +19,7 @@ Slack message is edited in place when the verdict or evidence changes.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from emr_triage.analysis.classify import LineAnalysis, attachment_text, diagnose, merge_exit_codes, merge_findings
@@ -31,6 +32,7 @@ from emr_triage.exceptions import (
     SlackMessageGoneError,
     TransientError,
 )
+from emr_triage.incidents.history import alert_context, incident_job_key, job_key
 from emr_triage.logs.locations import (
     STEP_LOG_FILES,
     LogObject,
@@ -49,8 +51,8 @@ from emr_triage.models.events import (
     EmrStepStatusChange,
     S3ObjectCreated,
 )
-from emr_triage.models.incident import Incident, Outcome, SlackAction, TimelineEntry
-from emr_triage.notify.message import build_incident_message, build_thread_reply
+from emr_triage.models.incident import AlertContext, Incident, JobRun, Outcome, SlackAction, TimelineEntry
+from emr_triage.notify.message import SlackMessage, build_incident_message, build_thread_reply
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
@@ -169,6 +171,8 @@ def _emr_reason_diagnosis(code: str, message: str | None, deps: Dependencies) ->
         summary=message or code,
         remediation=meaning.remediation.strip(),
         from_logs=False,
+        # The same reason code is the same failure signature (recurrence of bootstrap failures, ...).
+        fingerprint=hashlib.sha256(f"emr-reason:{code}".encode()).hexdigest()[:16],
     )
 
 
@@ -357,6 +361,29 @@ def _thread_due(incident: Incident) -> str | None:
     return diagnosis.fingerprint
 
 
+def _alert_context(incident: Incident, deps: Dependencies) -> AlertContext | None:
+    """Recurrence of the incident's signature and the job's last success, from the store. History is a
+    nicety: if it cannot be read, the alert goes out without it."""
+    diagnosis = incident.diagnosis
+    key = incident_job_key(incident)
+    try:
+        times = None
+        if diagnosis is not None and diagnosis.fingerprint and diagnosis.category != "no_failure":
+            times = deps.repository.signature_times(
+                diagnosis.fingerprint, until=incident.failed_at, exclude=incident.incident_id
+            )
+        success = deps.repository.last_run(key, "SUCCEEDED") if key else None
+    except Exception as exc:
+        logger.warning("incident history unavailable; alerting without it", problem=redact(str(exc)))
+        return None
+    return alert_context(incident, times, success, deps.settings.incident_ttl_days)
+
+
+def _root_message(incident: Incident, deps: Dependencies) -> tuple[Destination, SlackMessage]:
+    route = _destination(incident, deps)
+    return route, build_incident_message(incident, route.mention, _alert_context(incident, deps))
+
+
 def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     """Post the evidence as a reply in the root message's thread and upload the full redacted extract
     there, once per verdict (a better verdict from a later log posts its own). The verdict is claimed on
@@ -435,8 +462,7 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     incident = deps.repository.get(incident_id)
     if incident is None:
         return "none"
-    route = _destination(incident, deps)
-    message = build_incident_message(incident, route.mention)
+    route, message = _root_message(incident, deps)
     if incident.slack is not None:
         if incident.slack.digest == message.digest():
             return "unchanged"
@@ -512,7 +538,7 @@ def _catch_up(incident_id: str, deps: Dependencies, depth: int) -> None:
     latest = deps.repository.get(incident_id)
     if latest is None or latest.slack is None or depth >= MAX_REDELIVERIES:
         return
-    if build_incident_message(latest, _destination(latest, deps).mention).digest() != latest.slack.digest:
+    if _root_message(latest, deps)[1].digest() != latest.slack.digest:
         _deliver_root(incident_id, deps, depth + 1)
 
 
@@ -603,6 +629,7 @@ def _finish(
         else incident
     )
     final = updated or incident
+    _remember_failure(final, deps)  # a conditional write: a retried event rewrites nothing
     slack = deliver_alert(incident.incident_id, deps)
     diagnosis = final.diagnosis
     verdict = f"diagnosis {diagnosis.category} ({diagnosis.title})" if diagnosis else "awaiting logs"
@@ -628,8 +655,75 @@ def _recent_step_failure(cluster_id: str, at: datetime, deps: Dependencies) -> I
     return max(candidates, key=lambda i: i.failed_at, default=None)
 
 
+def _remember_run(run: JobRun, deps: Dependencies) -> bool:
+    return deps.repository.record_run(run, _expires_at(deps.clock(), deps))
+
+
+def _remember_failure(incident: Incident, deps: Dependencies) -> None:
+    """The job's latest failure (for "last run" and, when a later run succeeds, the recovery)."""
+    key = incident_job_key(incident)
+    if key is None or incident.state != "FAILED":
+        return
+    _remember_run(
+        JobRun(
+            job_key=key,
+            outcome="FAILED",
+            at=incident.failed_at,
+            cluster_id=incident.cluster_id,
+            step_id=incident.step_id,
+            application_id=incident.application_id,
+            job_run_id=incident.job_run_id,
+            incident_id=incident.incident_id,
+        ),
+        deps,
+    )
+
+
+def _success_outcome(run: JobRun | None, what: str, deps: Dependencies) -> Outcome:
+    if run is None:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"{what} succeeded; its job cannot be identified (no name)")
+    newest = _remember_run(run, deps)
+    count(MetricName.SUCCESSFUL_RUNS)
+    return Outcome(
+        action="run_recorded",
+        detail=f"{what} succeeded: "
+        + ("remembered as the last success of " if newest else "a later success is already remembered for ")
+        + run.job_key,
+    )
+
+
+def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
+    """A completed step: remembered as its job's last success (one cached DescribeCluster, one write)."""
+    detail = event.detail
+    key = job_key(cluster_name=deps.emr.cluster_name(detail.cluster_id), step_name=detail.name)
+    run = None
+    if key is not None:
+        run = JobRun(
+            job_key=key, outcome="SUCCEEDED", at=event.time, cluster_id=detail.cluster_id, step_id=detail.step_id
+        )
+    return _success_outcome(run, f"step {detail.name or detail.step_id} ({detail.step_id})", deps)
+
+
+def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
+    detail = event.detail
+    key = job_key(application_id=detail.application_id, job_run_name=detail.job_run_name)
+    run = None
+    if key is not None:
+        run = JobRun(
+            job_key=key,
+            outcome="SUCCEEDED",
+            at=event.time,
+            application_id=detail.application_id,
+            job_run_id=detail.job_run_id,
+        )
+    return _success_outcome(run, f"job run {detail.job_run_name or detail.job_run_id} ({detail.job_run_id})", deps)
+
+
 def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
     detail = event.detail
+    if detail.state == "COMPLETED":
+        return handle_step_success(event, deps)
     if detail.state not in FAILING_STEP_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"step state {detail.state} is not a failure")
@@ -672,6 +766,8 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
 
 def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
     detail = event.detail
+    if detail.state == "SUCCESS":
+        return handle_job_run_success(event, deps)
     if detail.state not in FAILING_JOB_RUN_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")

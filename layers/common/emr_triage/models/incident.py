@@ -82,8 +82,52 @@ class Incident(BaseModel):
     expires_at: int
 
 
+RunOutcome = Literal["SUCCEEDED", "FAILED"]
+
+
+class JobRun(BaseModel):
+    """The latest run of a job with a given outcome (the job: a step name on clusters of the same name, or
+    a job run name in an EMR Serverless application; see :func:`emr_triage.incidents.history.job_key`)."""
+
+    job_key: str
+    outcome: RunOutcome
+    at: datetime
+    cluster_id: str | None = None
+    step_id: str | None = None
+    application_id: str | None = None
+    job_run_id: str | None = None
+    incident_id: str | None = None
+
+
+class Recurrence(BaseModel):
+    """How often the incident's failure signature was seen up to this incident (this one included)."""
+
+    count_7d: int
+    count_30d: int
+    first_seen: datetime
+    retention_days: int
+
+
+class AlertContext(BaseModel):
+    """What the incident store knows around one incident, for the alert: recurrence of its signature and
+    the last successful run of the same job. None fields: unknown (no signature yet, no job identity, or
+    the store could not be read)."""
+
+    recurrence: Recurrence | None = None
+    job_known: bool = False
+    last_success: datetime | None = None
+    succeeded_after: datetime | None = None
+
+
 OutcomeAction = Literal[
-    "incident_opened", "incident_updated", "duplicate", "folded", "ignored", "no_incident", "rejected"
+    "incident_opened",
+    "incident_updated",
+    "duplicate",
+    "folded",
+    "ignored",
+    "no_incident",
+    "rejected",
+    "run_recorded",
 ]
 SlackAction = Literal["posted", "updated", "unchanged", "none"]
 

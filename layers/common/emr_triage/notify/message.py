@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from emr_triage.analysis.redact import redact
 from emr_triage.logs.locations import parse_s3_uri
-from emr_triage.models.incident import Incident
+from emr_triage.models.incident import AlertContext, Incident
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -279,7 +279,46 @@ def _context(text: str) -> dict[str, Any]:
     return {"type": "context", "elements": [_mrkdwn(text, CONTEXT_LIMIT)]}
 
 
-def build_incident_message(incident: Incident, mention: str | None = None) -> SlackMessage:
+def _ago(earlier: datetime, later: datetime) -> str:
+    seconds = max(0, int((later - earlier).total_seconds()))
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def context_line(incident: Incident, context: AlertContext) -> str | None:
+    """The history line: recurrence of the failure signature, and the job's last success."""
+    parts: list[str] = []
+    seen = context.recurrence
+    if seen is not None:
+        if seen.count_30d <= 1:
+            parts.append(f":new: *New failure signature*: not seen in the last {seen.retention_days} days")
+        else:
+            parts.append(
+                f":repeat: *Same failure {seen.count_7d} times in 7 days* ({seen.count_30d} in 30), "
+                f"first on {seen.first_seen.strftime('%Y-%m-%d')}"
+            )
+    what = "step" if incident.kind == "step" else "job"
+    if context.last_success is not None:
+        parts.append(
+            f"last successful run of this {what}: {_when(context.last_success)} "
+            f"({_ago(context.last_success, incident.failed_at)} before this failure)"
+        )
+    elif context.job_known and context.succeeded_after is None:
+        parts.append(f"no successful run of this {what} on record")
+    if context.succeeded_after is not None:
+        parts.append(
+            f":white_check_mark: it succeeded again at {_when(context.succeeded_after)} "
+            f"({_ago(incident.failed_at, context.succeeded_after)} later)"
+        )
+    return " · ".join(parts) or None
+
+
+def build_incident_message(
+    incident: Incident, mention: str | None = None, context: AlertContext | None = None
+) -> SlackMessage:
     """The root message of an incident, as it should read now.
 
     Parameters
@@ -289,6 +328,8 @@ def build_incident_message(incident: Incident, mention: str | None = None) -> Sl
     mention:
         Slack mention syntax of the owners (built by :mod:`emr_triage.notify.routing` from validated
         ids), put first in the message; None for no mention.
+    context:
+        What the incident store knows around it (recurrence, last success); None: not shown.
 
     Returns
     -------
@@ -314,6 +355,9 @@ def build_incident_message(incident: Incident, mention: str | None = None) -> Sl
     ]
     if mention:
         blocks.insert(1, _section(f"{mention} this alert is yours ({escape(incident.severity)} severity)"))
+    history = context_line(incident, context) if context is not None else None
+    if history:
+        blocks.append(_context(history))
     if incident.emr_reason:
         emr = f"*EMR says:* {escape(incident.emr_reason)}"
         if incident.emr_log_file:

@@ -1,0 +1,83 @@
+"""Memory across runs, as pure functions: which job an incident belongs to, and what its history says.
+
+A *job* is what an on-call engineer calls "the nightly load": the same step name on clusters of the same
+name (transient clusters get a new id every run, and their names often carry a date or a run number, so
+digits are masked), or the same job run name in an EMR Serverless application (applications live across
+runs). A *signature* is the diagnosis fingerprint (rule, masked headline, user-code location).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from emr_triage.models.incident import AlertContext, Incident, JobRun, Recurrence
+
+_DIGITS = re.compile(r"\d+")
+MAX_JOB_KEY = 400
+
+
+def _mask(name: str) -> str:
+    return _DIGITS.sub("#", name.strip())[:180]
+
+
+def job_key(
+    *,
+    cluster_name: str | None = None,
+    step_name: str | None = None,
+    application_id: str | None = None,
+    job_run_name: str | None = None,
+) -> str | None:
+    """The identity of a job across runs, or None when the names do not identify one.
+
+    Examples
+    --------
+    >>> job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders")
+    'step:etl-nightly-#-#-#/load orders'
+    >>> job_key(application_id="00f1982r1uukb925", job_run_name="features-20261120")
+    'serverless:00f1982r1uukb925/features-#'
+    """
+    if step_name and cluster_name:
+        return f"step:{_mask(cluster_name)}/{_mask(step_name)}"[:MAX_JOB_KEY]
+    if application_id and job_run_name:
+        return f"serverless:{application_id}/{_mask(job_run_name)}"[:MAX_JOB_KEY]
+    return None
+
+
+def incident_job_key(incident: Incident) -> str | None:
+    """The job of a step or job-run incident (cluster incidents are not runs of a job)."""
+    if incident.kind == "step":
+        return job_key(cluster_name=incident.cluster_name, step_name=incident.step_name)
+    if incident.kind == "job_run":
+        return job_key(application_id=incident.application_id, job_run_name=incident.job_run_name)
+    return None
+
+
+def recurrence(times: list[datetime], at: datetime, retention_days: int) -> Recurrence:
+    """Counts of a signature's incidents up to ``at``, from their failure times (other incidents), with
+    the incident at ``at`` itself counted once."""
+    earlier = [t for t in times if t <= at]
+    return Recurrence(
+        count_7d=1 + sum(1 for t in earlier if at - t <= timedelta(days=7)),
+        count_30d=1 + sum(1 for t in earlier if at - t <= timedelta(days=30)),
+        first_seen=min([*earlier, at]),
+        retention_days=retention_days,
+    )
+
+
+def alert_context(
+    incident: Incident,
+    signature_times: list[datetime] | None,
+    last_success: JobRun | None,
+    retention_days: int,
+) -> AlertContext:
+    """The context line's input, from what the store returned (None: not looked up or unavailable)."""
+    context = AlertContext(job_known=incident_job_key(incident) is not None)
+    if signature_times is not None:
+        context.recurrence = recurrence(signature_times, incident.failed_at, retention_days)
+    if last_success is not None:
+        if last_success.at <= incident.failed_at:
+            context.last_success = last_success.at
+        else:
+            context.succeeded_after = last_success.at
+    return context

@@ -1,0 +1,168 @@
+"""Memory across runs: recurrence of a failure signature and the job's last success, in the alert."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.fakes.memory import make_dependencies
+
+from emr_triage.exceptions import TransientError
+from emr_triage.incidents.history import alert_context, job_key, recurrence
+from emr_triage.incidents.service import handle_emr_event, step_incident_id
+from emr_triage.models.emr import ClusterInfo, StepInfo
+from emr_triage.models.events import parse_event
+from emr_triage.models.incident import Incident, JobRun
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+OOM = "26/11/20 02:13:01 ERROR Executor: Exception in task 3.0\njava.lang.OutOfMemoryError: Java heap space\n"
+T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+
+
+def _step_event(cluster: str, step: str, state: str, at: datetime, name: str = "load orders") -> object:
+    raw = json.loads((EVENTS / "step-failed.json").read_text())
+    raw["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw["detail"].update(clusterId=cluster, stepId=step, state=state, name=name)
+    return parse_event(raw)
+
+
+def _night(deps_tuple, night: int, cluster_name: str = "etl-nightly-2026-11-{:02d}"):  # type: ignore[no-untyped-def]
+    """A transient cluster of the nightly job: a new cluster id and a dated name each night."""
+    _, _, emr, logs, _ = deps_tuple
+    cluster, step = f"j-NIGHT{night:08d}", f"s-STEP{night:09d}"
+    emr.clusters[cluster] = ClusterInfo(
+        cluster_id=cluster, name=cluster_name.format(night), log_uri="s3://logs-bucket/emr/"
+    )
+    emr.steps[step] = StepInfo(step_id=step, name="load orders", state="FAILED")
+    logs.put(f"emr/{cluster}/steps/{step}/stderr.gz", OOM)
+    return cluster, step
+
+
+def _root_text(notifier, index: int = -1) -> str:  # type: ignore[no-untyped-def]
+    return json.dumps(notifier.posts[index][1].blocks)
+
+
+def test_job_identity_masks_dates_and_run_numbers() -> None:
+    # Given names of the same nightly job on two nights, and a serverless job run
+    # Then they are one job; a step without a cluster name is no job at all
+    assert job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders run 17") == job_key(
+        cluster_name="etl-nightly-2026-11-21", step_name="load orders run 18"
+    )
+    assert job_key(application_id="00f1982r1uukb925", job_run_name="features-20261120") == (
+        "serverless:00f1982r1uukb925/features-#"
+    )
+    assert job_key(step_name="load orders") is None
+
+
+def test_recurrence_counts_this_incident_once_and_only_earlier_ones() -> None:
+    # Given other incidents 1, 3 and 20 days before, and one after (it must not count)
+    times = [T0 - timedelta(days=d) for d in (20, 3, 1)] + [T0 + timedelta(days=1)]
+    # When the recurrence at T0 is computed
+    seen = recurrence(times, T0, 90)
+    # Then this one and the two within 7 days count for 7 days, all earlier for 30, first seen 20 days ago
+    assert (seen.count_7d, seen.count_30d, seen.first_seen) == (3, 4, T0 - timedelta(days=20))
+
+
+def test_a_first_failure_says_new_signature_and_no_success_on_record() -> None:
+    # Given a job that never ran before
+    deps_tuple = make_dependencies()
+    deps, _, _, _, notifier = deps_tuple
+    cluster, step = _night(deps_tuple, 20)
+    # When its step fails
+    handle_emr_event(_step_event(cluster, step, "FAILED", T0), deps)  # type: ignore[arg-type]
+    # Then the alert says the signature is new and no successful run is known
+    text = _root_text(notifier)
+    assert "New failure signature" in text and "no successful run of this step on record" in text
+
+
+def test_a_repeated_failure_counts_its_recurrence_and_shows_the_last_success() -> None:
+    # Given the nightly job succeeded on night 17, then failed with the same error on nights 18 and 19
+    deps_tuple = make_dependencies()
+    deps, repo, _, _, notifier = deps_tuple
+    cluster, step = _night(deps_tuple, 17)
+    ok = handle_emr_event(_step_event(cluster, step, "COMPLETED", T0 - timedelta(days=3)), deps)  # type: ignore[arg-type]
+    assert ok.action == "run_recorded"
+    for night, days_ago in ((18, 2), (19, 1)):
+        cluster, step = _night(deps_tuple, night)
+        handle_emr_event(_step_event(cluster, step, "FAILED", T0 - timedelta(days=days_ago)), deps)  # type: ignore[arg-type]
+    # When it fails the same way on night 20, on a new cluster with a new id and name
+    cluster, step = _night(deps_tuple, 20)
+    handle_emr_event(_step_event(cluster, step, "FAILED", T0), deps)  # type: ignore[arg-type]
+    # Then the alert says it is the third time in 7 days, since night 18, and when the job last succeeded
+    text = _root_text(notifier)
+    assert "Same failure 3 times in 7 days* (3 in 30), first on 2026-11-18" in text
+    assert "last successful run of this step: 2026-11-17 02:00 UTC (3 days before this failure)" in text
+    # And the store remembers the job's latest failure
+    latest = repo.last_run(job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders") or "", "FAILED")
+    assert latest is not None and latest.incident_id == step_incident_id(cluster, step)
+
+
+def test_a_late_delivered_older_success_does_not_replace_a_newer_one() -> None:
+    # Given the job's success on night 19 is remembered
+    deps_tuple = make_dependencies()
+    deps, repo, _, _, _ = deps_tuple
+    cluster19, step19 = _night(deps_tuple, 19)
+    cluster18, step18 = _night(deps_tuple, 18)
+    handle_emr_event(_step_event(cluster19, step19, "COMPLETED", T0 - timedelta(days=1)), deps)  # type: ignore[arg-type]
+    # When night 18's success event arrives late
+    outcome = handle_emr_event(_step_event(cluster18, step18, "COMPLETED", T0 - timedelta(days=2)), deps)  # type: ignore[arg-type]
+    # Then night 19 stays the last success
+    assert "a later success is already remembered" in outcome.detail
+    key = job_key(cluster_name="etl-nightly-2026-11-19", step_name="load orders") or ""
+    last = repo.last_run(key, "SUCCEEDED")
+    assert last is not None and last.cluster_id == cluster19
+
+
+def test_an_unavailable_history_never_blocks_the_alert() -> None:
+    # Given an incident store whose history reads fail
+    deps_tuple = make_dependencies()
+    deps, repo, _, _, notifier = deps_tuple
+    cluster, step = _night(deps_tuple, 20)
+
+    def broken(*args: object, **kwargs: object) -> list[datetime]:
+        raise TransientError("DynamoDB Query throttled")
+
+    repo.signature_times = broken  # type: ignore[method-assign]
+    # When a step fails
+    outcome = handle_emr_event(_step_event(cluster, step, "FAILED", T0), deps)  # type: ignore[arg-type]
+    # Then the alert is posted, without the history line
+    assert outcome.slack == "posted"
+    assert "failure signature" not in _root_text(notifier) and "Same failure" not in _root_text(notifier)
+
+
+def test_a_success_after_the_failure_is_said_as_such() -> None:
+    # Given a failed step incident, and a success of its job remembered after it
+    incident = Incident.model_validate(
+        {
+            "incident_id": "j-A.s-B",
+            "kind": "step",
+            "state": "FAILED",
+            "severity": "high",
+            "region": "us-east-1",
+            "cluster_name": "etl",
+            "step_name": "load",
+            "failed_at": T0,
+            "opened_at": T0,
+            "updated_at": T0,
+            "expires_at": 0,
+        }
+    )
+    later = JobRun(job_key="step:etl/load", outcome="SUCCEEDED", at=T0 + timedelta(hours=3))
+    # When the context is built
+    context = alert_context(incident, None, later, 90)
+    # Then the success is not called "the last success before", but a recovery after
+    assert context.last_success is None and context.succeeded_after == later.at
+
+
+@pytest.mark.parametrize("name", [None, ""])
+def test_a_serverless_success_without_a_name_is_ignored_not_guessed(name: str | None) -> None:
+    # Given a job run SUCCESS event without a job run name
+    deps, repo, _, _, _ = make_dependencies()
+    raw = json.loads((EVENTS / "serverless-job-run-succeeded.json").read_text())
+    raw["detail"]["jobRunName"] = name
+    # When it is handled
+    outcome = handle_emr_event(parse_event(raw), deps)  # type: ignore[arg-type]
+    # Then nothing is remembered, and the outcome says why
+    assert outcome.action == "ignored" and "cannot be identified" in outcome.detail and repo.runs == {}
