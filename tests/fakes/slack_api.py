@@ -4,11 +4,16 @@ It implements what emr-triage calls (chat.postMessage, chat.update, the three-st
 Slack's response shapes and error codes, records every request, and can be told to fail the next calls
 of a method (HTTP 429 with Retry-After, 5xx, a Slack error code, or a delay longer than the client's
 timeout).
+
+The same server also plays Slack's incoming webhooks (``POST /services/T…/B…/secret``, for slack-sdk's
+WebhookClient): they answer in plain text (``ok``, ``no_service``, ``invalid_payload``), not JSON, and
+their faults are scripted under the method name ``"webhook"``.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 from collections import defaultdict, deque
@@ -24,14 +29,20 @@ class Call:
     payload: dict[str, Any]
     token: str | None
     raw: str
+    path: str = ""  # the request path (incoming webhooks: which hook was called)
 
 
 @dataclass
 class Fault:
-    """What the next call of a method gets. ``passthrough``: only the delay, then normal behaviour."""
+    """What the next call of a method gets. ``passthrough``: only the delay, then normal behaviour.
+
+    ``text`` answers with a plain-text body instead of JSON, as incoming webhooks do (``"no_service"``);
+    a webhook fault without ``body`` or ``text`` answers with the text Slack gives for its status.
+    """
 
     status: int = 200
     body: dict[str, Any] | None = None
+    text: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     passthrough: bool = False
@@ -45,6 +56,18 @@ class Message:
     blocks: list[Any]
     thread_ts: str | None = None
     edits: int = 0
+
+
+# What Slack's incoming webhooks answer, in plain text, for a status when a fault gives no body.
+_WEBHOOK_STATUS_TEXT = {
+    200: "ok",
+    400: "invalid_payload",
+    403: "invalid_token",
+    404: "no_service",
+    410: "channel_is_archived",
+    429: "rate_limited",
+}
+WEBHOOK_PREFIX = "/services/"
 
 
 class FakeSlack:
@@ -62,6 +85,38 @@ class FakeSlack:
         self._ts = 1763600000
         self.base_url = ""
         self.url = ""
+        # Incoming webhooks: hook path (/services/T…/B…/secret) -> the channel id it posts to.
+        self.webhooks: dict[str, str] = {}
+        self.webhook_posts: list[dict[str, Any]] = []
+        self._default_webhook = self._new_webhook_path("C0EMRALRT")
+
+    # -- incoming webhooks ----------------------------------------------------------------------------
+    def _new_webhook_path(self, channel_id: str) -> str:
+        path = f"{WEBHOOK_PREFIX}T0EMRTRIAG/B{len(self.webhooks) + 1:09d}/{secrets.token_hex(12)}"
+        self.webhooks[path] = channel_id
+        return path
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL of the workspace's default incoming webhook (posting to #emr-alerts)."""
+        return self.base_url.rstrip("/") + self._default_webhook
+
+    def add_webhook(self, channel: str = "#emr-alerts") -> str:
+        """Create another incoming webhook (a rotated URL, another channel); returns its URL."""
+        channel_id = self._channel_id(channel)
+        if channel_id is None:
+            raise ValueError(f"unknown channel {channel}")
+        with self._lock:
+            return self.base_url.rstrip("/") + self._new_webhook_path(channel_id)
+
+    def remove_webhook(self, url: str) -> None:
+        """Delete an incoming webhook: posting to it then gets ``404 no_service``, as in Slack."""
+        with self._lock:
+            self.webhooks.pop(urlparse(url).path, None)
+
+    def webhook_calls(self) -> list[Call]:
+        """Every request to an incoming webhook, accepted or not (retries included)."""
+        return self.calls_to("webhook")
 
     # -- scripting ------------------------------------------------------------------------------------
     def fail_next(self, method: str, *faults: Fault) -> None:
@@ -88,21 +143,62 @@ class FakeSlack:
             return channel
         return self.channels.get(channel)
 
-    def handle(
-        self, method: str, payload: dict[str, Any], token: str | None
-    ) -> tuple[int, dict[str, Any], dict[str, str], float]:
+    def _next_fault(self, method: str) -> Fault | None:
         with self._lock:
             fault = self._faults[method].popleft() if self._faults[method] else None
         if fault is not None and fault.passthrough:
             time.sleep(fault.delay)
-            fault = None
+            return None
+        return fault
+
+    def handle(
+        self, method: str, payload: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
+        fault = self._next_fault(method)
         if fault is not None:
-            body = fault.body if fault.body is not None else {"ok": False, "error": "fault"}
+            body: dict[str, Any] | str = {"ok": False, "error": "fault"}
+            if fault.text is not None:
+                body = fault.text
+            elif fault.body is not None:
+                body = fault.body
             return fault.status, body, fault.headers, fault.delay
         if token not in self.valid_tokens:
             return 200, {"ok": False, "error": "invalid_auth"}, {}, 0.0
         with self._lock:
             return (200, *self._dispatch(method, payload), 0.0)
+
+    def handle_webhook(self, path: str, raw: str) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
+        """An incoming-webhook request: (status, plain-text body, headers, delay before answering)."""
+        fault = self._next_fault("webhook")
+        if fault is not None:
+            body: dict[str, Any] | str
+            if fault.text is not None:
+                body = fault.text
+            elif fault.body is not None:
+                body = fault.body
+            else:
+                body = _WEBHOOK_STATUS_TEXT.get(fault.status, "internal_error" if fault.status >= 500 else "fault")
+            return fault.status, body, fault.headers, fault.delay
+        with self._lock:
+            channel_id = self.webhooks.get(path)
+        if channel_id is None:
+            return 404, "no_service", {}, 0.0
+        try:
+            payload = json.loads(raw)
+        except json.JSONDecodeError:
+            return 400, "invalid_payload", {}, 0.0
+        if not isinstance(payload, dict) or not isinstance(payload.get("blocks", []), list):
+            return 400, "invalid_payload", {}, 0.0
+        if not payload.get("text") and not payload.get("blocks"):
+            return 400, "no_text", {}, 0.0
+        with self._lock:
+            self.webhook_posts.append(payload)
+            self._ts += 1
+            ts = f"{self._ts}.000100"
+            self.messages[(channel_id, ts)] = Message(
+                channel_id, ts, str(payload.get("text", "")), payload.get("blocks") or []
+            )
+        return 200, "ok", {}, 0.0
 
     def _dispatch(self, method: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         if method == "chat.postMessage":
@@ -165,6 +261,17 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode("utf-8", "replace")
         path = urlparse(self.path).path
         fake = self.server.fake
+        if path.startswith(WEBHOOK_PREFIX):
+            try:
+                payload = json.loads(raw or "{}")
+            except json.JSONDecodeError:
+                payload = {}
+            fake.calls.append(Call("webhook", payload if isinstance(payload, dict) else {}, None, raw, path))
+            status, body, headers, delay = fake.handle_webhook(path, raw)
+            if delay:
+                time.sleep(delay)
+            self._send(status, body, headers)
+            return
         if path.startswith("/upload/"):
             file_id = path.rsplit("/", 1)[-1]
             if file_id in fake.uploads:
@@ -178,17 +285,19 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {k: v[0] for k, v in parse_qs(raw).items()}
         auth = self.headers.get("Authorization") or ""
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else payload.get("token")
-        fake.calls.append(Call(method, payload, token, raw))
+        fake.calls.append(Call(method, payload, token, raw, path))
         status, body, headers, delay = fake.handle(method, payload, token)
         if delay:
             time.sleep(delay)
         self._send(status, body, headers)
 
-    def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-        data = json.dumps(body).encode()
+    def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> None:
+        # Web API methods answer in JSON; incoming webhooks (and text faults) in plain text.
+        text = isinstance(body, str)
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -207,16 +316,22 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeSlackServer:
-    """Start with ``with FakeSlackServer() as slack:``; point WebClient at ``slack.url``."""
+    """Start with ``with FakeSlackServer() as slack:``; point WebClient at ``slack.url`` and WebhookClient
+    at ``slack.webhook_url``."""
 
     def __init__(self, token: str = "xoxb-test-token") -> None:
         self.fake = FakeSlack(token)
         self._server = _Server(self.fake)
-        host, port = self._server.server_address[:2]
+        host, port = str(self._server.server_address[0]), self._server.server_address[1]
         self.url = f"http://{host}:{port}/api/"
         self.fake.base_url = f"http://{host}:{port}/"
         self.fake.url = self.url
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL of the default incoming webhook on this server."""
+        return self.fake.webhook_url
 
     def __enter__(self) -> FakeSlack:
         self._thread.start()
