@@ -12,6 +12,7 @@ from emr_triage.aws.s3 import ObjectInfo, ObjectStream
 from emr_triage.exceptions import LogReadError
 from emr_triage.incidents.repository import Mutation
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, JobRun, RunOutcome, SlackRef
 from emr_triage.notify.message import SlackMessage
 from emr_triage.runtime import Dependencies
@@ -128,6 +129,7 @@ class FakeNotifier:
     replies: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
     uploads: list[tuple[SlackRef, str, str]] = field(default_factory=list)
     fail_with: Exception | None = None
+    threads: bool = True
     on_post: Callable[[], None] | None = None
     on_update: Callable[[], None] | None = None
 
@@ -171,6 +173,24 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeFollowUps:
+    """Scheduled log checks, kept in order (``due()`` hands them out, as the queue would)."""
+
+    scheduled: list[tuple[FollowUp, int]] = field(default_factory=list)
+    fail_with: Exception | None = None
+
+    def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.scheduled.append((follow_up, delay_seconds))
+
+    def due(self) -> list[FollowUp]:
+        due = [f for f, _ in self.scheduled]
+        self.scheduled.clear()
+        return due
 
 
 def make_dependencies(

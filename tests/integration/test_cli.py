@@ -197,7 +197,8 @@ def test_replay_against_a_deployed_stack_uses_its_resources(monkeypatch: pytest.
                     "TableName": "deployed-incidents",
                     "BillingMode": "PAY_PER_REQUEST",
                     "AttributeDefinitions": [
-                        {"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "gsi1pk", "gsi1sk")
+                        {"AttributeName": n, "AttributeType": "S"}
+                        for n in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
                     ],
                     "KeySchema": [
                         {"AttributeName": "pk", "KeyType": "HASH"},
@@ -211,11 +212,20 @@ def test_replay_against_a_deployed_stack_uses_its_resources(monkeypatch: pytest.
                                 {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
                             ],
                             "Projection": {"ProjectionType": "ALL"},
-                        }
+                        },
+                        {
+                            "IndexName": "gsi2",
+                            "KeySchema": [
+                                {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                                {"AttributeName": "gsi2sk", "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        },
                     ],
                 },
             },
             "DeadLetterQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "deployed-dlq"}},
+            "FollowUpQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "deployed-follow-ups"}},
         },
     }
     with mock_aws():
@@ -243,9 +253,15 @@ def test_replay_against_a_deployed_stack_uses_its_resources(monkeypatch: pytest.
             "us-east-1",
             str(EVENTS / "step-failed.json"),
         )
-        # Then the handler ran with the stack's resources: the incident is in the stack's table
+        # Then the handler ran with the stack's resources: the incident is in the stack's table, and its
+        # log check waits in the stack's queue, delayed 5 minutes, for the deployed FollowUpFunction
         items = boto3.client("dynamodb").scan(TableName="deployed-incidents")["Items"]
+        sqs = boto3.client("sqs")
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName="deployed-follow-ups")["QueueUrl"], AttributeNames=["All"]
+        )["Attributes"]
     assert code == EXIT_OK, output
     assert "stack emr-triage-test" in output
     assert [i["incident_id"]["S"] for i in items] == ["j-123456789ABCD.s-ZYXWVUTSRQPON"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1", attributes
     assert "#prod-alerts" in output

@@ -3,6 +3,7 @@ and every action a policy grants is used (or its comment says why it is there)."
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -93,8 +94,20 @@ def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_gran
             for event in (step, log) if folder == EVENTS else ():  # the log rule watches events/' bucket
                 report = stack.replay(ReplayItem(path=EVENTS / "malformed.json", event=event))
                 assert [i.outcome["action"] for i in report.invocations if i.outcome] == ["rejected"]
+            # And the log checks the functions scheduled run: one finds a log whose S3 event never came,
+            # and a malformed one is dead-lettered
+            if folder == EVENTS:
+                boto3.client("s3", region_name="us-east-1").put_object(
+                    Bucket=scenario.log_bucket,
+                    Key=f"{scenario.log_prefix}applications/00f1982r1uukb925/jobs/00f1cbn5g4bb0c02/SPARK_DRIVER/stderr.gz",
+                    Body=gzip.compress(b"26/11/18 21:03:09 ERROR SparkContext: Error initializing SparkContext.\n"),
+                )
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="emr-triage-follow-ups")["QueueUrl"], MessageBody="{")
+            checks = stack.run_follow_ups()
+            assert checks and not any(i.error for r in checks for i in r.invocations)
     # Then, per function, the calls made are within the policy, and the policy holds nothing unused
-    for function in ("EmrEventFunction", "LogArrivalFunction"):
+    for function in ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction"):
         granted = _policy_actions(function)
         made = recorded[function]
         assert made <= granted, f"{function} calls {sorted(made - granted)} without permission"

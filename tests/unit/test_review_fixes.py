@@ -161,9 +161,11 @@ def test_waiting_wording_only_promises_updates_when_logs_can_come() -> None:
 
     assert "updated when they arrive" in text(_incident())
     assert "does not write logs to S3" in text(_incident(log_location=None))
-    assert "no driver log was found" in text(
-        _incident(kind="job_run", cluster_id=None, application_id="a1b2c3d4", job_run_id="e5f6a7b8")
-    )
+    job_run = {"kind": "job_run", "cluster_id": None, "application_id": "a1b2c3d4", "job_run_id": "e5f6a7b8"}
+    assert "updated when they arrive" in text(_incident(**job_run))
+    assert "does not send its logs to S3" in text(_incident(**job_run, log_location=None))
+    assert "logs unavailable" in text(_incident(logs_unavailable=True, logs_deadline_minutes=20))
+    assert "within 20 min" in text(_incident(logs_unavailable=True, logs_deadline_minutes=20))
 
 
 def test_every_mrkdwn_object_is_verbatim() -> None:

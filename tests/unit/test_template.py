@@ -25,7 +25,7 @@ def specs():  # type: ignore[no-untyped-def]
             "SlackChannel": "#emr-alerts",
             "SlackTokenSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:s-AbCdEf",
         },
-        refs={"IncidentsTable": "incidents", "DeadLetterQueue": "https://sqs/dlq"},
+        refs={"IncidentsTable": "incidents", "DeadLetterQueue": "https://sqs/dlq", "FollowUpQueue": "https://sqs/f"},
         pseudo={"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::StackName": "t"},
     )
     return function_specs(template, ROOT, resolver)
@@ -70,7 +70,8 @@ def test_log_rule_only_matches_the_configured_bucket_and_prefix(specs) -> None: 
 
 def test_functions_get_the_globals_and_their_handler_files(specs) -> None:  # type: ignore[no-untyped-def]
     by_id = {s.logical_id: s for s in specs}
-    assert set(by_id) == {"EmrEventFunction", "LogArrivalFunction"}
+    assert set(by_id) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction"}
+    assert by_id["FollowUpFunction"].queues == ("FollowUpQueue",)
     for spec in specs:
         assert spec.handler_file.is_file() and spec.handler_name == "lambda_handler"
         assert spec.environment["INCIDENTS_TABLE"] == "incidents"

@@ -121,6 +121,15 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                     incident_id = (invocation.outcome or {}).get("incident_id")
                     if incident_id and incident_id not in touched:
                         touched.append(str(incident_id))
+            follow_ups = stack.run_follow_ups()
+            if follow_ups:
+                out.write(
+                    f"\n━━ Log checks after the failure ({len(follow_ups)}): on AWS each is due every 5 minutes "
+                    "until the logs deadline; here time is compressed to the deadline\n"
+                )
+            for report in follow_ups:
+                print_event_report(report, out, show_json=args.json, verbose=args.verbose, shown=shown)
+                failed = failed or report.failed
             if touched:
                 out.write(f"\n━━ Incidents recorded ({len(touched)})\n")
             for incident_id in touched:

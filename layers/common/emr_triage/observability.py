@@ -27,6 +27,7 @@ class MetricName:
     DEAD_LETTERED_EVENTS = "DeadLetteredEvents"
     IGNORED_EVENTS = "IgnoredEvents"
     SUCCESSFUL_RUNS = "SuccessfulRunsRecorded"
+    LOGS_UNAVAILABLE = "LogsUnavailable"
     LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
     PARTIAL_LOG_READS = "PartialLogReads"
     FAILURES_CLASSIFIED = "FailuresClassified"

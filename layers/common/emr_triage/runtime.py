@@ -17,6 +17,7 @@ from emr_triage.analysis.catalogue import Catalogue, get_catalogue
 from emr_triage.aws.clients import reset_clients
 from emr_triage.aws.dead_letter import DeadLetterSink, SqsDeadLetterSink
 from emr_triage.aws.emr import BotoEmrGateway, EmrGateway
+from emr_triage.aws.follow_ups import FollowUpQueue, SqsFollowUpQueue
 from emr_triage.aws.s3 import LogStore, S3LogStore
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
@@ -43,6 +44,8 @@ class Dependencies:
     notifier: Notifier
     catalogue: Catalogue
     dead_letters: DeadLetterSink | None = None
+    # Where log checks after a failure are scheduled (None: no follow-ups, e.g. in unit tests).
+    follow_ups: FollowUpQueue | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     sleep: Callable[[float], None] = field(default=time.sleep)
     # time.monotonic() by which log reading must stop, so the function still has time to store the
@@ -99,6 +102,14 @@ def console_notifier() -> ConsoleNotifier:
 def build_notifier(settings: Settings) -> Notifier:
     if settings.slack_delivery == "console":
         return console_notifier()
+    if settings.slack_delivery == "webhook":
+        from emr_triage.notify.webhook import WebhookNotifier, webhook_url_from_secret
+
+        if settings.slack_webhook_url is not None:
+            url = settings.slack_webhook_url.get_secret_value()
+            return WebhookNotifier(lambda: url)
+        webhook_secret = settings.slack_token_secret_id or ""
+        return WebhookNotifier(lambda: webhook_url_from_secret(webhook_secret))
     if settings.slack_delivery == "env":
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
         return SlackWebNotifier(lambda: token, settings.slack_api_url)
@@ -129,6 +140,7 @@ def get_dependencies() -> Dependencies:
         notifier=build_notifier(settings),
         catalogue=_catalogue(settings.rules_file),
         dead_letters=SqsDeadLetterSink(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
+        follow_ups=SqsFollowUpQueue(settings.follow_up_queue_url) if settings.follow_up_queue_url else None,
     )
 
 

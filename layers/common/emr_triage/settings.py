@@ -24,14 +24,16 @@ from pydantic import (
 from emr_triage.exceptions import SettingsError
 from emr_triage.models.validation import describe_validation_error
 
-SlackDelivery = Literal["secret", "env", "console"]
+SlackDelivery = Literal["secret", "env", "console", "webhook"]
 
 
 class Settings(BaseModel):
     """Validated runtime configuration.
 
     ``slack_delivery`` chooses where Slack messages go: ``secret`` (Lambda: the bot token comes from
-    Secrets Manager), ``env`` (local: ``SLACK_BOT_TOKEN``), ``console`` (local: rendered, not sent).
+    Secrets Manager), ``env`` (local: ``SLACK_BOT_TOKEN``), ``console`` (local: rendered, not sent),
+    ``webhook`` (an incoming webhook: its URL from the ``SLACK_TOKEN_SECRET_ID`` secret in Lambda, or
+    ``SLACK_WEBHOOK_URL`` locally; one message per incident, no thread).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -44,6 +46,12 @@ class Settings(BaseModel):
     slack_token_secret_id: str | None = Field(None, validation_alias="SLACK_TOKEN_SECRET_ID")
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    follow_up_queue_url: str | None = Field(None, validation_alias="FOLLOW_UP_QUEUE_URL")
+    # How long after a failure its logs may still arrive, and how often they are looked for meanwhile.
+    # (An interval of 0, used by the replay command, means one check, at once: "after the deadline".)
+    logs_deadline_minutes: int = Field(15, ge=1, le=1440, validation_alias="LOGS_DEADLINE_MINUTES")
+    follow_up_interval_seconds: int = Field(300, ge=0, le=900, validation_alias="FOLLOW_UP_INTERVAL_SECONDS")
     dead_letter_queue_url: str | None = Field(None, validation_alias="DEAD_LETTER_QUEUE_URL")
     environment: str = Field("dev", validation_alias="ENVIRONMENT")
     incident_ttl_days: int = Field(90, ge=1, le=3650, validation_alias="INCIDENT_TTL_DAYS")
@@ -52,6 +60,8 @@ class Settings(BaseModel):
     rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
     routing_file: str | None = Field(None, validation_alias="EMR_TRIAGE_ROUTING_FILE")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    # Set by the replay command: queue handlers also return their outcomes, for it to print.
+    replay: bool = Field(False, validation_alias="EMR_TRIAGE_REPLAY")
 
     @field_validator("log_prefix")
     @classmethod
@@ -70,7 +80,19 @@ class Settings(BaseModel):
             raise ValueError("SLACK_DELIVERY=secret needs SLACK_TOKEN_SECRET_ID (the Secrets Manager secret)")
         if self.slack_delivery == "env" and self.slack_bot_token is None:
             raise ValueError("SLACK_DELIVERY=env needs SLACK_BOT_TOKEN")
+        if self.slack_delivery == "webhook" and not (self.slack_token_secret_id or self.slack_webhook_url):
+            raise ValueError(
+                "SLACK_DELIVERY=webhook needs SLACK_TOKEN_SECRET_ID (the secret holding the webhook URL) "
+                "or, locally, SLACK_WEBHOOK_URL"
+            )
         return self
+
+    @property
+    def follow_up_checks(self) -> int:
+        """How many times an incident's logs are looked for after its failure (the last at the deadline)."""
+        if self.follow_up_interval_seconds == 0:
+            return 1
+        return max(1, -(-self.logs_deadline_minutes * 60 // self.follow_up_interval_seconds))
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:

@@ -49,10 +49,11 @@ from emr_triage.models.events import (
     EmrEvent,
     EmrServerlessJobRunStateChange,
     EmrStepStatusChange,
+    FollowUp,
     S3ObjectCreated,
 )
 from emr_triage.models.incident import AlertContext, Incident, JobRun, Outcome, SlackAction, TimelineEntry
-from emr_triage.notify.message import SlackMessage, build_incident_message, build_thread_reply
+from emr_triage.notify.message import SlackMessage, build_incident_message, build_single_message, build_thread_reply
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
@@ -69,6 +70,12 @@ MAX_STEP_LOG_OBJECTS = 4
 MAX_CHILDREN = 50
 MAX_APPLICATION_IDS = 20
 MAX_REDELIVERIES = 3
+# Logs a sweep of an incident's S3 prefixes analyses at most (driver-side first; executors' logs arrive
+# through their own S3 events).
+MAX_SWEEP_OBJECTS = 6
+MAX_SWEPT_APPLICATIONS = 3
+# Verdicts an incoming webhook waits past (until the deadline) for a better one: it cannot edit.
+_PROVISIONAL = frozenset({"other", "no_failure"})
 # A cancelled or interrupted step, or a cluster terminated by STEP_FAILURE, is folded into an open step
 # incident only if that step failed this recently (ActionOnFailure acts within minutes); a container log
 # with no known application link only joins an incident whose step failed this recently.
@@ -327,16 +334,104 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
     return results
 
 
+def _already_read(incident: Incident, uri: str, etag: str | None) -> bool:
+    return any(r.source == uri and (etag is None or r.etag == etag) for r in incident.logs_analysed)
+
+
+def _container_candidates(
+    incident: Incident, application_ids: list[str], deps: Dependencies
+) -> list[tuple[str, str, int, str | None]]:
+    """The ApplicationMaster (driver) container logs of the step's YARN applications already in S3."""
+    if not incident.log_location or incident.kind != "step":
+        return []
+    bucket, prefix = parse_s3_uri(incident.log_location)
+    cluster_prefix = prefix.split("steps/", 1)[0]
+    found = []
+    for app in application_ids[:MAX_SWEPT_APPLICATIONS]:
+        for obj in deps.logs.list_objects(bucket, f"{cluster_prefix}containers/{app}/", limit=200):
+            log = identify_log_object(obj.bucket, obj.key)
+            if log is not None and log.is_application_master and log.file.startswith(("stderr", "stdout")):
+                found.append((obj.bucket, obj.key, log.weight, obj.etag))
+    return found
+
+
+def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str, str, int, str | None]]:
+    """Log objects of the incident already in S3 and not analysed yet, driver-side first."""
+    if not incident.log_location:
+        return []
+    bucket, prefix = parse_s3_uri(incident.log_location)
+    found: list[tuple[str, str, int, str | None]] = []
+    if incident.kind == "step":
+        for obj in deps.logs.list_objects(bucket, prefix, limit=50):
+            name = obj.key.rsplit("/", 1)[-1]
+            if name in STEP_LOG_FILES[:MAX_STEP_LOG_OBJECTS]:
+                found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
+        found += _container_candidates(incident, incident.application_ids, deps)
+    elif incident.kind == "job_run":
+        for obj in deps.logs.list_objects(bucket, prefix, limit=200):
+            if "/SPARK_DRIVER/" in obj.key and obj.key.rsplit("/", 1)[-1].startswith("stderr"):
+                found.append((obj.bucket, obj.key, 3, obj.etag))
+    fresh = [c for c in found if not _already_read(incident, f"s3://{c[0]}/{c[1]}", c[3])]
+    return sorted(fresh, key=lambda c: -c[2])[:MAX_SWEEP_OBJECTS]
+
+
+def sweep_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAnalysis, LogRead]]:
+    """Analyse the incident's logs that are in S3 but were not analysed: logs that landed before the
+    failure event (their S3 events found no incident), or whose S3 events never came (EventBridge
+    notifications off on the bucket). A listing that fails (access denied) is noted, not raised."""
+    try:
+        candidates = _sweep_candidates(incident, deps)
+    except LogReadError as exc:
+        return [_unread(incident.log_location or "?", None, str(exc))]
+    return [_analyse_object(deps, bucket, key, weight, etag) for bucket, key, weight, etag in candidates]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Slack delivery: claim, post, record; or update in place
 # ---------------------------------------------------------------------------------------------------
 def deliver_alert(incident_id: str, deps: Dependencies, _depth: int = 0) -> SlackAction:
     """Make Slack say what the incident says now: the root message (posted once, then edited in place),
     and, once the logs are diagnosed, the evidence and the redacted extract file in its thread."""
+    if not deps.notifier.threads:
+        return _deliver_single(incident_id, deps)
     action = _deliver_root(incident_id, deps, _depth)
     if _depth == 0 and action != "none":
         _deliver_thread(incident_id, deps)
     return action
+
+
+def ready_for_single_message(incident: Incident, follow_ups: bool) -> bool:
+    """Whether an incident is final enough for the one message an incoming webhook allows: a cause found
+    in the logs, or nothing more to wait for (no logs to read, no follow-up to wait for, the deadline)."""
+    if incident.kind == "cluster" or not incident.log_location or not follow_ups or incident.logs_deadline_passed:
+        return True
+    diagnosis = incident.diagnosis
+    return diagnosis is not None and diagnosis.from_logs and diagnosis.category not in _PROVISIONAL
+
+
+def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
+    """Incoming-webhook mode: one message per incident, posted once it is final enough (see
+    :func:`ready_for_single_message`), with the diagnosis and a truncated extract inline."""
+    incident = deps.repository.get(incident_id)
+    if incident is None:
+        return "none"
+    if incident.slack is not None:
+        return "unchanged"
+    if not ready_for_single_message(incident, deps.follow_ups is not None):
+        return "none"
+    if not _claim_post(incident_id, deps):
+        return "unchanged"
+    route = _destination(incident, deps)
+    message = build_single_message(incident, route.mention, _alert_context(incident, deps))
+    try:
+        ref = deps.notifier.post(route.channel, message)
+    except Exception:
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        deps.repository.update(incident_id, _release_claim)
+        raise
+    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
+    count(MetricName.SLACK_MESSAGES_POSTED)
+    return "posted"
 
 
 def _destination(incident: Incident, deps: Dependencies) -> Destination:
@@ -605,13 +700,19 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
     return stored, False
 
 
-def _already_alerted(incident: Incident, created: bool) -> Outcome | None:
+def _already_alerted(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
     """A duplicate (or retried) event whose incident is complete: alerted, and diagnosed unless it is a
     cluster incident (no logs to read: a missing diagnosis there is final). Otherwise the caller resumes."""
-    if created or incident.slack is None or (incident.diagnosis is None and incident.kind != "cluster"):
+    if created or (incident.diagnosis is None and incident.kind != "cluster"):
         return None
+    if incident.slack is None and (
+        deps.notifier.threads or ready_for_single_message(incident, deps.follow_ups is not None)
+    ):
+        return None  # not alerted yet (Slack failed): the retry posts
     if _thread_due(incident) is not None:
         return None  # the evidence thread did not go out (a failed upload): the retry finishes it
+    if _follow_up_due(incident, deps):
+        return None  # the log check was not scheduled (SQS failed): the retry schedules it
     return Outcome(
         action="duplicate",
         incident_id=incident.incident_id,
@@ -630,6 +731,8 @@ def _finish(
     )
     final = updated or incident
     _remember_failure(final, deps)  # a conditional write: a retried event rewrites nothing
+    if _follow_up_due(final, deps):
+        _schedule_follow_up(final.incident_id, 1, deps)
     slack = deliver_alert(incident.incident_id, deps)
     diagnosis = final.diagnosis
     verdict = f"diagnosis {diagnosis.category} ({diagnosis.title})" if diagnosis else "awaiting logs"
@@ -741,9 +844,18 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
         deps.emr.describe_step(detail.cluster_id, detail.step_id) if cluster.found else StepInfo(step_id=detail.step_id)
     )
     incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
-    if done := _already_alerted(incident, created):
+    if done := _already_alerted(incident, created, deps):
         return done
-    return _finish(incident, created, read_step_logs(incident, deps), deps)
+    results = read_step_logs(incident, deps)
+    # The driver's container log may have landed before this event (its S3 event found no incident).
+    applications = [app for analysis, _ in results for app in analysis.application_ids]
+    try:
+        candidates = _container_candidates(incident, applications, deps)
+    except LogReadError as exc:
+        logger.warning("container logs could not be listed", reason=redact(str(exc)))
+        candidates = []
+    results += [_analyse_object(deps, bucket, key, weight, etag) for bucket, key, weight, etag in candidates]
+    return _finish(incident, created, results, deps)
 
 
 def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Outcome:
@@ -759,7 +871,7 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
             return _fold_into(parent, child, event.id, event.time, deps)
     cluster = deps.emr.describe_cluster(detail.cluster_id)
     incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
-    if done := _already_alerted(incident, created):
+    if done := _already_alerted(incident, created, deps):
         return done
     return _finish(incident, created, [], deps)
 
@@ -773,7 +885,7 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
     incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
-    if done := _already_alerted(incident, created):
+    if done := _already_alerted(incident, created, deps):
         return done
     results = []
     if run.log_uri:
@@ -852,6 +964,91 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
         incident_id=incident.incident_id,
         detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: "
         f"{len(result[0].findings)} finding(s); verdict {verdict}",
+        slack=slack,
+    )
+
+
+def _follow_up_due(incident: Incident, deps: Dependencies) -> bool:
+    """Whether the incident still needs its log checks scheduled (step and job-run incidents whose logs
+    go to S3; cluster incidents are diagnosed from EMR's reason code)."""
+    return (
+        deps.follow_ups is not None
+        and not incident.follow_up_scheduled
+        and incident.kind != "cluster"
+        and incident.log_location is not None
+    )
+
+
+def _schedule_follow_up(incident_id: str, check: int, deps: Dependencies) -> None:
+    settings = deps.settings
+    assert deps.follow_ups is not None
+    checks = settings.follow_up_checks
+    deps.follow_ups.schedule(FollowUp(incident_id=incident_id, check=check, checks=checks), _follow_up_delay(deps))
+    if check == 1:
+
+        def scheduled(inc: Incident) -> Incident | None:
+            if inc.follow_up_scheduled:
+                return None
+            inc.follow_up_scheduled = True
+            return inc
+
+        deps.repository.update(incident_id, scheduled)
+
+
+def _follow_up_delay(deps: Dependencies) -> int:
+    """Seconds until the next check: the interval (0 under the replay command: "after the deadline")."""
+    return deps.settings.follow_up_interval_seconds
+
+
+def _logs_were_read(incident: Incident) -> bool:
+    return any(r.lines > 0 or r.bytes_read > 0 for r in incident.logs_analysed)
+
+
+def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
+    """A scheduled check of an incident's logs: analyse what landed and was missed, and at the last check
+    (the deadline) mark the incident "logs unavailable" if no log could be read, keeping EMR's reason."""
+    incident = deps.repository.get(follow_up.incident_id)
+    label = f"log check {follow_up.check}/{follow_up.checks}"
+    if incident is None:
+        return Outcome(action="no_incident", detail=f"{label}: incident {follow_up.incident_id} no longer exists")
+    if incident.status != "OPEN":
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", incident_id=incident.incident_id, detail=f"{label}: incident resolved")
+    results = sweep_logs(incident, deps)
+    final = follow_up.check >= follow_up.checks
+    minutes = deps.settings.logs_deadline_minutes
+
+    def check(inc: Incident) -> Incident | None:
+        changed = bool(results)
+        if results:
+            inc = apply_analysis(inc, results, deps)
+        if final and not inc.logs_deadline_passed:
+            inc.logs_deadline_passed = True
+            changed = True
+            if not _logs_were_read(inc):
+                inc.logs_unavailable = True
+                inc.logs_deadline_minutes = minutes
+                inc.timeline = [
+                    *inc.timeline,
+                    TimelineEntry(at=deps.clock(), what=f"no logs could be read within {minutes} min of the failure"),
+                ][-MAX_TIMELINE:]
+        return inc if changed else None
+
+    updated = deps.repository.update(incident.incident_id, check) or incident
+    if final and updated.logs_unavailable and not incident.logs_unavailable:
+        count(MetricName.LOGS_UNAVAILABLE)
+        logger.warning("no logs by the deadline", incident_id=incident.incident_id, minutes=minutes)
+    slack = deliver_alert(incident.incident_id, deps)
+    if not final:
+        _schedule_follow_up(incident.incident_id, follow_up.check + 1, deps)
+    found = f"analysed {len(results)} log(s) not seen before" if results else "no new log"
+    if final:
+        found += "; deadline reached: " + ("no log could be read" if updated.logs_unavailable else "logs were read")
+    verdict = updated.diagnosis.category if updated.diagnosis else "no diagnosis"
+    return Outcome(
+        action="incident_updated" if results or final else "duplicate",
+        incident_id=incident.incident_id,
+        detail=f"{label}: {found}; verdict {verdict}",
         slack=slack,
     )
 

@@ -44,6 +44,9 @@ from emr_triage.notify.slack import SentMessage
 Mode = Literal["embedded", "aws"]
 EMBEDDED_TABLE = "emr-triage-incidents"
 EMBEDDED_QUEUE = "emr-triage-dead-letters"
+EMBEDDED_FOLLOW_UP_QUEUE = "emr-triage-follow-ups"
+# Follow-ups (log checks) a replay runs at most, so a bug that keeps rescheduling cannot loop forever.
+MAX_FOLLOW_UP_ROUNDS = 20
 EMBEDDED_STACK = "emr-triage-local"
 _FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -226,8 +229,12 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def slack_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """How replayed functions reach Slack: through slack-sdk when SLACK_BOT_TOKEN is set, else the console."""
+    """How replayed functions reach Slack: through slack-sdk's WebClient when SLACK_BOT_TOKEN is set, its
+    WebhookClient when SLACK_WEBHOOK_URL is (incoming-webhook mode), else the console."""
     token = environ.get("SLACK_BOT_TOKEN")
+    webhook = environ.get("SLACK_WEBHOOK_URL")
+    if not token and webhook:
+        return {"SLACK_DELIVERY": "webhook", "SLACK_WEBHOOK_URL": webhook}
     if not token:
         return {"SLACK_DELIVERY": "console"}
     env = {"SLACK_DELIVERY": "env", "SLACK_BOT_TOKEN": token}
@@ -260,13 +267,22 @@ class LocalStack:
         self.region = region or (scenario.region if scenario else None) or os.environ.get("AWS_REGION") or "us-east-1"
         self.account = scenario.account if scenario else "123456789012"
         # Slack goes to the console unless the caller says otherwise (the CLI passes slack_environment()).
-        self.extra_environment = {"SLACK_DELIVERY": "console", **(extra_environment or {})}
+        # Embedded, time is compressed: a log check is due at once, and the first one is the deadline's.
+        local = {"FOLLOW_UP_INTERVAL_SECONDS": "0"} if mode == "embedded" else {}
+        self.extra_environment = {
+            "SLACK_DELIVERY": "console",
+            "EMR_TRIAGE_REPLAY": "1",
+            **local,
+            **(extra_environment or {}),
+        }
         self.template = load_template(root / "template.yaml")
         self.specs: list[FunctionSpec] = []
         self.table_name = ""
         self._mock: Any = None
         self._env: Any = None
         self._modules: dict[str, ModuleType] = {}
+        # Log objects that land in S3 with their S3 event (scenario ``lands: true``).
+        self.held_back: dict[tuple[str, str], Path] = {}
 
     # -- set-up -------------------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -314,7 +330,7 @@ class LocalStack:
             description="events without a scenario", log_uri="s3://emr-triage-local-logs/elasticmapreduce/"
         )
         if self.scenario is not None and self.folder is not None:
-            seed(self.scenario, self.folder)
+            self.held_back = seed(self.scenario, self.folder)
         else:
             boto3.client("s3", region_name=self.region).create_bucket(Bucket=scenario.log_bucket)
         table = self.template["Resources"]["IncidentsTable"]["Properties"]
@@ -333,6 +349,7 @@ class LocalStack:
         sqs = boto3.client("sqs", region_name=self.region)
         queue_url = sqs.create_queue(QueueName=EMBEDDED_QUEUE)["QueueUrl"]
         queue_arn = f"arn:aws:sqs:{self.region}:{self.account}:{EMBEDDED_QUEUE}"
+        follow_up_url = sqs.create_queue(QueueName=EMBEDDED_FOLLOW_UP_QUEUE)["QueueUrl"]
         parameters = {
             **parameter_defaults(self.template),
             "LogBucketName": scenario.log_bucket,
@@ -346,9 +363,11 @@ class LocalStack:
                 **{logical_id: f"{EMBEDDED_STACK}-{logical_id}" for logical_id in self.template["Resources"]},
                 "IncidentsTable": EMBEDDED_TABLE,
                 "DeadLetterQueue": queue_url,
+                "FollowUpQueue": follow_up_url,
             },
             attributes={
                 "DeadLetterQueue.Arn": queue_arn,
+                "FollowUpQueue.Arn": f"arn:aws:sqs:{self.region}:{self.account}:{EMBEDDED_FOLLOW_UP_QUEUE}",
                 "IncidentsTable.Arn": f"arn:aws:dynamodb:{self.region}:{self.account}:table/{EMBEDDED_TABLE}",
             },
             pseudo=self._pseudo(EMBEDDED_STACK),
@@ -434,6 +453,7 @@ class LocalStack:
         from emr_triage.runtime import console_notifier
 
         report = EventReport(item=item, label=describe_event(item.event) if isinstance(item.event, dict) else "?")
+        self._land(item.event)
         before = len(console_notifier().sent)
         matches = matching_rules(self.specs, item.event)
         if not matches:
@@ -462,6 +482,82 @@ class LocalStack:
             category = incident.diagnosis.category if incident and incident.diagnosis else None
             if category != item.expect_category:
                 report.expectation_failure = f"expected diagnosis {item.expect_category}, got {category}"
+
+    def _land(self, event: Any) -> None:
+        """Put a held-back log object in S3 just before its Object Created event is delivered."""
+        detail = event.get("detail") if isinstance(event, dict) else None
+        try:
+            where = (str(detail["bucket"]["name"]), str(detail["object"]["key"]))  # type: ignore[index]
+        except (KeyError, TypeError):
+            return
+        path = self.held_back.pop(where, None)
+        if path is not None:
+            from emr_triage.aws import clients
+
+            clients.s3(self.region).put_object(Bucket=where[0], Key=where[1], Body=path.read_bytes())
+
+    def run_follow_ups(self) -> list[EventReport]:
+        """Deliver the log checks the functions scheduled, as Lambda's SQS event source would, until none
+        is left (embedded AWS only: time is compressed, so each is due at once). A check that fails stays
+        in the queue, as SQS would keep it, and is reported."""
+
+        from emr_triage.aws import clients
+
+        if self.mode != "embedded":
+            return []
+        consumers = [spec for spec in self.specs if "FollowUpQueue" in spec.queues]
+        if not consumers:
+            return []
+        sqs = clients.sqs(self.region)
+        url = sqs.get_queue_url(QueueName=EMBEDDED_FOLLOW_UP_QUEUE)["QueueUrl"]
+        reports: list[EventReport] = []
+        for _ in range(MAX_FOLLOW_UP_ROUNDS):
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30).get(
+                "Messages", []
+            )
+            if not messages:
+                break
+            for message in messages:
+                event = {
+                    "Records": [
+                        {
+                            "messageId": message["MessageId"],
+                            "receiptHandle": message["ReceiptHandle"],
+                            "body": message["Body"],
+                            "eventSource": "aws:sqs",
+                            "eventSourceARN": f"arn:aws:sqs:{self.region}:{self.account}:{EMBEDDED_FOLLOW_UP_QUEUE}",
+                            "awsRegion": self.region,
+                        }
+                    ]
+                }
+                reports.append(self._deliver_follow_up(consumers[0], event, message, url))
+        return reports
+
+    def _deliver_follow_up(self, spec: FunctionSpec, event: dict[str, Any], message: Any, url: str) -> EventReport:
+        import json
+
+        from emr_triage.aws import clients
+        from emr_triage.runtime import console_notifier
+
+        try:
+            body = json.loads(message["Body"])
+            label = f"log check {body.get('check')}/{body.get('checks')} of incident {body.get('incident_id')}"
+        except (ValueError, AttributeError):
+            label = "log check (unreadable message)"
+        report = EventReport(item=ReplayItem(path=Path("follow-up"), event=event), label=label)
+        before = len(console_notifier().sent)
+        invocation = Invocation(function=spec.logical_id, rule="FollowUpQueue")
+        self._invoke_captured(spec, event, invocation)
+        result = invocation.outcome or {}
+        outcomes = result.get("outcomes") or []
+        if result.get("batchItemFailures") and not invocation.error:
+            invocation.error = "the log check failed; SQS would deliver it again (see -v for the function's log)"
+        invocation.outcome = outcomes[0] if outcomes else None
+        report.invocations.append(invocation)
+        report.slack = console_notifier().sent[before:]
+        if invocation.error is None:
+            clients.sqs(self.region).delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return report
 
     def incident(self, incident_id: str) -> Incident | None:
         from emr_triage.incidents.repository import DynamoIncidentRepository

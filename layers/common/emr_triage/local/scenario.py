@@ -95,6 +95,9 @@ class Expectation(_Model):
 class EventEntry(_Model):
     file: str
     expect: Expectation | None = None
+    # For an S3 Object Created event: its object is not in S3 before this event, it lands with it (as a
+    # log EMR copies minutes after the failure). Otherwise every file under logs/ is there from the start.
+    lands: bool = False
 
 
 class Scenario(_Model):
@@ -237,10 +240,30 @@ class _ClusterView:
         return status
 
 
-def seed(scenario: Scenario, folder: Path) -> None:
+def landing_keys(scenario: Scenario, folder: Path) -> set[tuple[str, str]]:
+    """(bucket, key) of the log objects that land with their S3 event (``lands: true``), not before."""
+    keys = set()
+    for entry in scenario.events:
+        if not entry.lands:
+            continue
+        event = read_event_file(folder / entry.file)
+        detail = event.get("detail", {}) if isinstance(event, dict) else {}
+        try:
+            keys.add((str(detail["bucket"]["name"]), str(detail["object"]["key"])))
+        except (KeyError, TypeError) as exc:
+            raise ScenarioError(f"{folder / entry.file}: 'lands' is for S3 Object Created events") from exc
+    return keys
+
+
+def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
     """Create the scenario's buckets, log objects, clusters, steps and job runs in moto.
 
     Must run inside ``moto.mock_aws()``.
+
+    Returns
+    -------
+    dict
+        The log objects held back until their S3 event is replayed: (bucket, key) → file.
     """
     import boto3
     from moto.emr.models import emr_backends
@@ -255,10 +278,15 @@ def seed(scenario: Scenario, folder: Path) -> None:
             s3.create_bucket(Bucket=bucket)
         else:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+    held_back: dict[tuple[str, str], Path] = {}
+    landing = landing_keys(scenario, folder)
     logs = folder / "logs"
     if logs.is_dir():
         for path in sorted(p for p in logs.rglob("*") if p.is_file()):
             key = scenario.log_prefix + path.relative_to(logs).as_posix()
+            if (scenario.log_bucket, key) in landing:
+                held_back[(scenario.log_bucket, key)] = path
+                continue
             s3.put_object(Bucket=scenario.log_bucket, Key=key, Body=path.read_bytes())
 
     emr = boto3.client("emr", region_name=region)
@@ -315,6 +343,7 @@ def seed(scenario: Scenario, folder: Path) -> None:
             run.created_at = run_spec.created or _NOW
             run.updated_at = run_spec.updated or run.created_at
             run.total_execution_duration_seconds = int((run.updated_at - run.created_at).total_seconds())
+    return held_back
 
 
 def read_event_file(path: Path) -> Any:

@@ -170,6 +170,8 @@ class FunctionSpec:
     rules: tuple[RuleSpec, ...]
     timeout_seconds: int
     memory_mb: int
+    # Logical ids of the SQS queues the function consumes (its SQS event sources).
+    queues: tuple[str, ...] = ()
 
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
@@ -196,7 +198,11 @@ def function_specs(template: Mapping[str, Any], root: Path, resolver: Resolver) 
         if not module or not isinstance(code_uri, str):
             raise TemplateError(f"{logical_id}: needs a local CodeUri and a Handler like module.function")
         rules = []
+        queues = []
         for event_name, event in props.get("Events", {}).items():
+            queue = event.get("Properties", {}).get("Queue")
+            if event.get("Type") == "SQS" and isinstance(queue, dict) and "Fn::GetAtt" in queue:
+                queues.append(str(queue["Fn::GetAtt"][0]))
             if event.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
                 continue
             pattern = resolver.resolve(event.get("Properties", {}).get("Pattern", {}))
@@ -210,6 +216,7 @@ def function_specs(template: Mapping[str, Any], root: Path, resolver: Resolver) 
                 rules=tuple(rules),
                 timeout_seconds=int(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+                queues=tuple(queues),
             )
         )
     return specs

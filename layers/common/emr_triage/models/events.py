@@ -196,3 +196,33 @@ def parse_log_event(raw: object) -> S3ObjectCreated:
     event = parse_event(raw, accept=(S3ObjectCreated,))
     assert isinstance(event, S3ObjectCreated)
     return event
+
+
+class FollowUp(BaseModel):
+    """A scheduled check of an incident's logs (the body of a follow-up queue message)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incident_id: str = Field(min_length=3, max_length=300)
+    check: int = Field(ge=1, le=100)
+    checks: int = Field(ge=1, le=100)
+
+
+def parse_follow_up(body: object) -> FollowUp:
+    """Validate a follow-up message body (JSON text).
+
+    Raises
+    ------
+    InvalidEventError
+        Not JSON, or not a follow-up (names the problem).
+    """
+    if not isinstance(body, str):
+        raise InvalidEventError(f"follow-up message body is not text (got {type(body).__name__})")
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise InvalidEventError(f"follow-up message body is not JSON ({exc.msg})") from exc
+    try:
+        return FollowUp.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidEventError(f"malformed follow-up message: {describe_validation_error(exc)}") from exc

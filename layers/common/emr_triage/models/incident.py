@@ -76,6 +76,13 @@ class Incident(BaseModel):
     slack: SlackRef | None = None
     slack_claim_until: datetime | None = None
 
+    # Log checks after the failure (the follow-up queue): scheduled once; the last one, at the deadline,
+    # marks the incident "logs unavailable" if no log could be read by then.
+    follow_up_scheduled: bool = False
+    logs_deadline_passed: bool = False
+    logs_unavailable: bool = False
+    logs_deadline_minutes: int | None = None
+
     opened_at: datetime
     updated_at: datetime
     version: int = 0

@@ -221,9 +221,18 @@ def _facts(incident: Incident) -> list[str]:
 
 def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
     diagnosis = incident.diagnosis
+    if incident.logs_unavailable and (diagnosis is None or diagnosis.category == "no_failure"):
+        minutes = incident.logs_deadline_minutes or 15
+        return [
+            _section(
+                f"*Diagnosis:* logs unavailable: no log could be read within {minutes} min of the failure "
+                "(EMR copies logs to S3 every 5 minutes; the cluster may have ended before copying them, logging "
+                "to S3 may be off, or emr-triage may not be allowed to read them). EMR's own reason is below."
+            )
+        ]
     if diagnosis is None:
-        if incident.kind == "job_run":
-            waiting = "*Diagnosis:* no driver log was found in S3 when the failure was reported; EMR's reason is below."
+        if incident.kind == "job_run" and not incident.log_location:
+            waiting = "*Diagnosis:* this job run does not send its logs to S3; EMR's reason is below."
         elif not incident.log_location:
             waiting = "*Diagnosis:* no logs to analyse (this cluster does not write logs to S3); EMR's reason is below."
         else:
@@ -385,6 +394,24 @@ def build_incident_message(
         fallback += f" (cluster {incident.cluster_name or ''} {incident.cluster_id})".replace("  ", " ")
     text = clip(escape(fallback), SECTION_LIMIT)
     return SlackMessage(text=f"{mention} {text}" if mention else text, blocks=blocks[:MAX_BLOCKS])
+
+
+def build_single_message(
+    incident: Incident, mention: str | None = None, context: AlertContext | None = None
+) -> SlackMessage:
+    """The one message of incoming-webhook mode: the root message with the log extract inline (redacted
+    and truncated), since a webhook can neither edit it later, nor reply in a thread, nor upload a file."""
+    base = build_incident_message(incident, mention, context)
+    blocks = list(base.blocks)
+    diagnosis = incident.diagnosis
+    if diagnosis is not None and diagnosis.from_logs and diagnosis.extract:
+        lines = [
+            f"{_short(e.source)}:{e.line_no}{f' (×{e.repeat})' if e.repeat > 1 else ''}  {e.text}"
+            for e in diagnosis.extract[: EVIDENCE_LINES * 2]
+        ]
+        heading = "*Log extract* (redacted and truncated: incoming-webhook mode has no thread and no file)\n"
+        blocks.insert(len(blocks) - 1, _section(heading + _clip_code_block(lines, SECTION_LIMIT - len(heading))))
+    return SlackMessage(text=base.text, blocks=blocks[:MAX_BLOCKS])
 
 
 def build_thread_reply(incident: Incident) -> SlackMessage:

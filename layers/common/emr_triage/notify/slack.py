@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 
 class Notifier(Protocol):
+    """Where alerts go. ``threads``: whether it can edit the root message and post under it (a bot
+    token can; an incoming webhook posts one message per incident)."""
+
+    threads: bool
+
     def post(self, channel: str, message: SlackMessage) -> SlackRef: ...
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
@@ -61,6 +66,8 @@ class SlackWebNotifier:
     The token comes from ``token_provider`` on each call (Powertools caches the secret for 5 minutes),
     so a rotated token is picked up without a cold start; the WebClient is rebuilt when it changes.
     """
+
+    threads = True
 
     def __init__(self, token_provider: Callable[[], str], base_url: str, timeout: int = 10) -> None:
         self._token_provider = token_provider
@@ -180,6 +187,7 @@ class ConsoleNotifier:
     sent: list[SentMessage] = field(default_factory=list)
     uploads: list[tuple[str, str, str, str]] = field(default_factory=list)  # (thread ts, filename, title, text)
     _counter: int = 0
+    threads: bool = True
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef:
         self._counter += 1

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from emr_triage.analysis.redact import redact
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError
+from emr_triage.models.incident import SlackRef
 from emr_triage.notify.message import SlackMessage
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ MAX_RETRIES = 2
 WEBHOOK_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
 _URL_KEYS = ("webhook_url", "url")
 _HOOK = "the Slack incoming webhook"
+# What an incident records as its message's channel when it went through the webhook.
+WEBHOOK_CHANNEL = "incoming-webhook"
 _NEW_HOOK = "create a new incoming webhook in the Slack app and store its URL in the secret"
 
 # Slack's documented webhook errors that need a person, with what that person should do.
@@ -225,6 +228,24 @@ class WebhookNotifier:
         error = _translate(response)
         if error is not None:
             raise error
+
+    # -- the Notifier interface: one message per incident, nothing after it -------------------------
+    threads = False
+
+    def post(self, channel: str, message: SlackMessage) -> SlackRef:
+        """Send the message; the webhook decides the channel (``channel`` is ignored). The reference is
+        a marker: an incoming webhook cannot edit, reply to or thread under what it posted."""
+        self.send(message)
+        return SlackRef(channel=WEBHOOK_CHANNEL, ts=f"webhook-{message.digest()}", digest=message.digest())
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
+        raise DeliveryError(f"{_HOOK} cannot edit a message (the lesser mode: one message per incident)")
+
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str:
+        raise DeliveryError(f"{_HOOK} cannot reply in a thread (the lesser mode: one message per incident)")
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+        raise DeliveryError(f"{_HOOK} cannot upload a file (the lesser mode: one message per incident)")
 
 
 def parse_webhook_secret(secret: str, secret_id: str) -> str:

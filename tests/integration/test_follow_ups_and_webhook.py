@@ -1,0 +1,118 @@
+"""Log checks through the follow-up queue, and incoming-webhook mode, end to end: handlers on moto, Slack
+served over HTTP on 127.0.0.1 (the real slack-sdk clients)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.fakes.slack_api import FakeSlack, Fault
+from tests.integration.conftest import DEMO, ROOT, replay, slack_env, step_event, write_scenario
+
+from emr_triage.local.replay import LocalStack
+from emr_triage.local.scenario import load_scenario
+
+INCIDENT = "j-3ANP7YJ2WQ0LC.s-3H8ZKQW0EXAMP"
+
+
+def _webhook_env(slack: FakeSlack) -> dict[str, str]:
+    return {"SLACK_DELIVERY": "webhook", "SLACK_WEBHOOK_URL": slack.webhook_url}
+
+
+def test_webhook_mode_replays_the_demo_twice_into_exactly_one_message(slack: FakeSlack) -> None:
+    # Given the demo scenario with Slack reached through an incoming webhook (no bot token)
+    names = sorted(p.name for p in DEMO.glob("0*.json"))
+    with LocalStack(ROOT, scenario=load_scenario(DEMO), folder=DEMO, extra_environment=_webhook_env(slack)) as stack:
+        # When every event is delivered twice, and the log checks run
+        for name in [*names, *names]:
+            replay(stack, DEMO, name)
+        checks = stack.run_follow_ups()
+        incident = stack.incident(INCIDENT)
+    # Then one message went out, with the verdict and the extract inline, and no Web API call was made
+    assert not any(i.error for r in checks for i in r.invocations)
+    (post,) = slack.webhook_posts
+    text = json.dumps(post)
+    assert "YARN killed a container" in text and "Log extract" in text
+    assert not [c for c in slack.calls if c.method != "webhook"]
+    assert incident is not None and incident.slack is not None and incident.slack.channel == "incoming-webhook"
+
+
+def test_webhook_outage_is_retried_by_the_next_delivery_and_posts_once(slack: FakeSlack) -> None:
+    # Given a webhook failing with 500s beyond slack-sdk's retries
+    slack.fail_next("webhook", *[Fault(status=500)] * 3)
+    with LocalStack(ROOT, scenario=load_scenario(DEMO), folder=DEMO, extra_environment=_webhook_env(slack)) as stack:
+        # When the failed step is delivered, the post fails and so does the event (Lambda retries it)
+        report = stack.replay(stack_item(DEMO, "01-step-failed.json"))
+        assert report.invocations[0].error and "DeliveryError" in report.invocations[0].error
+        assert "hooks" not in report.invocations[0].error and "/services/" not in report.invocations[0].error
+        # And the retry, with Slack back
+        outcome = replay(stack, DEMO, "01-step-failed.json")
+    # Then exactly one message is out
+    assert outcome["slack"] == "posted" and len(slack.webhook_posts) == 1
+
+
+def stack_item(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    from emr_triage.local.replay import ReplayItem
+
+    return ReplayItem(path=folder / name, event=json.loads((folder / name).read_text()))
+
+
+def test_a_step_whose_logs_never_land_is_marked_unavailable_in_slack(tmp_path: Path, slack: FakeSlack) -> None:
+    # Given a failed step on a cluster that died before EMR copied any log
+    folder = write_scenario(
+        tmp_path / "nologs",
+        {
+            "description": "no logs",
+            "log_uri": "s3://no-logs-bucket/emr/",
+            "slack_channel": "#emr-alerts",
+            "clusters": [{"id": "j-NOLOGS000001", "name": "c", "steps": [{"id": "s-NOLOGS000001", "name": "job"}]}],
+        },
+        {},
+        {"failed.json": step_event("j-NOLOGS000001", "s-NOLOGS000001")},
+    )
+    with LocalStack(ROOT, scenario=load_scenario(folder), folder=folder, extra_environment=slack_env(slack)) as stack:
+        replay(stack, folder, "failed.json")
+        # When the deadline's log check runs
+        (check,) = stack.run_follow_ups()
+        incident = stack.incident("j-NOLOGS000001.s-NOLOGS000001")
+    # Then the root message is edited to say the logs are unavailable, and nothing else is posted
+    assert check.invocations[0].outcome is not None and "no log could be read" in check.invocations[0].outcome["detail"]
+    assert incident is not None and incident.logs_unavailable
+    (root,) = slack.root_messages()
+    assert "logs unavailable" in json.dumps(root.blocks) and root.edits == 1
+    assert not slack.thread_replies()
+
+
+def test_a_malformed_check_is_dead_lettered_and_a_failing_one_is_reported_for_redelivery(
+    demo_stack: LocalStack, slack: FakeSlack
+) -> None:
+    # Given a malformed message and a check whose Slack delivery fails, in the follow-up queue
+    replay(demo_stack, DEMO, "01-step-failed.json")
+    spec = next(s for s in demo_stack.specs if s.logical_id == "FollowUpFunction")
+    records = [
+        {"messageId": "m-bad", "body": '{"incident_id": 7}'},
+        {"messageId": "m-good", "body": json.dumps({"incident_id": INCIDENT, "check": 1, "checks": 1})},
+        {"messageId": "m-gone", "body": json.dumps({"incident_id": "j-X.s-Y", "check": 1, "checks": 1})},
+    ]
+    # When the function gets them as one batch
+    result = demo_stack.invoke(spec, {"Records": records})
+    # Then the malformed one is dead-lettered with its reason (not retried), the others are handled
+    assert result["batchItemFailures"] == []
+    actions = [o["action"] for o in result["outcomes"]]
+    assert actions == ["rejected", "incident_updated", "no_incident"]
+    (dead,) = demo_stack.dead_letters()
+    assert "incident_id" in dead["reason"]
+    # And when DynamoDB fails under a check, only that message is reported back to SQS
+    from emr_triage.incidents import repository
+
+    original = repository.DynamoIncidentRepository.get
+
+    def broken(self: object, incident_id: str) -> object:
+        raise repository.TransientError("DynamoDB unavailable")
+
+    repository.DynamoIncidentRepository.get = broken  # type: ignore[method-assign,assignment]
+    try:
+        result = demo_stack.invoke(spec, {"Records": records[1:2]})
+    finally:
+        repository.DynamoIncidentRepository.get = original  # type: ignore[method-assign]
+    assert result["batchItemFailures"] == [{"itemIdentifier": "m-good"}]

@@ -1,0 +1,202 @@
+"""Log checks after a failure (the follow-up queue), and incoming-webhook mode's one message per incident."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tests.fakes.memory import FakeFollowUps, make_dependencies
+
+from emr_triage.exceptions import TransientError
+from emr_triage.incidents.service import handle_emr_event, handle_follow_up, handle_log_event, step_incident_id
+from emr_triage.models.emr import ClusterInfo, FailureDetails, StepInfo
+from emr_triage.models.events import FollowUp, parse_event
+from emr_triage.settings import load_settings
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+CLUSTER, STEP = "j-123456789ABCD", "s-ZYXWVUTSRQPON"
+INCIDENT = step_incident_id(CLUSTER, STEP)
+APP = "application_1763480000001_0007"
+STEP_STDERR = (
+    f"26/11/20 02:10:01 INFO Client: Submitted application {APP}\n"
+    f'Exception in thread "main" org.apache.spark.SparkException: Application {APP} finished with failed status\n'
+)
+DRIVER_LOG = (
+    "26/11/20 02:09:58 ERROR ApplicationMaster: User class threw exception: "
+    "org.apache.spark.sql.AnalysisException: Path does not exist: s3://acme-data/raw/orders/2026-11-19\n"
+)
+DRIVER_KEY = f"emr/{CLUSTER}/containers/{APP}/container_1763480000001_0007_01_000001/stderr.gz"
+
+
+def _deps(*, threads: bool = True, interval: int = 300, deadline: int = 15):  # type: ignore[no-untyped-def]
+    deps, repo, emr, logs, notifier = make_dependencies()
+    settings = load_settings(
+        {
+            "INCIDENTS_TABLE": "incidents",
+            "LOG_BUCKET": "logs-bucket",
+            "LOG_PREFIX": "emr/",
+            "SLACK_CHANNEL": "#alerts",
+            "SLACK_DELIVERY": "console",
+            "FOLLOW_UP_INTERVAL_SECONDS": str(interval),
+            "LOGS_DEADLINE_MINUTES": str(deadline),
+        }
+    )
+    follow_ups = FakeFollowUps()
+    notifier.threads = threads
+    deps = replace(deps, settings=settings, follow_ups=follow_ups)
+    emr.clusters[CLUSTER] = ClusterInfo(cluster_id=CLUSTER, name="nightly", log_uri="s3://logs-bucket/emr/")
+    emr.steps[STEP] = StepInfo(
+        step_id=STEP,
+        name="load",
+        state="FAILED",
+        failure_details=FailureDetails(reason="Unknown Error.", message="Step failed with exitCode 1"),
+    )
+    return deps, repo, logs, notifier, follow_ups
+
+
+def _failed() -> object:
+    return parse_event(json.loads((EVENTS / "step-failed.json").read_text()))
+
+
+def _log_event(key: str) -> object:
+    raw = json.loads((EVENTS / "s3-step-log-created.json").read_text())
+    raw["detail"]["object"]["key"] = key
+    raw["detail"]["bucket"]["name"] = "logs-bucket"
+    raw["detail"]["object"]["etag"] = "e-" + key[-20:]
+    return parse_event(raw)
+
+
+def _root(notifier) -> str:  # type: ignore[no-untyped-def]
+    message = notifier.updates[-1][1] if notifier.updates else notifier.posts[-1][1]
+    return json.dumps(message.blocks)
+
+
+def test_a_failure_without_logs_is_checked_until_the_deadline_then_says_logs_unavailable() -> None:
+    # Given a failed step whose logs never reach S3 (checks every 5 minutes, deadline 15 minutes)
+    deps, repo, _, notifier, follow_ups = _deps()
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    # Then one check is scheduled, 5 minutes out, and the alert says the logs are being analysed
+    assert [(f.check, f.checks, d) for f, d in follow_ups.scheduled] == [(1, 3, 300)]
+    assert "analysing logs" in _root(notifier)
+    # When the same event is delivered again, no second check is scheduled
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert len(follow_ups.scheduled) == 1
+    # When the checks run, each schedules the next until the last, at the deadline
+    outcomes = []
+    while due := follow_ups.due():
+        outcomes += [handle_follow_up(f, deps) for f in due]
+    assert [o.detail.split(":")[0] for o in outcomes] == ["log check 1/3", "log check 2/3", "log check 3/3"]
+    # Then the incident is marked, and the root message says so and keeps EMR's own reason
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.logs_unavailable and incident.logs_deadline_minutes == 15
+    text = _root(notifier)
+    assert "logs unavailable: no log could be read within 15 min" in text and "Step failed with exitCode 1" in text
+    assert "analysing logs" not in text
+    # And a late duplicate check changes nothing more
+    assert handle_follow_up(FollowUp(incident_id=INCIDENT, check=3, checks=3), deps).slack == "unchanged"
+
+
+def test_a_driver_log_that_landed_before_the_failure_event_is_found_at_once() -> None:
+    # Given the driver's container log already in S3 (its S3 event came before the incident existed)
+    deps, repo, logs, notifier, _ = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
+    logs.put(DRIVER_KEY, DRIVER_LOG)
+    early = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    assert early.action == "no_incident"
+    # When the step's FAILED event arrives
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    # Then the step's stderr links the application, and its driver log gives the verdict in the first alert
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.diagnosis is not None
+    assert incident.diagnosis.category == "input_not_found"
+    assert any(r.source.endswith(DRIVER_KEY) for r in incident.logs_analysed)
+    assert len(notifier.posts) == 1 and "Path does not exist" in json.dumps(notifier.posts[0][1].blocks)
+
+
+def test_a_check_analyses_logs_whose_s3_events_never_came() -> None:
+    # Given a failed step alerted before its logs landed, and a bucket that sends no S3 events
+    deps, repo, logs, notifier, follow_ups = _deps()
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
+    logs.put(DRIVER_KEY, DRIVER_LOG)
+    # When the first check runs (the step log links the app; the second check sweeps its driver log)
+    first = handle_follow_up(follow_ups.due()[0], deps)
+    second = handle_follow_up(follow_ups.due()[0], deps)
+    # Then both logs are analysed and the alert carries the driver's verdict
+    assert "analysed 1 log(s)" in first.detail and "analysed 1 log(s)" in second.detail
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.diagnosis is not None
+    assert incident.diagnosis.category == "input_not_found" and not incident.logs_unavailable
+    assert "Path does not exist" in _root(notifier)
+
+
+def test_a_failed_schedule_fails_the_event_and_its_retry_schedules_once() -> None:
+    # Given SQS refusing the follow-up
+    deps, repo, _, notifier, follow_ups = _deps()
+    follow_ups.fail_with = TransientError("SQS throttled")
+    # When the failure event is handled, it fails (Lambda retries it) after the incident is stored
+    with pytest.raises(TransientError):
+        handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert repo.get(INCIDENT) is not None
+    # When the retry comes with SQS healthy
+    follow_ups.fail_with = None
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    # Then the check is scheduled once, and one alert is out
+    assert len(follow_ups.scheduled) == 1 and len(notifier.posts) == 1
+
+
+def test_a_check_of_a_vanished_incident_is_a_no_op() -> None:
+    deps, _, _, notifier, _ = _deps()
+    outcome = handle_follow_up(FollowUp(incident_id="j-GONE.s-GONE", check=1, checks=3), deps)
+    assert outcome.action == "no_incident" and notifier.posts == []
+
+
+# -- incoming-webhook mode: one message per incident ------------------------------------------------
+def test_webhook_mode_waits_for_the_driver_verdict_and_posts_once_with_the_extract() -> None:
+    # Given webhook mode, and a step whose stderr only says the application failed
+    deps, repo, logs, notifier, follow_ups = _deps(threads=False)
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
+    # When the failure is handled: the verdict is provisional, so nothing is posted yet
+    first = handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert first.slack == "none" and notifier.posts == []
+    # When the driver's log lands with the cause
+    logs.put(DRIVER_KEY, DRIVER_LOG)
+    handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then exactly one message goes out, with the verdict and the extract inline
+    assert len(notifier.posts) == 1
+    text = json.dumps(notifier.posts[0][1].blocks)
+    assert "Path does not exist" in text and "Log extract" in text
+    # And later events and checks neither edit nor post again
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    while due := follow_ups.due():
+        for f in due:
+            handle_follow_up(f, deps)
+    assert len(notifier.posts) == 1 and notifier.updates == [] and notifier.replies == []
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.slack is not None and incident.slack.channel == "C0FAKE"
+
+
+def test_webhook_mode_posts_at_the_deadline_when_no_cause_was_found() -> None:
+    # Given webhook mode and a failed step whose logs never come
+    deps, _, _, notifier, follow_ups = _deps(threads=False, interval=0)
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert notifier.posts == []
+    # When the deadline's check runs
+    for f in follow_ups.due():
+        handle_follow_up(f, deps)
+    # Then the one message says the logs are unavailable, with EMR's reason
+    (post,) = notifier.posts
+    text = json.dumps(post[1].blocks)
+    assert "logs unavailable" in text and "Step failed with exitCode 1" in text
+
+
+def test_webhook_mode_posts_a_cluster_failure_at_once() -> None:
+    # Given webhook mode and a cluster that failed to bootstrap (nothing to wait for)
+    deps, _, _, notifier, _ = _deps(threads=False)
+    event = parse_event(json.loads((EVENTS / "cluster-terminated-with-errors.json").read_text()))
+    # When it is handled
+    outcome = handle_emr_event(event, deps)  # type: ignore[arg-type]
+    # Then it is posted immediately
+    assert outcome.slack == "posted" and len(notifier.posts) == 1
