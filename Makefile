@@ -8,7 +8,8 @@ BIN           := $(VENV)/bin
 SAM           := $(SAM_VENV)/bin/sam
 SAM_CLI       := aws-sam-cli==1.170.0
 REQUIREMENTS  := layers/dependencies/requirements.txt
-DEMO_SCENARIO := events/scenarios/spark-step-memory-kill
+# Phase one then phase two (logs land after the alert), then a deeper diagnosis (root cause behind the symptoms).
+DEMO_SCENARIO := events/scenarios/step-logs-land-after-the-alert events/scenarios/spark-step-memory-kill
 ENV           ?= default
 REGION        ?= us-east-1
 

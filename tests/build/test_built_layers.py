@@ -75,7 +75,7 @@ def test_built_functions_use_both_layers_on_arm64() -> None:
     build = _build_dir()
     template = yaml.load((build / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"EmrEventFunction", "LogArrivalFunction"}
+    assert set(functions) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction"}
     for name in functions:
         assert (build / name / "handler.py").is_file()
     function_globals = template["Globals"]["Function"]

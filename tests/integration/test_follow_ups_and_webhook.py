@@ -116,3 +116,40 @@ def test_a_malformed_check_is_dead_lettered_and_a_failing_one_is_reported_for_re
     finally:
         repository.DynamoIncidentRepository.get = original  # type: ignore[method-assign]
     assert result["batchItemFailures"] == [{"itemIdentifier": "m-good"}]
+
+
+TWO_PHASE = DEMO.parent / "step-logs-land-after-the-alert"
+
+
+def test_the_two_phase_scenario_alerts_once_then_diagnoses_in_place_and_in_its_thread(slack: FakeSlack) -> None:
+    # Given the bundled scenario whose step log lands minutes after the failure, with Slack served by the
+    # fake Web API through the real WebClient
+    names = sorted(p.name for p in TWO_PHASE.glob("0*.json"))
+    scenario = load_scenario(TWO_PHASE)
+    with LocalStack(ROOT, scenario=scenario, folder=TWO_PHASE, extra_environment=slack_env(slack)) as stack:
+        # When the failure is delivered, before any log is in S3
+        first = replay(stack, TWO_PHASE, names[0])
+        # Then the alert is out at once, saying the logs are being analysed
+        assert first["action"] == "incident_opened" and first["slack"] == "posted"
+        (root,) = slack.root_messages()
+        assert "analysing logs" in json.dumps(slack.calls_to("chat.postMessage")[0].payload)
+        # When every event is replayed (twice: at-least-once delivery) and the log checks run
+        for name in [*names[1:], *names]:
+            replay(stack, TWO_PHASE, name)
+        stack.run_follow_ups()
+    # Then Slack got exactly one root message, one edit carrying the verdict, one reply and one file
+    assert len(slack.root_messages()) == 1
+    (update,) = slack.calls_to("chat.update")
+    assert update.payload["ts"] == root.ts and "sql_analysis_error" in json.dumps(update.payload["blocks"])
+    (reply,) = slack.thread_replies()
+    assert reply.payload["thread_ts"] == root.ts
+    (upload,) = slack.uploads.values()
+    assert upload["thread_ts"] == root.ts
+    # And the log's "<!channel>", "<@U...>" and ``` arrived escaped, and the job's AWS keys did not arrive
+    for call in (update, reply):
+        text = json.dumps(call.payload)
+        assert "<!channel>" not in text and "<@U024BE7LH>" not in text and "```fixed" not in text
+        assert "&lt;!channel&gt;" in text and "&lt;@U024BE7LH&gt;" in text
+    content = upload["content"] if isinstance(upload["content"], str) else upload["content"].decode("utf-8")
+    everything = json.dumps([c.payload for c in slack.calls]) + content
+    assert "AKIAIOSFODNN7EXAMPLE" not in everything and "wJalrXUtnFEMI" not in everything

@@ -453,6 +453,8 @@ def _thread_due(incident: Incident) -> str | None:
         return None
     if not diagnosis.fingerprint or incident.slack.thread_fingerprint == diagnosis.fingerprint:
         return None
+    if diagnosis.category in _PROVISIONAL and not incident.logs_deadline_passed:
+        return None  # no cause identified yet: the evidence waits for a better log, or the deadline
     return diagnosis.fingerprint
 
 

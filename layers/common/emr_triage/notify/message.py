@@ -67,8 +67,10 @@ def neutralise(text: str) -> str:
 
 def escape(text: str) -> str:
     """Make untrusted text safe in mrkdwn: neutralise control characters, escape Slack's three control
-    characters (``&``, ``<``, ``>``, and only these, as Slack documents)."""
-    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    characters (``&``, ``<``, ``>``, and only these, as Slack documents), and replace backticks with a
+    look-alike (U+02CB) so text from a log can neither open a code block that swallows what follows nor
+    close ours."""
+    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ")
 
 
 def plain(text: str) -> str:
