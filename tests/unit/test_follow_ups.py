@@ -200,3 +200,32 @@ def test_webhook_mode_posts_a_cluster_failure_at_once() -> None:
     outcome = handle_emr_event(event, deps)  # type: ignore[arg-type]
     # Then it is posted immediately
     assert outcome.slack == "posted" and len(notifier.posts) == 1
+
+
+def test_an_evidence_thread_whose_poster_died_is_taken_over_when_its_lease_expires() -> None:
+    # Given a diagnosed, alerted incident whose thread was claimed by an invocation that then died
+
+    from emr_triage.incidents.service import SLACK_CLAIM_SECONDS, deliver_alert
+
+    deps, repo, logs, notifier, _ = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", DRIVER_LOG)
+    notifier_upload = notifier.upload
+
+    def die(*args: object, **kwargs: object) -> str:
+        raise KeyboardInterrupt  # not an Exception: nothing hands the claim back, as when Lambda times out
+
+    notifier.upload = die  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    notifier.upload = notifier_upload  # type: ignore[method-assign]
+    assert len(notifier.replies) == 1 and notifier.uploads == []
+    # When another delivery comes while the lease is live, it leaves the thread alone
+    deliver_alert(INCIDENT, deps)
+    assert notifier.uploads == []
+    # When one comes after the lease expired
+    deps.sleep(SLACK_CLAIM_SECONDS + 1)
+    deliver_alert(INCIDENT, deps)
+    # Then it uploads the extract, without a second evidence reply, and the thread is done
+    assert len(notifier.uploads) == 1 and len(notifier.replies) == 1
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.slack is not None and incident.slack.thread_claim_until is None

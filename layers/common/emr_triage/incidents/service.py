@@ -446,13 +446,18 @@ def _destination(incident: Incident, deps: Dependencies) -> Destination:
     return destination(incident, deps.settings.slack_channel, routes)
 
 
-def _thread_due(incident: Incident) -> str | None:
-    """The fingerprint of the verdict whose evidence thread is still to be posted, if any."""
+def _thread_due(incident: Incident, now: datetime) -> str | None:
+    """The fingerprint of the verdict whose evidence thread is still to be posted, if any (posted, or being
+    posted under a live lease: none)."""
     diagnosis = incident.diagnosis
     if incident.slack is None or diagnosis is None or not diagnosis.from_logs or diagnosis.category == "no_failure":
         return None
-    if not diagnosis.fingerprint or incident.slack.thread_fingerprint == diagnosis.fingerprint:
+    if not diagnosis.fingerprint:
         return None
+    if incident.slack.thread_fingerprint == diagnosis.fingerprint:
+        lease = incident.slack.thread_claim_until
+        if lease is None or lease > now:
+            return None
     if diagnosis.category in _PROVISIONAL and not incident.logs_deadline_passed:
         return None  # no cause identified yet: the evidence waits for a better log, or the deadline
     return diagnosis.fingerprint
@@ -487,26 +492,37 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     the incident first (a conditional write), so concurrent invocations post it once; a failure hands the
     claim back for the retry."""
     incident = deps.repository.get(incident_id)
-    fingerprint = _thread_due(incident) if incident is not None else None
+    now = deps.clock()
+    fingerprint = _thread_due(incident, now) if incident is not None else None
     if incident is None or incident.slack is None or incident.diagnosis is None or fingerprint is None:
         return False
     diagnosis = incident.diagnosis
     root = incident.slack
     claimed = False
+    reply_done = False
 
     def claim(inc: Incident) -> Incident | None:
-        nonlocal claimed
+        nonlocal claimed, reply_done
         claimed = False
-        if inc.slack is None or inc.slack.ts != root.ts or inc.slack.thread_fingerprint == fingerprint:
+        if inc.slack is None or inc.slack.ts != root.ts or _thread_due(inc, now) != fingerprint:
             return None
         inc.slack.thread_fingerprint = fingerprint
+        inc.slack.thread_claim_until = now + timedelta(seconds=SLACK_CLAIM_SECONDS)
         claimed = True
+        reply_done = inc.slack.reply_fingerprint == fingerprint
         return inc
 
     def release(inc: Incident) -> Incident | None:
         if inc.slack is None or inc.slack.thread_fingerprint != fingerprint:
             return None
         inc.slack.thread_fingerprint = None
+        inc.slack.thread_claim_until = None
+        return inc
+
+    def done(inc: Incident) -> Incident | None:
+        if inc.slack is None or inc.slack.thread_fingerprint != fingerprint:
+            return None
+        inc.slack.thread_claim_until = None
         return inc
 
     def replied(inc: Incident) -> Incident | None:
@@ -519,7 +535,7 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     if not claimed:
         return False
     try:
-        if root.reply_fingerprint != fingerprint:
+        if not reply_done:
             deps.notifier.reply(root, build_thread_reply(incident))
             deps.repository.update(incident_id, replied)
         deps.notifier.upload(
@@ -542,6 +558,7 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
         deps.repository.update(incident_id, release)
         count(MetricName.SLACK_DELIVERY_FAILURES)
         raise
+    deps.repository.update(incident_id, done)
     count(MetricName.SLACK_THREAD_REPLIES)
     return True
 
@@ -655,6 +672,7 @@ def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Inc
         digest=digest,
         thread_fingerprint=incident.slack.thread_fingerprint if same and incident.slack else None,
         reply_fingerprint=incident.slack.reply_fingerprint if same and incident.slack else None,
+        thread_claim_until=incident.slack.thread_claim_until if same and incident.slack else None,
     )
     incident.slack_claim_until = None
     return incident
@@ -711,7 +729,7 @@ def _already_alerted(incident: Incident, created: bool, deps: Dependencies) -> O
         deps.notifier.threads or ready_for_single_message(incident, deps.follow_ups is not None)
     ):
         return None  # not alerted yet (Slack failed): the retry posts
-    if _thread_due(incident) is not None:
+    if _thread_due(incident, deps.clock()) is not None:
         return None  # the evidence thread did not go out (a failed upload): the retry finishes it
     if _follow_up_due(incident, deps):
         return None  # the log check was not scheduled (SQS failed): the retry schedules it

@@ -29,6 +29,8 @@ class SlackRef(BaseModel):
     # posting), and the one whose evidence reply is out (so a retry after a failed upload does not reply twice).
     thread_fingerprint: str | None = None
     reply_fingerprint: str | None = None
+    # Set while an invocation posts the thread (a lease: one that died is taken over once it expires).
+    thread_claim_until: datetime | None = None
 
 
 class Incident(BaseModel):
