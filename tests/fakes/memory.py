@@ -48,15 +48,29 @@ class MemoryRepository:
         self.writes += 1
         return changed.model_copy(deep=True)
 
-    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]:
+    def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
         return sorted(
+            (
+                i.failed_at
+                for i in self.items.values()
+                if i.diagnosis
+                and i.diagnosis.fingerprint == fingerprint
+                and i.incident_id != exclude
+                and since <= i.failed_at <= until
+            ),
+            reverse=True,
+        )
+
+    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
+        times = [
             i.failed_at
             for i in self.items.values()
             if i.diagnosis
             and i.diagnosis.fingerprint == fingerprint
             and i.incident_id != exclude
             and i.failed_at <= until
-        )
+        ]
+        return min(times, default=None)
 
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         current = self.runs.get((run.job_key, run.outcome))

@@ -53,9 +53,27 @@ def test_signature_times_come_from_the_index_up_to_the_incident_excluding_itself
     repo.create(_incident("j-X.s-B", T0 - timedelta(days=2), "bbbb"))
     repo.create(_incident("j-X.s-C", T0 - timedelta(days=2), None))
     # When the history of signature A up to the incident at T0 is read
-    times = repo.signature_times("aaaa", until=T0, exclude="j-X.s-A2")
-    # Then it has the two earlier A incidents, oldest first, and nothing else
-    assert times == [T0 - timedelta(days=3), T0 - timedelta(days=1)]
+    times = repo.signature_times("aaaa", since=T0 - timedelta(days=30), until=T0, exclude="j-X.s-A2")
+    first = repo.signature_first_seen("aaaa", until=T0, exclude="j-X.s-A2")
+    # Then it has the two earlier A incidents, newest first, and nothing else; the first is 3 days old
+    assert times == [T0 - timedelta(days=1), T0 - timedelta(days=3)]
+    assert first == T0 - timedelta(days=3)
+    assert repo.signature_first_seen("aaaa", until=T0 - timedelta(days=3), exclude="j-X.s-A0") is None
+
+
+def test_a_busy_signature_keeps_its_newest_incidents_when_capped(
+    repo: DynamoIncidentRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a signature with more incidents than the read cap (lowered to 3), the newest two this week
+    from emr_triage.incidents import repository as repository_module
+
+    monkeypatch.setattr(repository_module, "MAX_SIGNATURE_ITEMS", 3)
+    for number, days in enumerate((-25, -20, -15, -2, -1)):
+        repo.create(_incident(f"j-X.s-H{number}", T0 + timedelta(days=days), "hot"))
+    # When its recent history is read
+    times = repo.signature_times("hot", since=T0 - timedelta(days=30), until=T0, exclude="j-X.s-self")
+    # Then the cap drops the oldest, never this week's
+    assert times == [T0 - timedelta(days=1), T0 - timedelta(days=2), T0 - timedelta(days=15)]
 
 
 def test_a_signature_found_by_a_later_diagnosis_is_indexed_on_update(repo: DynamoIncidentRepository) -> None:
@@ -66,7 +84,8 @@ def test_a_signature_found_by_a_later_diagnosis_is_indexed_on_update(repo: Dynam
         "j-X.s-L", lambda i: _incident("j-X.s-L", i.failed_at, "cccc").model_copy(update={"version": i.version})
     )
     # Then it is found under its signature
-    assert repo.signature_times("cccc", until=T0, exclude="other") == [T0 - timedelta(days=1)]
+    since = T0 - timedelta(days=30)
+    assert repo.signature_times("cccc", since=since, until=T0, exclude="other") == [T0 - timedelta(days=1)]
 
 
 def test_the_latest_run_of_each_outcome_is_kept_whatever_the_delivery_order(repo: DynamoIncidentRepository) -> None:

@@ -229,3 +229,115 @@ def test_an_evidence_thread_whose_poster_died_is_taken_over_when_its_lease_expir
     assert len(notifier.uploads) == 1 and len(notifier.replies) == 1
     incident = repo.get(INCIDENT)
     assert incident is not None and incident.slack is not None and incident.slack.thread_claim_until is None
+
+
+# -- review findings: reads that did not happen, SQS trouble, duplicates ------------------------------
+class _ThrottledOnce:
+    """S3 that throttles the first read (SlowDown), then serves the object."""
+
+    def __init__(self, logs) -> None:  # type: ignore[no-untyped-def]
+        self._logs, self.failures_left = logs, 1
+
+    def list_objects(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self._logs.list_objects(*args, **kwargs)
+
+    def open_object(self, bucket: str, key: str):  # type: ignore[no-untyped-def]
+        if self.failures_left:
+            self.failures_left -= 1
+            raise TransientError(f"reading s3://{bucket}/{key} failed transiently (SlowDown)")
+        return self._logs.open_object(bucket, key)
+
+
+def _run_checks(deps, follow_ups) -> None:  # type: ignore[no-untyped-def]
+    while due := follow_ups.due():
+        for f in due:
+            handle_follow_up(f, deps)
+
+
+def test_a_log_s3_throttled_at_failure_time_is_read_by_a_later_check() -> None:
+    # Given a step log in S3 whose first read is throttled
+    deps, repo, logs, notifier, follow_ups = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", DRIVER_LOG)
+    deps = replace(deps, logs=_ThrottledOnce(logs))
+    # When the failure is handled (the alert goes out without it) and the checks run
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert "analysing logs" in _root(notifier) or "not read yet" in json.dumps(notifier.posts[0][1].blocks)
+    _run_checks(deps, follow_ups)
+    # Then a check reads it: the verdict is the log's, and the logs are not called unavailable
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.diagnosis is not None
+    assert incident.diagnosis.category == "input_not_found" and not incident.logs_unavailable
+
+
+def test_a_log_skipped_for_lack_of_time_is_read_by_a_later_check() -> None:
+    # Given an invocation whose time budget is spent before it reads the step log
+    import time
+
+    deps, repo, logs, _, follow_ups = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", DRIVER_LOG)
+    handle_emr_event(_failed(), replace(deps, deadline=time.monotonic() - 1))  # type: ignore[arg-type]
+    # When the checks run with time to spare
+    _run_checks(deps, follow_ups)
+    # Then the log is analysed after all
+    incident = repo.get(INCIDENT)
+    assert incident is not None and incident.diagnosis is not None
+    assert incident.diagnosis.category == "input_not_found"
+
+
+def test_an_s3_throttle_on_a_log_event_fails_the_event_for_a_retry() -> None:
+    # Given an alerted failure, and a log event whose object S3 throttles
+    deps, _, logs, _, _ = _deps()
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    logs.put(DRIVER_KEY, DRIVER_LOG)
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
+    throttled = replace(deps, logs=_ThrottledOnce(logs))
+    # When the log event is handled, it fails (Lambda retries it); the retry reads the log
+    step_key = f"emr/{CLUSTER}/steps/{STEP}/stderr.gz"
+    with pytest.raises(TransientError):
+        handle_log_event(_log_event(step_key), throttled)  # type: ignore[arg-type]
+    outcome = handle_log_event(_log_event(step_key), throttled)  # type: ignore[arg-type]
+    assert outcome.action == "incident_updated"
+
+
+def test_an_sqs_outage_does_not_hold_back_the_alert() -> None:
+    # Given SQS refusing the log check
+    deps, _, _, notifier, follow_ups = _deps()
+    follow_ups.fail_with = TransientError("sqs:SendMessage throttled")
+    # When a failure is handled, the alert goes out first, then the event fails for its retry
+    with pytest.raises(TransientError):
+        handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    assert len(notifier.posts) == 1
+
+
+def test_a_duplicated_check_does_not_fork_the_chain() -> None:
+    # Given a scheduled first check, delivered twice (SQS delivers at least once)
+    deps, _, _, _, follow_ups = _deps()
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    (first,) = follow_ups.due()
+    handle_follow_up(first, deps)
+    handle_follow_up(first, deps)
+    # Then the second check is scheduled once
+    assert [f.check for f, _ in follow_ups.scheduled] == [2]
+
+
+def test_a_resumed_event_does_not_count_a_log_twice() -> None:
+    # Given a failure whose first attempt read the logs and then failed (SQS refused the check)
+    deps, repo, logs, _, follow_ups = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
+    logs.put(
+        DRIVER_KEY,
+        DRIVER_LOG + "26/11/20 02:09:59 WARN YarnAllocator: Container from a bad node: container_1 on host: "
+        "ip-10-0-0-1. Exit status: 137. Diagnostics: Container killed on request. Exit code is 137\n",
+    )
+    follow_ups.fail_with = TransientError("SQS throttled")
+    with pytest.raises(TransientError):
+        handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    before = repo.get(INCIDENT)
+    # When Lambda retries it (it resumes, and reads the logs again)
+    follow_ups.fail_with = None
+    handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
+    # Then the exit codes and reads are counted once
+    after = repo.get(INCIDENT)
+    assert before is not None and after is not None and before.exit_codes
+    assert [(e.code, e.count) for e in after.exit_codes] == [(e.code, e.count) for e in before.exit_codes]
+    assert len(after.logs_analysed) == len(before.logs_analysed)

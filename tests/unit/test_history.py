@@ -15,6 +15,7 @@ from emr_triage.incidents.service import handle_emr_event, step_incident_id
 from emr_triage.models.emr import ClusterInfo, StepInfo
 from emr_triage.models.events import parse_event
 from emr_triage.models.incident import Incident, JobRun
+from emr_triage.notify.message import context_line
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OOM = "26/11/20 02:13:01 ERROR Executor: Exception in task 3.0\njava.lang.OutOfMemoryError: Java heap space\n"
@@ -47,8 +48,15 @@ def _root_text(notifier, index: int = -1) -> str:  # type: ignore[no-untyped-def
 def test_job_identity_masks_dates_and_run_numbers() -> None:
     # Given names of the same nightly job on two nights, and a serverless job run
     # Then they are one job; a step without a cluster name is no job at all
-    assert job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders run 17") == job_key(
-        cluster_name="etl-nightly-2026-11-21", step_name="load orders run 18"
+    assert job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders 20261120") == job_key(
+        cluster_name="etl-nightly-2026-11-21", step_name="load orders 20261121"
+    )
+    assert job_key(cluster_name="etl-1763604005", step_name="load 3f2b9c1d-6a4e-4c1b-9d2f-0a1b2c3d4e5f") == job_key(
+        cluster_name="etl-1763690405", step_name="load 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+    )
+    # But sibling steps that differ by a short number are different jobs
+    assert job_key(cluster_name="etl", step_name="load_table_1") != job_key(
+        cluster_name="etl", step_name="load_table_2"
     )
     assert job_key(application_id="00f1982r1uukb925", job_run_name="features-20261120") == (
         "serverless:00f1982r1uukb925/features-#"
@@ -57,12 +65,35 @@ def test_job_identity_masks_dates_and_run_numbers() -> None:
 
 
 def test_recurrence_counts_this_incident_once_and_only_earlier_ones() -> None:
-    # Given other incidents 1, 3 and 20 days before, and one after (it must not count)
-    times = [T0 - timedelta(days=d) for d in (20, 3, 1)] + [T0 + timedelta(days=1)]
+    # Given other incidents 1, 3 and 20 days before, and one after (it must not count), first 60 days ago
+    times = [T0 + timedelta(days=1)] + [T0 - timedelta(days=d) for d in (1, 3, 20)]
     # When the recurrence at T0 is computed
-    seen = recurrence(times, T0, 90)
-    # Then this one and the two within 7 days count for 7 days, all earlier for 30, first seen 20 days ago
-    assert (seen.count_7d, seen.count_30d, seen.first_seen) == (3, 4, T0 - timedelta(days=20))
+    seen = recurrence(times, T0 - timedelta(days=60), T0, 90)
+    # Then this one and the two within 7 days count for 7 days, all earlier for 30, first seen 60 days ago
+    assert (seen.count_7d, seen.count_30d, seen.first_seen, seen.new) == (3, 4, T0 - timedelta(days=60), False)
+    # And with no earlier incident at all it is new
+    assert recurrence([], None, T0, 90).new
+
+
+def test_a_signature_seen_only_beyond_30_days_is_not_called_new() -> None:
+    # Given an incident whose signature was last (and first) seen 45 days ago, retention 90 days
+    incident = Incident.model_validate(
+        {
+            "incident_id": "j-A.s-B",
+            "kind": "step",
+            "state": "FAILED",
+            "severity": "high",
+            "region": "us-east-1",
+            "failed_at": T0,
+            "opened_at": T0,
+            "updated_at": T0,
+            "expires_at": 0,
+        }
+    )
+    # When its context line is built
+    line = context_line(incident, alert_context(incident, ([], T0 - timedelta(days=45)), None, 90)) or ""
+    # Then it says when it was first seen, not that it is new
+    assert "New failure signature" not in line and "Seen before*: first on 2026-10-06" in line
 
 
 def test_a_first_failure_says_new_signature_and_no_success_on_record() -> None:

@@ -13,12 +13,23 @@ from datetime import datetime, timedelta
 
 from emr_triage.models.incident import AlertContext, Incident, JobRun, Recurrence
 
-_DIGITS = re.compile(r"\d+")
+# Run-like parts of names, masked so every run of a job has the same identity: dates and times (2026-11-20,
+# 20261120, 2026_11_20T03:00), UUIDs and long hex ids, and numbers of 4+ digits (run ids, epochs). Short
+# numbers stay: load_table_1 and load_table_2 are different jobs.
+_RUN_PARTS = re.compile(
+    r"\d{4}[-_/.]?\d{2}[-_/.]?\d{2}(?:[T _-]?\d{2}[:_-]?\d{2}(?:[:_-]?\d{2})?)?"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\b(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{12,}\b"
+    r"|\d{4,}",
+    re.IGNORECASE,
+)
 MAX_JOB_KEY = 400
+# Recurrence is counted over this many days (and 7); "first seen" looks back over the whole retention.
+RECURRENCE_DAYS = 30
 
 
 def _mask(name: str) -> str:
-    return _DIGITS.sub("#", name.strip())[:180]
+    return _RUN_PARTS.sub("#", name.strip())[:180]
 
 
 def job_key(
@@ -33,9 +44,11 @@ def job_key(
     Examples
     --------
     >>> job_key(cluster_name="etl-nightly-2026-11-20", step_name="load orders")
-    'step:etl-nightly-#-#-#/load orders'
+    'step:etl-nightly-#/load orders'
     >>> job_key(application_id="00f1982r1uukb925", job_run_name="features-20261120")
     'serverless:00f1982r1uukb925/features-#'
+    >>> job_key(cluster_name="etl", step_name="load_table_2")
+    'step:etl/load_table_2'
     """
     if step_name and cluster_name:
         return f"step:{_mask(cluster_name)}/{_mask(step_name)}"[:MAX_JOB_KEY]
@@ -53,28 +66,38 @@ def incident_job_key(incident: Incident) -> str | None:
     return None
 
 
-def recurrence(times: list[datetime], at: datetime, retention_days: int) -> Recurrence:
-    """Counts of a signature's incidents up to ``at``, from their failure times (other incidents), with
-    the incident at ``at`` itself counted once."""
+def recurrence(times: list[datetime], first_seen: datetime | None, at: datetime, retention_days: int) -> Recurrence:
+    """Counts of a signature's incidents up to ``at`` from the failure times of the other incidents (those
+    of the last RECURRENCE_DAYS at least), with the incident at ``at`` itself counted once; ``first_seen``:
+    the earliest other incident within the retention (None: never seen before)."""
     earlier = [t for t in times if t <= at]
+    first = min(first_seen, at) if first_seen is not None else at
     return Recurrence(
         count_7d=1 + sum(1 for t in earlier if at - t <= timedelta(days=7)),
-        count_30d=1 + sum(1 for t in earlier if at - t <= timedelta(days=30)),
-        first_seen=min([*earlier, at]),
+        count_30d=1 + sum(1 for t in earlier if at - t <= timedelta(days=RECURRENCE_DAYS)),
+        first_seen=first,
+        new=first_seen is None,
         retention_days=retention_days,
     )
 
 
 def alert_context(
     incident: Incident,
-    signature_times: list[datetime] | None,
+    signature: tuple[list[datetime], datetime | None] | None,
     last_success: JobRun | None,
     retention_days: int,
 ) -> AlertContext:
-    """The context line's input, from what the store returned (None: not looked up or unavailable)."""
+    """The context line's input, from what the store returned (None: not looked up or unavailable).
+
+    Parameters
+    ----------
+    signature:
+        The failure times of the other incidents with the same signature (recent ones), and the earliest.
+    """
     context = AlertContext(job_known=incident_job_key(incident) is not None)
-    if signature_times is not None:
-        context.recurrence = recurrence(signature_times, incident.failed_at, retention_days)
+    if signature is not None:
+        times, first_seen = signature
+        context.recurrence = recurrence(times, first_seen, incident.failed_at, retention_days)
     if last_success is not None:
         if last_success.at <= incident.failed_at:
             context.last_success = last_success.at

@@ -47,7 +47,11 @@ class IncidentRepository(Protocol):
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
 
-    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]: ...
+    def signature_times(
+        self, fingerprint: str, *, since: datetime, until: datetime, exclude: str
+    ) -> list[datetime]: ...
+
+    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None: ...
 
     def record_run(self, run: JobRun, expires_at: int) -> bool: ...
 
@@ -295,32 +299,52 @@ class DynamoIncidentRepository:
             raise self._fail(exc, "Query") from exc
         return [from_item(item) for item in response.get("Items", [])]
 
-    def signature_times(self, fingerprint: str, *, until: datetime, exclude: str) -> list[datetime]:
-        """When the other incidents with this failure signature failed, up to ``until``, oldest first
-        (at most MAX_SIGNATURE_ITEMS; the index holds keys only, so this reads little)."""
-        times: list[datetime] = []
-        query: dict[str, Any] = {
+    def _signature_query(self, fingerprint: str, low: str, high: str, **extra: Any) -> dict[str, Any]:
+        return {
             "TableName": self.table_name,
             "IndexName": GSI2,
-            "KeyConditionExpression": "gsi2pk = :sig AND gsi2sk <= :until",
+            "KeyConditionExpression": "gsi2pk = :sig AND gsi2sk BETWEEN :low AND :high",
             "ExpressionAttributeValues": {
                 ":sig": {"S": f"SIG#{fingerprint}"},
-                ":until": {"S": _utc_key(until) + "#~"},
+                ":low": {"S": low},
+                ":high": {"S": high},
             },
+            **extra,
         }
+
+    @staticmethod
+    def _signature_entry(item: dict[str, Any]) -> tuple[datetime, str]:
+        at, _, incident_id = item["gsi2sk"]["S"].partition("#")
+        return datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC), incident_id
+
+    def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
+        """When the other incidents with this failure signature failed between ``since`` and ``until``,
+        newest first (at most MAX_SIGNATURE_ITEMS: the newest are kept; the index holds keys only)."""
+        times: list[datetime] = []
+        query = self._signature_query(fingerprint, _utc_key(since), _utc_key(until) + "#~", ScanIndexForward=False)
         while len(times) < MAX_SIGNATURE_ITEMS:
             try:
                 response = self.client.query(**query)
             except Exception as exc:
                 raise self._fail(exc, "Query") from exc
             for item in response.get("Items", []):
-                at, _, incident_id = item["gsi2sk"]["S"].partition("#")
+                at, incident_id = self._signature_entry(item)
                 if incident_id != exclude:
-                    times.append(datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC))
+                    times.append(at)
             if "LastEvaluatedKey" not in response:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return times[:MAX_SIGNATURE_ITEMS]
+
+    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
+        """When the first other incident with this signature (still in the table) failed, if any."""
+        query = self._signature_query(fingerprint, "0", _utc_key(until) + "#~", ScanIndexForward=True, Limit=2)
+        try:
+            response = self.client.query(**query)
+        except Exception as exc:
+            raise self._fail(exc, "Query") from exc
+        entries = [self._signature_entry(item) for item in response.get("Items", [])]
+        return next((at for at, incident_id in entries if incident_id != exclude), None)
 
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         """Remember the run if it is the job's latest with its outcome (a conditional write: an older event

@@ -32,7 +32,7 @@ from emr_triage.exceptions import (
     SlackMessageGoneError,
     TransientError,
 )
-from emr_triage.incidents.history import alert_context, incident_job_key, job_key
+from emr_triage.incidents.history import RECURRENCE_DAYS, alert_context, incident_job_key, job_key
 from emr_triage.logs.locations import (
     STEP_LOG_FILES,
     LogObject,
@@ -55,6 +55,7 @@ from emr_triage.models.events import (
 from emr_triage.models.incident import AlertContext, Incident, JobRun, Outcome, SlackAction, TimelineEntry
 from emr_triage.notify.message import SlackMessage, build_incident_message, build_single_message, build_thread_reply
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
+from emr_triage.notify.webhook import WEBHOOK_CHANNEL
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
 
@@ -251,7 +252,10 @@ def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo,
 # Log analysis applied to incidents (pure) and reading (through the log store)
 # ---------------------------------------------------------------------------------------------------
 def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead]], deps: Dependencies) -> Incident:
-    """Merge the findings and reads of some logs into an incident and re-diagnose it."""
+    """Merge the findings and reads of some logs into an incident and re-diagnose it. A log object already
+    merged (same source and etag, actually read) is skipped, so re-reading it (a resumed event, a sweep)
+    neither doubles its counts nor re-diagnoses."""
+    results = [(a, r) for a, r in results if not _already_read(incident, r.source, r.etag)]
     if not results:
         return incident
     for analysis, read in results:
@@ -282,8 +286,11 @@ def _unread(uri: str, etag: str | None, note: str) -> tuple[LineAnalysis, LogRea
 
 
 def _analyse_object(
-    deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None
+    deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None, *, retry_transient: bool = False
 ) -> tuple[LineAnalysis, LogRead]:
+    """Analyse one log object. Failures become an unread record with the reason (the alert goes out with
+    the other logs, and a later sweep tries again); with ``retry_transient`` an S3 throttle or 5xx is
+    raised instead, so the event that announced this object is retried."""
     uri = f"s3://{bucket}/{key}"
     left = deps.seconds_left()
     if left is not None and left <= 0:
@@ -303,6 +310,11 @@ def _analyse_object(
     except LogReadError as exc:
         logger.warning("log object unreadable", source=uri, reason=redact(str(exc)))
         return _unread(uri, etag, str(exc))
+    except TransientError as exc:
+        if retry_transient:
+            raise
+        logger.warning("log object not read (transient)", source=uri, reason=redact(str(exc)))
+        return _unread(uri, etag, f"not read yet: {exc}")
     except Exception as exc:
         # A log must never stop the alert: record what happened, alert with what we have.
         logger.exception("log analysis failed", source=uri)
@@ -334,8 +346,15 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
     return results
 
 
+def _was_read(read: LogRead) -> bool:
+    """Whether a log was actually read (not only noted as unreadable, denied or out of budget)."""
+    return read.lines > 0 or read.bytes_read > 0
+
+
 def _already_read(incident: Incident, uri: str, etag: str | None) -> bool:
-    return any(r.source == uri and (etag is None or r.etag == etag) for r in incident.logs_analysed)
+    """Whether this object (this version of it) was read into the incident. An attempt that read nothing
+    (S3 throttled it, the time budget ran out) does not count: the next sweep or event tries again."""
+    return any(r.source == uri and (etag is None or r.etag == etag) and _was_read(r) for r in incident.logs_analysed)
 
 
 def _container_candidates(
@@ -452,7 +471,7 @@ def _thread_due(incident: Incident, now: datetime) -> str | None:
     diagnosis = incident.diagnosis
     if incident.slack is None or diagnosis is None or not diagnosis.from_logs or diagnosis.category == "no_failure":
         return None
-    if not diagnosis.fingerprint:
+    if not diagnosis.fingerprint or incident.slack.channel == WEBHOOK_CHANNEL:
         return None
     if incident.slack.thread_fingerprint == diagnosis.fingerprint:
         lease = incident.slack.thread_claim_until
@@ -469,16 +488,18 @@ def _alert_context(incident: Incident, deps: Dependencies) -> AlertContext | Non
     diagnosis = incident.diagnosis
     key = incident_job_key(incident)
     try:
-        times = None
+        seen = None
         if diagnosis is not None and diagnosis.fingerprint and diagnosis.category != "no_failure":
+            fingerprint, at, own = diagnosis.fingerprint, incident.failed_at, incident.incident_id
             times = deps.repository.signature_times(
-                diagnosis.fingerprint, until=incident.failed_at, exclude=incident.incident_id
+                fingerprint, since=at - timedelta(days=RECURRENCE_DAYS), until=at, exclude=own
             )
+            seen = (times, deps.repository.signature_first_seen(fingerprint, until=at, exclude=own))
         success = deps.repository.last_run(key, "SUCCEEDED") if key else None
     except Exception as exc:
         logger.warning("incident history unavailable; alerting without it", problem=redact(str(exc)))
         return None
-    return alert_context(incident, times, success, deps.settings.incident_ttl_days)
+    return alert_context(incident, seen, success, deps.settings.incident_ttl_days)
 
 
 def _root_message(incident: Incident, deps: Dependencies) -> tuple[Destination, SlackMessage]:
@@ -576,6 +597,8 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     incident = deps.repository.get(incident_id)
     if incident is None:
         return "none"
+    if incident.slack is not None and incident.slack.channel == WEBHOOK_CHANNEL:
+        return "unchanged"  # alerted through an incoming webhook (before a switch to a bot): nothing to edit
     route, message = _root_message(incident, deps)
     if incident.slack is not None:
         if incident.slack.digest == message.digest():
@@ -751,9 +774,15 @@ def _finish(
     )
     final = updated or incident
     _remember_failure(final, deps)  # a conditional write: a retried event rewrites nothing
+    schedule_failure: TransientError | None = None
     if _follow_up_due(final, deps):
-        _schedule_follow_up(final.incident_id, 1, deps)
+        try:
+            _schedule_follow_up(final.incident_id, 1, deps)
+        except TransientError as exc:
+            schedule_failure = exc  # the alert goes out first; then the event fails, and its retry schedules
     slack = deliver_alert(incident.incident_id, deps)
+    if schedule_failure is not None:
+        raise schedule_failure
     diagnosis = final.diagnosis
     verdict = f"diagnosis {diagnosis.category} ({diagnosis.title})" if diagnosis else "awaiting logs"
     if diagnosis is not None and (created or results):
@@ -966,14 +995,14 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
             + ": nothing failed yet, or the failure event has not arrived (its handler reads logs already in S3)",
         )
     etag = event.detail.object.etag or None
-    if etag and any(r.source == obj.uri and r.etag == etag for r in incident.logs_analysed):
+    if etag and _already_read(incident, obj.uri, etag):
         count(MetricName.DUPLICATE_EVENTS)
         return Outcome(
             action="duplicate",
             incident_id=incident.incident_id,
             detail=f"{obj.uri} (etag {etag}) was already analysed",
         )
-    result = _analyse_object(deps, bucket, key, obj.weight, etag)
+    result = _analyse_object(deps, bucket, key, obj.weight, etag, retry_transient=True)
     updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, [result], deps))
     count(MetricName.INCIDENTS_UPDATED)
     slack = deliver_alert(incident.incident_id, deps)
@@ -1000,19 +1029,38 @@ def _follow_up_due(incident: Incident, deps: Dependencies) -> bool:
 
 
 def _schedule_follow_up(incident_id: str, check: int, deps: Dependencies) -> None:
-    settings = deps.settings
+    """Schedule log check number ``check``, once: the incident records the highest check scheduled (a
+    versioned write), so a duplicated delivery of the previous check does not fork the chain. If SQS
+    refuses, the record is handed back and the error raised (the caller's event is retried)."""
     assert deps.follow_ups is not None
-    checks = settings.follow_up_checks
-    deps.follow_ups.schedule(FollowUp(incident_id=incident_id, check=check, checks=checks), _follow_up_delay(deps))
-    if check == 1:
+    checks = deps.settings.follow_up_checks
+    taken = False
 
-        def scheduled(inc: Incident) -> Incident | None:
-            if inc.follow_up_scheduled:
-                return None
-            inc.follow_up_scheduled = True
-            return inc
+    def take(inc: Incident) -> Incident | None:
+        nonlocal taken
+        taken = False
+        if inc.follow_up_check >= check:
+            return None
+        inc.follow_up_check = check
+        inc.follow_up_scheduled = True
+        taken = True
+        return inc
 
-        deps.repository.update(incident_id, scheduled)
+    def hand_back(inc: Incident) -> Incident | None:
+        if inc.follow_up_check != check:
+            return None
+        inc.follow_up_check = check - 1
+        inc.follow_up_scheduled = check > 1
+        return inc
+
+    deps.repository.update(incident_id, take)
+    if not taken:
+        return
+    try:
+        deps.follow_ups.schedule(FollowUp(incident_id=incident_id, check=check, checks=checks), _follow_up_delay(deps))
+    except Exception:
+        deps.repository.update(incident_id, hand_back)
+        raise
 
 
 def _follow_up_delay(deps: Dependencies) -> int:
@@ -1021,7 +1069,7 @@ def _follow_up_delay(deps: Dependencies) -> int:
 
 
 def _logs_were_read(incident: Incident) -> bool:
-    return any(r.lines > 0 or r.bytes_read > 0 for r in incident.logs_analysed)
+    return any(_was_read(r) for r in incident.logs_analysed)
 
 
 def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:

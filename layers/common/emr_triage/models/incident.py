@@ -81,6 +81,7 @@ class Incident(BaseModel):
     # Log checks after the failure (the follow-up queue): scheduled once; the last one, at the deadline,
     # marks the incident "logs unavailable" if no log could be read by then.
     follow_up_scheduled: bool = False
+    follow_up_check: int = 0
     logs_deadline_passed: bool = False
     logs_unavailable: bool = False
     logs_deadline_minutes: int | None = None
@@ -114,6 +115,8 @@ class Recurrence(BaseModel):
     count_7d: int
     count_30d: int
     first_seen: datetime
+    # Never seen before this incident (within the retention).
+    new: bool = False
     retention_days: int
 
 

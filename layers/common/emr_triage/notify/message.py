@@ -304,8 +304,12 @@ def context_line(incident: Incident, context: AlertContext) -> str | None:
     parts: list[str] = []
     seen = context.recurrence
     if seen is not None:
-        if seen.count_30d <= 1:
+        if seen.new:
             parts.append(f":new: *New failure signature*: not seen in the last {seen.retention_days} days")
+        elif seen.count_30d <= 1:
+            parts.append(
+                f":repeat: *Seen before*: first on {seen.first_seen.strftime('%Y-%m-%d')}, not in the last 30 days"
+            )
         else:
             parts.append(
                 f":repeat: *Same failure {seen.count_7d} times in 7 days* ({seen.count_30d} in 30), "
