@@ -197,3 +197,42 @@ def test_a_serverless_success_without_a_name_is_ignored_not_guessed(name: str | 
     outcome = handle_emr_event(parse_event(raw), deps)  # type: ignore[arg-type]
     # Then nothing is remembered, and the outcome says why
     assert outcome.action == "ignored" and "cannot be identified" in outcome.detail and repo.runs == {}
+
+
+def test_a_later_success_of_the_job_resolves_its_incident_and_says_so_in_the_thread() -> None:
+    # Given the nightly job failed on night 19
+    deps_tuple = make_dependencies()
+    deps, repo, _, _, notifier = deps_tuple
+    cluster19, step19 = _night(deps_tuple, 19)
+    handle_emr_event(_step_event(cluster19, step19, "FAILED", T0 - timedelta(hours=3)), deps)  # type: ignore[arg-type]
+    incident_id = step_incident_id(cluster19, step19)
+    # When the rerun on a new cluster completes 3 hours later (and the event is delivered twice)
+    cluster20, step20 = _night(deps_tuple, 20)
+    outcome = handle_emr_event(_step_event(cluster20, step20, "COMPLETED", T0), deps)  # type: ignore[arg-type]
+    again = handle_emr_event(_step_event(cluster20, step20, "COMPLETED", T0), deps)  # type: ignore[arg-type]
+    # Then the incident is resolved, once, with a "recovered after 3 h" reply in its thread
+    assert outcome.action == "incident_resolved" and outcome.incident_id == incident_id
+    assert again.action == "run_recorded"
+    incident = repo.get(incident_id)
+    assert incident is not None and incident.status == "RESOLVED" and incident.recovery_posted
+    recoveries = [json.dumps(m.blocks) for _, m in notifier.replies if "Recovered" in json.dumps(m.blocks)]
+    assert len(recoveries) == 1 and "recovered 3 h 0 min after this failure" in recoveries[0]
+    # And the root message is edited to say it is resolved
+    assert "Resolved" in json.dumps(notifier.updates[-1][1].blocks)
+    # And it no longer takes in the cluster's new events (it is not open)
+    assert repo.open_incidents(cluster_id=cluster19) == []
+
+
+def test_an_older_success_delivered_late_does_not_resolve_a_newer_failure() -> None:
+    # Given the job failed on night 20
+    deps_tuple = make_dependencies()
+    deps, repo, _, _, _ = deps_tuple
+    cluster20, step20 = _night(deps_tuple, 20)
+    handle_emr_event(_step_event(cluster20, step20, "FAILED", T0), deps)  # type: ignore[arg-type]
+    # When night 19's success event arrives late
+    cluster19, step19 = _night(deps_tuple, 19)
+    outcome = handle_emr_event(_step_event(cluster19, step19, "COMPLETED", T0 - timedelta(days=1)), deps)  # type: ignore[arg-type]
+    # Then the failure stays open
+    assert outcome.action == "run_recorded"
+    incident = repo.get(step_incident_id(cluster20, step20))
+    assert incident is not None and incident.status == "OPEN"

@@ -27,6 +27,7 @@ class MetricName:
     DEAD_LETTERED_EVENTS = "DeadLetteredEvents"
     IGNORED_EVENTS = "IgnoredEvents"
     SUCCESSFUL_RUNS = "SuccessfulRunsRecorded"
+    INCIDENTS_RESOLVED = "IncidentsResolved"
     LOGS_UNAVAILABLE = "LogsUnavailable"
     LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
     PARTIAL_LOG_READS = "PartialLogReads"

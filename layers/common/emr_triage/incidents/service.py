@@ -53,7 +53,13 @@ from emr_triage.models.events import (
     S3ObjectCreated,
 )
 from emr_triage.models.incident import AlertContext, Incident, JobRun, Outcome, SlackAction, TimelineEntry
-from emr_triage.notify.message import SlackMessage, build_incident_message, build_single_message, build_thread_reply
+from emr_triage.notify.message import (
+    SlackMessage,
+    build_incident_message,
+    build_recovery_reply,
+    build_single_message,
+    build_thread_reply,
+)
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.notify.webhook import WEBHOOK_CHANNEL
 from emr_triage.observability import MetricName, count, logger
@@ -837,12 +843,84 @@ def _success_outcome(run: JobRun | None, what: str, deps: Dependencies) -> Outco
         return Outcome(action="ignored", detail=f"{what} succeeded; its job cannot be identified (no name)")
     newest = _remember_run(run, deps)
     count(MetricName.SUCCESSFUL_RUNS)
-    return Outcome(
-        action="run_recorded",
-        detail=f"{what} succeeded: "
+    detail = (
+        f"{what} succeeded: "
         + ("remembered as the last success of " if newest else "a later success is already remembered for ")
-        + run.job_key,
+        + run.job_key
     )
+    resolved = resolve_recovered(run, what, deps)
+    if resolved is not None:
+        incident_id, slack = resolved
+        return Outcome(
+            action="incident_resolved",
+            incident_id=incident_id,
+            detail=f"{detail}; incident {incident_id} of its last failure resolved (recovered)",
+            slack=slack,
+        )
+    return Outcome(action="run_recorded", detail=detail)
+
+
+def _recovery_text(failed_at: datetime, run: JobRun, what: str) -> str:
+    hours, rest = divmod(max(0, int((run.at - failed_at).total_seconds())), 3600)
+    took = f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min"
+    where = f" on cluster {run.cluster_id}" if run.cluster_id else ""
+    return f"{what}{where} succeeded at {run.at.strftime('%Y-%m-%d %H:%M UTC')}: recovered {took} after this failure"
+
+
+def resolve_recovered(run: JobRun, what: str, deps: Dependencies) -> tuple[str, SlackAction] | None:
+    """Resolve the open incident of the job's last failure when a later run of the job succeeded, and say
+    so in its thread ("recovered after 3 h") and in its root message. Idempotent: the transition is a
+    versioned write, and the reply is recorded on the incident once posted."""
+    failure = deps.repository.last_run(run.job_key, "FAILED")
+    if failure is None or failure.incident_id is None or failure.at >= run.at:
+        return None
+    text = redact(_recovery_text(failure.at, run, what))
+
+    resolved_now = False
+
+    def resolve(inc: Incident) -> Incident | None:
+        nonlocal resolved_now
+        resolved_now = False
+        if inc.status != "OPEN":
+            return None
+        resolved_now = True
+        inc.status = "RESOLVED"
+        inc.resolved_at = run.at
+        inc.resolved_by = text
+        inc.timeline = [*inc.timeline, TimelineEntry(at=run.at, what=f"resolved: {text}")][-MAX_TIMELINE:]
+        return inc
+
+    incident = deps.repository.update(failure.incident_id, resolve)
+    if incident is None or incident.status != "RESOLVED":
+        return None
+    if resolved_now:
+        count(MetricName.INCIDENTS_RESOLVED)
+    slack = deliver_alert(incident.incident_id, deps)
+    _post_recovery(incident.incident_id, deps)  # also finishes a reply a failed earlier attempt left out
+    return (incident.incident_id, slack) if resolved_now else None
+
+
+def _post_recovery(incident_id: str, deps: Dependencies) -> None:
+    """The "recovered" reply in the alert's thread, once (bot mode only: a webhook cannot reply)."""
+    incident = deps.repository.get(incident_id)
+    if (
+        incident is None
+        or incident.recovery_posted
+        or incident.slack is None
+        or incident.resolved_by is None
+        or not deps.notifier.threads
+        or incident.slack.channel == WEBHOOK_CHANNEL
+    ):
+        return
+    deps.notifier.reply(incident.slack, build_recovery_reply(incident))
+
+    def posted(inc: Incident) -> Incident | None:
+        if inc.recovery_posted:
+            return None
+        inc.recovery_posted = True
+        return inc
+
+    deps.repository.update(incident_id, posted)
 
 
 def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:

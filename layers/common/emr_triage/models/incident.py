@@ -82,6 +82,11 @@ class Incident(BaseModel):
     # marks the incident "logs unavailable" if no log could be read by then.
     follow_up_scheduled: bool = False
     follow_up_check: int = 0
+
+    # Resolution: a later run of the same job succeeded (the incident is closed, and its thread says so).
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    recovery_posted: bool = False
     logs_deadline_passed: bool = False
     logs_unavailable: bool = False
     logs_deadline_minutes: int | None = None
@@ -133,6 +138,7 @@ class AlertContext(BaseModel):
 
 OutcomeAction = Literal[
     "incident_opened",
+    "incident_resolved",
     "incident_updated",
     "duplicate",
     "folded",

@@ -368,8 +368,10 @@ def build_incident_message(
         },
         *_diagnosis_blocks(incident),
     ]
-    if mention:
+    if mention and incident.status == "OPEN":
         blocks.insert(1, _section(f"{mention} this alert is yours ({escape(incident.severity)} severity)"))
+    if incident.status == "RESOLVED":
+        blocks.insert(1, _section(f":white_check_mark: *Resolved:* {escape(incident.resolved_by or 'recovered')}"))
     history = context_line(incident, context) if context is not None else None
     if history:
         blocks.append(_context(history))
@@ -418,6 +420,14 @@ def build_single_message(
         heading = "*Log extract* (redacted and truncated: incoming-webhook mode has no thread and no file)\n"
         blocks.insert(len(blocks) - 1, _section(heading + _clip_code_block(lines, SECTION_LIMIT - len(heading))))
     return SlackMessage(text=base.text, blocks=blocks[:MAX_BLOCKS])
+
+
+def build_recovery_reply(incident: Incident) -> SlackMessage:
+    """The reply under an alert when a later run of the same job succeeded."""
+    text = f":white_check_mark: *Recovered:* {escape(incident.resolved_by or 'a later run succeeded')}"
+    return SlackMessage(
+        text=clip(escape(f"Recovered: {incident.resolved_by or ''}"), SECTION_LIMIT), blocks=[_section(text)]
+    )
 
 
 def build_thread_reply(incident: Incident) -> SlackMessage:
