@@ -153,3 +153,26 @@ def test_the_two_phase_scenario_alerts_once_then_diagnoses_in_place_and_in_its_t
     content = upload["content"] if isinstance(upload["content"], str) else upload["content"].decode("utf-8")
     everything = json.dumps([c.payload for c in slack.calls]) + content
     assert "AKIAIOSFODNN7EXAMPLE" not in everything and "wJalrXUtnFEMI" not in everything
+
+
+REORDERED = DEMO.parent / "reordered-duplicated-storm"
+
+
+def test_a_reordered_and_duplicated_storm_gives_one_alert_with_everything_folded_in(slack: FakeSlack) -> None:
+    # Given the memory-kill failure's events delivered out of order and twice (the scenario's order)
+    names = sorted(p.name for p in REORDERED.glob("0*.json"))
+    scenario = load_scenario(REORDERED)
+    with LocalStack(ROOT, scenario=scenario, folder=REORDERED, extra_environment=slack_env(slack)) as stack:
+        # When they are replayed, and the log checks run
+        outcomes = [replay(stack, REORDERED, name) for name in names]
+        checks = stack.run_follow_ups()
+        step = stack.incident(INCIDENT)
+        cluster = stack.incident("j-3ANP7YJ2WQ0LC.cluster")
+    # Then there is one root message, the step's, with the cluster's death and the cancelled step in it
+    assert [o["action"] for o in outcomes][:3] == ["incident_opened"] * 3
+    assert not any(i.error for r in checks for i in r.invocations)
+    (root,) = slack.root_messages()
+    text = json.dumps(root.blocks)
+    assert "daily-sales-aggregation" in text and "STEP_FAILURE" in text and "publish-sales-dashboard" in text
+    assert step is not None and len(step.children) == 2
+    assert cluster is not None and cluster.folded_into == INCIDENT and cluster.slack is None

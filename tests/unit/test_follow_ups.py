@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -341,3 +342,56 @@ def test_a_resumed_event_does_not_count_a_log_twice() -> None:
     assert before is not None and after is not None and before.exit_codes
     assert [(e.code, e.count) for e in after.exit_codes] == [(e.code, e.count) for e in before.exit_codes]
     assert len(after.logs_analysed) == len(before.logs_analysed)
+
+
+# -- events out of order: the cluster's death and the cancelled steps before the failed step ---------
+def _cluster_step_failure(at: str) -> object:
+    raw = json.loads((EVENTS / "cluster-terminated-with-errors.json").read_text())
+    raw["time"] = at
+    raw["detail"]["clusterId"] = CLUSTER
+    raw["detail"]["stateChangeReason"] = json.dumps({"code": "STEP_FAILURE", "message": "Shut down as step failed"})
+    return parse_event(raw)
+
+
+def _cancelled(step_id: str, at: str) -> object:
+    raw = json.loads((EVENTS / "step-failed.json").read_text())
+    raw["time"] = at
+    raw["detail"].update(stepId=step_id, state="CANCELLED", name=f"next {step_id}")
+    return parse_event(raw)
+
+
+def test_a_reordered_storm_folds_into_the_failed_steps_single_alert() -> None:
+    # Given the cluster's death and three cancelled steps delivered before the step failure they follow
+    deps, repo, logs, notifier, follow_ups = _deps()
+    logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", DRIVER_LOG)
+    failed = _failed()
+    at = failed.time  # type: ignore[attr-defined]
+    later = (at + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    early = [_cluster_step_failure(later)] + [_cancelled(f"s-CANCELLED{n:04d}", later) for n in range(3)]
+    outcomes = [handle_emr_event(e, deps) for e in early]  # type: ignore[arg-type]
+    # Then nothing is posted yet: each waits for the failed step
+    assert all(o.slack == "none" for o in outcomes) and notifier.posts == []
+    # When the step failure arrives, and the checks run
+    handle_emr_event(failed, deps)  # type: ignore[arg-type]
+    _run_checks(deps, follow_ups)
+    # Then there is one alert, the step's, with the cluster's death and the three steps folded into it
+    assert len(notifier.posts) == 1
+    incident = repo.get(INCIDENT)
+    assert incident is not None and len(incident.children) == 4
+    assert "Folded into this alert" in _root(notifier) and "STEP_FAILURE" in _root(notifier)
+    others = [i for i in repo.items.values() if i.incident_id != INCIDENT]
+    assert len(others) == 4 and all(i.folded_into == INCIDENT and i.status == "RESOLVED" for i in others)
+
+
+def test_a_held_cluster_death_without_a_step_failure_is_alerted_at_the_next_check() -> None:
+    # Given a cluster terminated by STEP_FAILURE whose failed step's event never comes (best effort)
+    deps, repo, _, notifier, follow_ups = _deps()
+    first = handle_emr_event(_cluster_step_failure("2026-11-20T02:20:00Z"), deps)  # type: ignore[arg-type]
+    again = handle_emr_event(_cluster_step_failure("2026-11-20T02:20:00Z"), deps)  # type: ignore[arg-type]
+    assert first.slack == "none" and again.action == "duplicate" and notifier.posts == []
+    # When its check runs
+    _run_checks(deps, follow_ups)
+    # Then it is alerted on its own, once
+    assert len(notifier.posts) == 1 and "STEP_FAILURE" in json.dumps(notifier.posts[0][1].blocks)
+    (incident,) = repo.items.values()
+    assert not incident.held_for_parent and incident.status == "OPEN"

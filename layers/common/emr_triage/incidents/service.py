@@ -438,7 +438,7 @@ def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
     """Incoming-webhook mode: one message per incident, posted once it is final enough (see
     :func:`ready_for_single_message`), with the diagnosis and a truncated extract inline."""
     incident = deps.repository.get(incident_id)
-    if incident is None:
+    if incident is None or incident.held_for_parent or incident.folded_into:
         return "none"
     if incident.slack is not None:
         return "unchanged"
@@ -601,7 +601,7 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     propagates, Lambda retries the event, and the retry finds the incident and finishes the delivery.
     """
     incident = deps.repository.get(incident_id)
-    if incident is None:
+    if incident is None or (incident.held_for_parent and incident.slack is None) or incident.folded_into:
         return "none"
     if incident.slack is not None and incident.slack.channel == WEBHOOK_CHANNEL:
         return "unchanged"  # alerted through an incoming webhook (before a switch to a bot): nothing to edit
@@ -717,7 +717,7 @@ def _release_claim(incident: Incident) -> Incident | None:
 # ---------------------------------------------------------------------------------------------------
 # Event handlers
 # ---------------------------------------------------------------------------------------------------
-def _fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: Dependencies) -> Outcome:
+def _fold_child(parent_id: str, child: str, event_id: str | None, at: datetime, deps: Dependencies) -> None:
     def add_child(inc: Incident) -> Incident | None:
         if child in inc.children or len(inc.children) >= MAX_CHILDREN:
             return None
@@ -725,8 +725,12 @@ def _fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: 
         inc.timeline = [*inc.timeline, TimelineEntry(at=at, what=child, event_id=event_id)][-MAX_TIMELINE:]
         return inc
 
-    deps.repository.update(parent.incident_id, add_child)
+    deps.repository.update(parent_id, add_child)
     count(MetricName.FOLDED_EVENTS)
+
+
+def _fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: Dependencies) -> Outcome:
+    _fold_child(parent.incident_id, child, event_id, at, deps)
     slack = deliver_alert(parent.incident_id, deps)
     return Outcome(
         action="folded",
@@ -750,6 +754,17 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
 
 
 def _already_alerted(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
+    if not created and (incident.held_for_parent or incident.folded_into):
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail="already recorded (duplicate event); "
+            + (f"folded into {incident.folded_into}" if incident.folded_into else "waiting for the failed step"),
+        )
+    return _already_alerted_checks(incident, created, deps)
+
+
+def _already_alerted_checks(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
     """A duplicate (or retried) event whose incident is complete: alerted, and diagnosed unless it is a
     cluster incident (no logs to read: a missing diagnosis there is final). Otherwise the caller resumes."""
     if created or (incident.diagnosis is None and incident.kind != "cluster"):
@@ -950,6 +965,72 @@ def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependen
     return _success_outcome(run, f"job run {detail.job_run_name or detail.job_run_id} ({detail.job_run_id})", deps)
 
 
+def _hold_for_parent(incident: Incident, deps: Dependencies, created: bool) -> Outcome | None:
+    """Open a cancelled/interrupted step's or a STEP_FAILURE cluster's incident without alerting: its
+    failed step's event has not arrived (EventBridge does not order events). One log check later, it is
+    folded into that step's alert if it came, else alerted on its own. Without follow-ups: alert now."""
+    if deps.follow_ups is None:
+        return None
+    if created:
+
+        def hold(inc: Incident) -> Incident | None:
+            if inc.held_for_parent or inc.slack is not None:
+                return None
+            inc.held_for_parent = True
+            return inc
+
+        deps.repository.update(incident.incident_id, hold)
+        deps.follow_ups.schedule(FollowUp(incident_id=incident.incident_id, check=1, checks=1), _follow_up_delay(deps))
+        count(MetricName.INCIDENTS_OPENED)
+    return Outcome(
+        action="incident_opened" if created else "duplicate",
+        incident_id=incident.incident_id,
+        detail="held: its failed step has not been reported yet; folded into that step's alert when it is, "
+        "else alerted at the next log check",
+        slack="none",
+    )
+
+
+def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
+    """Fold into a step failure's incident the held incidents of its cluster that its failure explains
+    (cancelled/interrupted steps and a STEP_FAILURE termination reported just after it)."""
+    if parent.kind != "step" or parent.state != "FAILED" or parent.cluster_id is None:
+        return []
+    adopted = []
+    for held in deps.repository.open_incidents(cluster_id=parent.cluster_id):
+        if not held.held_for_parent or not timedelta(0) <= held.failed_at - parent.failed_at <= FOLD_WINDOW:
+            continue
+
+        def fold(inc: Incident, parent_id: str = parent.incident_id) -> Incident | None:
+            if inc.folded_into or not inc.held_for_parent:
+                return None
+            inc.folded_into = parent_id
+            inc.held_for_parent = False
+            inc.status = "RESOLVED"
+            inc.resolved_at = deps.clock()
+            inc.resolved_by = f"folded into the alert of {parent_id}"
+            return inc
+
+        folded = deps.repository.update(held.incident_id, fold)
+        if folded is not None and folded.folded_into == parent.incident_id:
+            adopted.append(held)
+    for held in adopted:
+        _fold_child(
+            parent.incident_id,
+            _child_label(held),
+            held.timeline[0].event_id if held.timeline else None,
+            held.failed_at,
+            deps,
+        )
+    return [h.incident_id for h in adopted]
+
+
+def _child_label(incident: Incident) -> str:
+    if incident.kind == "cluster":
+        return f"cluster {incident.cluster_name or incident.cluster_id} {incident.state} ({incident.emr_reason_code})"
+    return f"step {incident.step_name or incident.step_id} ({incident.step_id}) {incident.state}"
+
+
 def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
     detail = event.detail
     if detail.state == "COMPLETED":
@@ -973,6 +1054,10 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
     if done := _already_alerted(incident, created, deps):
         return done
+    if detail.state != "FAILED" and created and (held := _hold_for_parent(incident, deps, created)):
+        return held
+    if detail.state == "FAILED":
+        _adopt_held(incident, deps)
     results = read_step_logs(incident, deps)
     # The driver's container log may have landed before this event (its S3 event found no incident).
     applications = [app for analysis, _ in results for app in analysis.application_ids]
@@ -1000,6 +1085,8 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
     incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
     if done := _already_alerted(incident, created, deps):
         return done
+    if code == "STEP_FAILURE" and created and (held := _hold_for_parent(incident, deps, created)):
+        return held
     return _finish(incident, created, [], deps)
 
 
@@ -1101,6 +1188,8 @@ def _follow_up_due(incident: Incident, deps: Dependencies) -> bool:
     return (
         deps.follow_ups is not None
         and not incident.follow_up_scheduled
+        and not incident.held_for_parent
+        and incident.folded_into is None
         and incident.kind != "cluster"
         and incident.log_location is not None
     )
@@ -1150,6 +1239,43 @@ def _logs_were_read(incident: Incident) -> bool:
     return any(_was_read(r) for r in incident.logs_analysed)
 
 
+def _release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome:
+    """A held incident's check: fold it into its step failure if that was reported meanwhile (before the
+    held event's time: it arrived late), else alert it on its own and start its own log checks."""
+    parent = _recent_step_failure(incident.cluster_id or "", incident.failed_at, deps)
+    if parent is not None:
+        adopted = _adopt_held(parent, deps)
+        if incident.incident_id in adopted:
+            slack = deliver_alert(parent.incident_id, deps)
+            return Outcome(
+                action="folded",
+                incident_id=parent.incident_id,
+                detail=f"{label}: {incident.incident_id} folded into {parent.incident_id}, no new alert",
+                slack=slack,
+            )
+
+    def release(inc: Incident) -> Incident | None:
+        if not inc.held_for_parent:
+            return None
+        inc.held_for_parent = False
+        inc.timeline = [
+            *inc.timeline,
+            TimelineEntry(at=deps.clock(), what="no failed step reported on the cluster: alerted on its own"),
+        ][-MAX_TIMELINE:]
+        return inc
+
+    released = deps.repository.update(incident.incident_id, release) or incident
+    if _follow_up_due(released, deps):
+        _schedule_follow_up(released.incident_id, 1, deps)
+    slack = deliver_alert(released.incident_id, deps)
+    return Outcome(
+        action="incident_updated",
+        incident_id=released.incident_id,
+        detail=f"{label}: no failed step reported on cluster {released.cluster_id}: alerted on its own",
+        slack=slack,
+    )
+
+
 def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     """A scheduled check of an incident's logs: analyse what landed and was missed, and at the last check
     (the deadline) mark the incident "logs unavailable" if no log could be read, keeping EMR's reason."""
@@ -1160,6 +1286,8 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     if incident.status != "OPEN":
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", incident_id=incident.incident_id, detail=f"{label}: incident resolved")
+    if incident.held_for_parent:
+        return _release_held(incident, label, deps)
     results = sweep_logs(incident, deps)
     final = follow_up.check >= follow_up.checks
     minutes = deps.settings.logs_deadline_minutes

@@ -83,6 +83,12 @@ class Incident(BaseModel):
     follow_up_scheduled: bool = False
     follow_up_check: int = 0
 
+    # A cancelled or interrupted step, or a cluster terminated by STEP_FAILURE, that arrived before the
+    # failed step it is part of: not alerted until a log check shows no such step failure (then alerted),
+    # or that step's failure arrives (then folded into its alert, and this incident closed).
+    held_for_parent: bool = False
+    folded_into: str | None = None
+
     # Resolution: a later run of the same job succeeded (the incident is closed, and its thread says so).
     resolved_at: datetime | None = None
     resolved_by: str | None = None
