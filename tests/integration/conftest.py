@@ -33,6 +33,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     runtime.reset()
 
 
+@pytest.fixture(autouse=True)
+def _embedded_state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The replay command keeps the embedded incidents for `incidents`; tests keep them out of the checkout.
+    from emr_triage.local import replay as replay_module
+
+    monkeypatch.setattr(replay_module, "EMBEDDED_STATE", tmp_path / "embedded-incidents.json")
+
+
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     with FakeSlackServer(TOKEN) as fake:

@@ -265,3 +265,39 @@ def test_replay_against_a_deployed_stack_uses_its_resources(monkeypatch: pytest.
     assert [i["incident_id"]["S"] for i in items] == ["j-123456789ABCD.s-ZYXWVUTSRQPON"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1", attributes
     assert "#prod-alerts" in output
+
+
+def test_incidents_list_and_show_read_what_the_last_replay_recorded() -> None:
+    # Given a replay of the reordered storm and of the two-phase scenario on the embedded AWS
+    reordered, two_phase = DEMO.parent / "reordered-duplicated-storm", DEMO.parent / "step-logs-land-after-the-alert"
+    code, output = run("replay", str(reordered), str(two_phase))
+    assert code == EXIT_OK, output
+    # When the incidents are listed
+    code, listing = run("incidents", "list")
+    # Then every incident is there, newest failure first, the folded ones marked as such
+    assert code == EXIT_OK and listing.startswith("4 incident(s)")
+    lines = listing.splitlines()[1:]
+    assert "j-1ORDERSETL020.s-2LOADORDERS00" in lines[0] and "sql_analysis_error" in lines[0]
+    assert sum("FOLDED" in line for line in lines) == 2
+    # And filters narrow it: open ones of one cluster, within a time window
+    code, narrowed = run("incidents", "list", "--open", "--cluster", "j-3ANP7YJ2WQ0LC", "--since", "3650d")
+    assert code == EXIT_OK and narrowed.startswith("1 incident(s)") and "yarn_memory_kill" in narrowed
+    code, none = run("incidents", "list", "--since", "1m")
+    assert code == EXIT_OK and none.startswith("0 incident(s)")
+    # And one incident shows its verdict, evidence, timeline and where its Slack message is
+    code, shown = run("incidents", "show", "j-3ANP7YJ2WQ0LC.s-3H8ZKQW0EXAMP")
+    assert code == EXIT_OK
+    for expected in ("yarn_memory_kill", "timeline", "Folded" if "Folded" in shown else "cluster", "slack link"):
+        assert expected in shown, shown
+    code, as_json = run("incidents", "list", "--json")
+    assert code == EXIT_OK and {i["incident_id"] for i in json.loads(as_json)} >= {"j-3ANP7YJ2WQ0LC.cluster"}
+
+
+def test_incidents_say_what_to_do_when_there_is_nothing_to_read_or_the_input_is_wrong() -> None:
+    # Given no replay yet: a clear error naming the fix
+    code, _ = run("incidents", "list")
+    assert code == 2
+    # Given a replay: an unknown id is not found (exit 1), a bad --since is bad usage (exit 2)
+    run("replay", str(DEMO))
+    assert run("incidents", "show", "j-NOPE.s-NOPE")[0] == 1
+    assert run("incidents", "list", "--since", "seven days")[0] == 2

@@ -14,9 +14,11 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from emr_triage import __version__
 from emr_triage.exceptions import EmrTriageError, LogReadError
@@ -24,6 +26,7 @@ from emr_triage.logs.reader import CHUNK_SIZE
 
 if TYPE_CHECKING:
     from emr_triage.aws.s3 import LogStore
+    from emr_triage.models.incident import Incident
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -77,6 +80,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         LocalStack,
         ReplayItem,
         collect_items,
+        save_embedded_state,
         slack_environment,
         validate_item,
     )
@@ -96,6 +100,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if args.rules:
         extra["EMR_TRIAGE_RULES_FILE"] = str(Path(args.rules).resolve())
     failed = False
+    saved: dict[str, dict[str, Any]] = {}
     for group in groups:
         first = group[0]
         stack_name = args.stack_name or (_samconfig_stack_name(root, args.config_env) if args.aws else None)
@@ -138,7 +143,102 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
                     print_incident(incident, stack.table_name, out, show_json=args.json)
             for message in stack.dead_letters():
                 out.write(f"\n━━ Dead-lettered: {message.get('reason')}\n")
+            for row in stack.table_items():
+                saved[json.dumps([row["pk"], row["sk"]])] = row
+    if not args.aws:
+        path = save_embedded_state(root, list(saved.values()))
+        shown_path = path.relative_to(root) if path.is_relative_to(root) else path
+        out.write(f"\n(embedded incidents kept in {shown_path}: `emr-triage incidents list` shows them)\n")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+# ── emr-triage incidents ───────────────────────────────────────────────────────────────────────────
+
+_SINCE = re.compile(r"^(\d+)([mhd])$")
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    match = _SINCE.match(value.strip())
+    if not match:
+        raise EmrTriageError(f"--since {value!r}: use a number and m, h or d (e.g. 90m, 12h, 7d)")
+    amount, unit = int(match[1]), match[2]
+    seconds = amount * {"m": 60, "h": 3600, "d": 86400}[unit]
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+@contextmanager
+def _incident_table(args: argparse.Namespace, root: Path) -> Iterator[str]:
+    """The incidents table: the deployed stack's (--aws) or the last embedded replay's."""
+    if not args.aws:
+        from emr_triage.local.replay import embedded_incidents
+
+        with embedded_incidents(root) as table:
+            yield table
+        return
+    from emr_triage.aws import clients
+
+    stack_name = args.stack_name or _samconfig_stack_name(root, args.config_env)
+    if not stack_name:
+        raise EmrTriageError("--aws needs the deployed stack's name (--stack-name, or stack_name in samconfig.toml)")
+    try:
+        resource = clients.cloudformation(args.region).describe_stack_resource(
+            StackName=stack_name, LogicalResourceId="IncidentsTable"
+        )["StackResourceDetail"]
+    except Exception as exc:
+        raise EmrTriageError(f"cannot read stack {stack_name}: {exc}") from exc
+    yield str(resource["PhysicalResourceId"])
+
+
+def _slack_where(incident: Incident) -> str:
+    if incident.slack is None:
+        return "-"
+    if incident.slack.ts.startswith("webhook-"):
+        return "webhook"
+    return f"{incident.slack.channel}/p{incident.slack.ts.replace('.', '')}"
+
+
+def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
+    from emr_triage.incidents.repository import DynamoIncidentRepository
+    from emr_triage.local.output import print_incident
+
+    root = _project_root(args.project)
+    with _incident_table(args, root) as table:
+        repository = DynamoIncidentRepository(table)
+        if args.action == "show":
+            incident = repository.get(args.incident_id)
+            if incident is None:
+                out.write(f"no incident {args.incident_id} in table {table}\n")
+                return EXIT_FAILED
+            print_incident(incident, table, out, show_json=args.json)
+            if incident.slack is not None:
+                out.write(
+                    f"  slack link    https://<your-workspace>.slack.com/archives/{_slack_where(incident)}\n"
+                    if not incident.slack.ts.startswith("webhook-")
+                    else "  slack link    (posted through an incoming webhook: no link)\n"
+                )
+            return EXIT_OK
+        incidents = repository.list_incidents(
+            cluster_id=args.cluster, open_only=args.open, since=_since(args.since), limit=args.limit
+        )
+    if args.json:
+        out.write(json.dumps([i.model_dump(mode="json") for i in incidents], indent=2) + "\n")
+        return EXIT_OK
+    out.write(f"{len(incidents)} incident(s) in table {table}\n")
+    for incident in incidents:
+        verdict = (
+            incident.diagnosis.category
+            if incident.diagnosis
+            else ("logs unavailable" if incident.logs_unavailable else "awaiting logs")
+        )
+        name = incident.step_name or incident.job_run_name or incident.cluster_name or ""
+        status = incident.status if not incident.folded_into else "FOLDED"
+        out.write(
+            f"{incident.failed_at.strftime('%Y-%m-%d %H:%M')}  {status:<8} {incident.severity:<8} "
+            f"{incident.incident_id:<36} {name[:30]:<30} {verdict:<22} slack {_slack_where(incident)}\n"
+        )
+    return EXIT_OK
 
 
 # ── emr-triage analyze ─────────────────────────────────────────────────────────────────────────────
@@ -451,13 +551,34 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"no progress bar (shown on a terminal's stderr from {PROGRESS_MIN_BYTES >> 20} MiB of input)",
     )
+    incidents = commands.add_parser(
+        "incidents",
+        help="list and show recorded incidents (the last embedded replay's, or a deployed stack's with --aws)",
+        description="Read incidents from the last embedded replay (kept in .emr-triage/), or from a deployed "
+        "stack's table with --aws.",
+    )
+    incident_commands = incidents.add_subparsers(dest="action", required=True)
+    listing = incident_commands.add_parser("list", help="incidents, newest failure first")
+    listing.add_argument("--open", action="store_true", help="only open incidents")
+    listing.add_argument("--cluster", help="only this cluster's incidents (j-...)")
+    listing.add_argument("--since", help="only failures within this long (e.g. 90m, 12h, 7d)")
+    listing.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
+    show = incident_commands.add_parser("show", help="one incident: verdict, evidence, timeline, Slack")
+    show.add_argument("incident_id", help="the incident id (e.g. j-XXXX.s-XXXX)")
+    for sub in (listing, show):
+        sub.add_argument("--json", action="store_true", help="print JSON")
+        sub.add_argument("--aws", action="store_true", help="a deployed stack's table")
+        sub.add_argument("--stack-name", help="the deployed stack (default: stack_name in samconfig.toml)")
+        sub.add_argument("--config-env", default="default", help="samconfig.toml environment for --aws")
+        sub.add_argument("--region", help="AWS region for --aws")
+        sub.add_argument("--project", help="the project folder with template.yaml (default: found from here)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
-    handlers = {"replay": cmd_replay, "analyze": cmd_analyze}
+    handlers = {"replay": cmd_replay, "analyze": cmd_analyze, "incidents": cmd_incidents}
     try:
         return handlers[args.command](args, out)
     except EmrTriageError as exc:

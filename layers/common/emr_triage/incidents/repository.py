@@ -285,6 +285,52 @@ class DynamoIncidentRepository:
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
         )
 
+    def list_incidents(
+        self, *, cluster_id: str | None = None, open_only: bool = False, since: datetime | None = None, limit: int = 500
+    ) -> list[Incident]:
+        """Incidents for the ``incidents list`` command, newest failure first: a cluster's through the
+        cluster index, else a scan of the incident items (a CLI read, not a hot path), at most ``limit``."""
+        found: list[Incident] = []
+        if cluster_id:
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :group",
+                "ExpressionAttributeValues": {":group": {"S": f"CLUSTER#{cluster_id}"}},
+            }
+            operation = self.client.query
+        else:
+            request = {
+                "TableName": self.table_name,
+                "FilterExpression": "sk = :incident",
+                "ExpressionAttributeValues": {":incident": {"S": INCIDENT_SK}},
+            }
+            operation = self.client.scan  # type: ignore[assignment]
+        while len(found) < limit:
+            try:
+                response = operation(**request)
+            except Exception as exc:
+                raise self._fail(exc, "Query" if cluster_id else "Scan") from exc
+            for item in response.get("Items", []):
+                incident = from_item(item)
+                if (not open_only or incident.status == "OPEN") and (since is None or incident.failed_at >= since):
+                    found.append(incident)
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(found, key=lambda i: i.failed_at, reverse=True)[:limit]
+
+    def all_items(self) -> list[dict[str, Any]]:
+        """Every item of the table (attribute-value format): the replay command saves the embedded table."""
+        items: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"TableName": self.table_name}
+        while True:
+            response = self.client.scan(**request)
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return items
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
         """Open incidents of a cluster (or EMR Serverless application), oldest first."""
         group = f"CLUSTER#{cluster_id}" if cluster_id else f"APP#{application_id}"
