@@ -176,3 +176,23 @@ def test_a_reordered_and_duplicated_storm_gives_one_alert_with_everything_folded
     assert "daily-sales-aggregation" in text and "STEP_FAILURE" in text and "publish-sales-dashboard" in text
     assert step is not None and len(step.children) == 2
     assert cluster is not None and cluster.folded_into == INCIDENT and cluster.slack is None
+
+
+RERUN = DEMO.parent / "failure-then-successful-rerun"
+
+
+def test_a_successful_rerun_resolves_the_incident_in_slack(slack: FakeSlack) -> None:
+    # Given the bundled failure and its successful rerun on a new cluster of the same name
+    names = sorted(p.name for p in RERUN.glob("0*.json"))
+    scenario = load_scenario(RERUN)
+    with LocalStack(ROOT, scenario=scenario, folder=RERUN, extra_environment=slack_env(slack)) as stack:
+        # When its events are replayed (the rerun's completion twice)
+        outcomes = [replay(stack, RERUN, name) for name in [*names, names[-1]]]
+        incident = stack.incident("j-1ORDERSETL020.s-2LOADORDERS00")
+    # Then the incident is resolved once, the root message says so, and one "Recovered" reply is in its thread
+    assert [o["action"] for o in outcomes][-2:] == ["incident_resolved", "run_recorded"]
+    assert incident is not None and incident.status == "RESOLVED"
+    (root,) = slack.root_messages()
+    assert "Resolved" in json.dumps(root.blocks)
+    recovered = [r for r in slack.thread_replies() if "Recovered" in json.dumps(r.payload)]
+    assert len(recovered) == 1 and "recovered 3 h 14 min after this failure" in json.dumps(recovered[0].payload)
