@@ -444,19 +444,25 @@ def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
         return "unchanged"
     if not ready_for_single_message(incident, deps.follow_ups is not None):
         return "none"
-    if not _claim_post(incident_id, deps):
-        return "unchanged"
     route = _destination(incident, deps)
     message = build_single_message(incident, route.mention, _alert_context(incident, deps))
+    return "posted" if _post_once(incident_id, route.channel, message, deps) else "unchanged"
+
+
+def _post_once(incident_id: str, channel: str, message: SlackMessage, deps: Dependencies) -> bool:
+    """Post the incident's root message if this invocation wins the claim, and record where it went.
+    False: another invocation posted it. A failed post hands the claim back and raises (Lambda retries)."""
+    if not _claim_post(incident_id, deps):
+        return False
     try:
-        ref = deps.notifier.post(route.channel, message)
+        ref = deps.notifier.post(channel, message)
     except Exception:
         count(MetricName.SLACK_DELIVERY_FAILURES)
         deps.repository.update(incident_id, _release_claim)
         raise
     deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
     count(MetricName.SLACK_MESSAGES_POSTED)
-    return "posted"
+    return True
 
 
 def _destination(incident: Incident, deps: Dependencies) -> Destination:
@@ -623,16 +629,8 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
         _catch_up(incident_id, deps, _depth)
         return "updated"
 
-    if not _claim_post(incident_id, deps):
+    if not _post_once(incident_id, route.channel, message, deps):
         return "unchanged"
-    try:
-        ref = deps.notifier.post(route.channel, message)
-    except Exception:
-        count(MetricName.SLACK_DELIVERY_FAILURES)
-        deps.repository.update(incident_id, _release_claim)
-        raise
-    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
-    count(MetricName.SLACK_MESSAGES_POSTED)
     _catch_up(incident_id, deps, _depth)
     return "posted"
 
