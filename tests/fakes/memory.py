@@ -13,7 +13,7 @@ from emr_triage.exceptions import LogReadError
 from emr_triage.incidents.repository import Mutation
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
-from emr_triage.models.incident import Incident, JobRun, RunOutcome, SlackRef
+from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
 from emr_triage.notify.message import SlackMessage
 from emr_triage.runtime import Dependencies
 from emr_triage.settings import load_settings
@@ -23,6 +23,7 @@ class MemoryRepository:
     def __init__(self) -> None:
         self.items: dict[str, Incident] = {}
         self.runs: dict[tuple[str, str], JobRun] = {}
+        self.infra: dict[tuple[str, datetime, str | None], InfraEvent] = {}
         self.writes = 0
 
     def create(self, incident: Incident) -> bool:
@@ -78,6 +79,15 @@ class MemoryRepository:
             return False
         self.runs[(run.job_key, run.outcome)] = run
         return True
+
+    def record_infra(self, event: InfraEvent, expires_at: int) -> None:
+        self.infra[(event.cluster_id, event.at, event.event_id)] = event
+
+    def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
+        return sorted(
+            (e for e in self.infra.values() if e.cluster_id == cluster_id and since <= e.at <= until),
+            key=lambda e: e.at,
+        )
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         return self.runs.get((job_key, outcome))

@@ -9,7 +9,9 @@ import pytest
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
 from emr_triage.models.events import (
+    INFRASTRUCTURE_EVENT_TYPES,
     EmrClusterStateChange,
+    EmrInfrastructureEvent,
     EmrServerlessJobRunStateChange,
     EmrStepStatusChange,
     S3ObjectCreated,
@@ -35,6 +37,7 @@ def test_every_saved_event_parses_into_its_model(path: Path) -> None:
         "EMR Cluster State Change": EmrClusterStateChange,
         "EMR Serverless Job Run State Change": EmrServerlessJobRunStateChange,
         "Object Created": S3ObjectCreated,
+        **dict.fromkeys(INFRASTRUCTURE_EVENT_TYPES, EmrInfrastructureEvent),
     }[event.detail_type]
     assert isinstance(event, expected)
     assert event.account == "123456789012"

@@ -51,6 +51,8 @@ def _routes(specs, name: str) -> list[str]:  # type: ignore[no-untyped-def]
         ("cluster-terminated-by-user.json", None),
         ("serverless-job-run-succeeded.json", "EmrEventFunction"),
         ("s3-other-object-created.json", None),
+        ("instance-group-suspended.json", "EmrEventFunction"),
+        ("instance-fleet-insufficient-capacity.json", "EmrEventFunction"),
     ],
 )
 def test_rules_deliver_failures_successes_and_log_objects_and_nothing_else(

@@ -28,6 +28,7 @@ class MetricName:
     IGNORED_EVENTS = "IgnoredEvents"
     SUCCESSFUL_RUNS = "SuccessfulRunsRecorded"
     INCIDENTS_RESOLVED = "IncidentsResolved"
+    INFRASTRUCTURE_EVENTS = "InfrastructureEvents"
     LOGS_UNAVAILABLE = "LogsUnavailable"
     LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
     PARTIAL_LOG_READS = "PartialLogReads"

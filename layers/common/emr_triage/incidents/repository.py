@@ -6,6 +6,7 @@ Keys (documented in README "Data model")::
         gsi1pk = CLUSTER#<cluster_id> | APP#<application_id>   gsi1sk = <status>#<opened_at>
         gsi2pk = SIG#<fingerprint>   gsi2sk = <failed_at>#<incident_id>     (once diagnosed)
     pk = JOB#<job key>            sk = LAST#SUCCEEDED | LAST#FAILED          (the latest run of each outcome)
+    pk = CLUSTER#<cluster_id>     sk = INFRA#<at>#<event id>                 (capacity and instance events)
     expires_at = epoch seconds (the table's TTL attribute)
 
 Every write is conditional: ``create`` only if the incident does not exist (natural-key dedupe), and
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from emr_triage.analysis.redact import redact
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError
-from emr_triage.models.incident import Incident, JobRun, RunOutcome
+from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -54,6 +55,10 @@ class IncidentRepository(Protocol):
     def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None: ...
 
     def record_run(self, run: JobRun, expires_at: int) -> bool: ...
+
+    def record_infra(self, event: InfraEvent, expires_at: int) -> None: ...
+
+    def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]: ...
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None: ...
 
@@ -418,6 +423,45 @@ class DynamoIncidentRepository:
         except Exception as exc:
             raise self._fail(exc, "PutItem") from exc
         return True
+
+    def record_infra(self, event: InfraEvent, expires_at: int) -> None:
+        """Keep a cluster's capacity or instance event (the same event again overwrites itself)."""
+        from boto3.dynamodb.types import TypeSerializer
+
+        serializer = TypeSerializer()
+        body = _redacted(event.model_dump(mode="json"))
+        item = {key: serializer.serialize(value) for key, value in body.items() if value is not None}
+        item["pk"] = {"S": f"CLUSTER#{event.cluster_id}"}
+        item["sk"] = {"S": f"INFRA#{_utc_key(event.at)}#{event.event_id or ''}"}
+        item["expires_at"] = {"N": str(expires_at)}
+        try:
+            self.client.put_item(TableName=self.table_name, Item=item)
+        except Exception as exc:
+            raise self._fail(exc, "PutItem") from exc
+
+    def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
+        """A cluster's capacity and instance events between ``since`` and ``until``, oldest first."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        try:
+            response = self.client.query(
+                TableName=self.table_name,
+                KeyConditionExpression="pk = :cluster AND sk BETWEEN :low AND :high",
+                ExpressionAttributeValues={
+                    ":cluster": {"S": f"CLUSTER#{cluster_id}"},
+                    ":low": {"S": f"INFRA#{_utc_key(since)}"},
+                    ":high": {"S": f"INFRA#{_utc_key(until)}#~"},
+                },
+                Limit=100,
+            )
+        except Exception as exc:
+            raise self._fail(exc, "Query") from exc
+        deserializer = TypeDeserializer()
+        events = []
+        for item in response.get("Items", []):
+            data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
+            events.append(InfraEvent.model_validate({k: v for k, v in data.items() if k in InfraEvent.model_fields}))
+        return events
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         """The job's latest run with this outcome, if one is remembered."""

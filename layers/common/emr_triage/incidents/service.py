@@ -47,12 +47,21 @@ from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import (
     EmrClusterStateChange,
     EmrEvent,
+    EmrInfrastructureEvent,
     EmrServerlessJobRunStateChange,
     EmrStepStatusChange,
     FollowUp,
     S3ObjectCreated,
 )
-from emr_triage.models.incident import AlertContext, Incident, JobRun, Outcome, SlackAction, TimelineEntry
+from emr_triage.models.incident import (
+    AlertContext,
+    Incident,
+    InfraEvent,
+    JobRun,
+    Outcome,
+    SlackAction,
+    TimelineEntry,
+)
 from emr_triage.notify.message import (
     SlackMessage,
     build_incident_message,
@@ -793,6 +802,8 @@ def _finish(
     )
     final = updated or incident
     _remember_failure(final, deps)  # a conditional write: a retried event rewrites nothing
+    if created:
+        correlate_infrastructure(final, deps)
     schedule_failure: TransientError | None = None
     if _follow_up_due(final, deps):
         try:
@@ -1118,7 +1129,106 @@ def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
         return handle_step_event(event, deps)
     if isinstance(event, EmrClusterStateChange):
         return handle_cluster_event(event, deps)
+    if isinstance(event, EmrInfrastructureEvent):
+        return handle_infrastructure_event(event, deps)
     return handle_job_run_event(event, deps)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Infrastructure: capacity and instance events of a cluster, correlated with its failures
+# ---------------------------------------------------------------------------------------------------
+# An event this long before a failure (or before its step started) to this long after it explains it.
+INFRA_BEFORE = timedelta(minutes=30)
+INFRA_AFTER = timedelta(minutes=10)
+MAX_INFRASTRUCTURE = 10
+_PROBLEM_SEVERITIES = frozenset({"WARN", "WARNING", "ERROR", "CRITICAL"})
+_PROBLEM_STATES = frozenset({"SUSPENDED", "ARRESTED"})
+
+
+def describe_infrastructure(event: EmrInfrastructureEvent) -> str | None:
+    """A capacity or instance event in words, or None when it is routine (a resize that completed)."""
+    detail = event.detail
+    kind = "instance fleet" if "Fleet" in event.detail_type else "instance group"
+    unit = detail.instance_fleet_id or detail.instance_group_id or ""
+    role = detail.instance_fleet_type or detail.instance_group_type or ""
+    market = f", {detail.market.lower().replace('_', '-')}" if detail.market else ""
+    name = f"{kind} {unit} ({role}{market})".replace(" ()", "").replace("(, ", "(")
+    code = (detail.event_code or "").strip()
+    if event.detail_type.endswith("Provisioning") or event.detail_type.endswith("Resize"):
+        if not code:
+            return None
+        lowered = code.lower()
+        if "capacity" in lowered:
+            return f"no EC2 capacity for the {name}: {code}"
+        if "spot" in lowered:
+            return f"Spot capacity not obtained in time for the {name}: {code}"
+        return f"{name}: {code}"
+    severity = (detail.severity or "").upper()
+    state = (detail.state or "").upper()
+    if severity not in _PROBLEM_SEVERITIES and state not in _PROBLEM_STATES:
+        return None
+    message = (detail.message or "").strip()
+    return f"{name} {state or 'changed'} ({severity or 'no severity'}){': ' + message if message else ''}"
+
+
+def _infra_window(incident: Incident) -> tuple[datetime, datetime]:
+    start = min(incident.started_at or incident.failed_at, incident.failed_at)
+    return start - INFRA_BEFORE, incident.failed_at + INFRA_AFTER
+
+
+def _attach_infrastructure(incident: Incident, found: list[InfraEvent], deps: Dependencies) -> Incident | None:
+    def attach(inc: Incident) -> Incident | None:
+        lines = [f"{e.at.strftime('%H:%M UTC')} {e.what}"[:500] for e in found]
+        new = [line for line in lines if line not in inc.infrastructure]
+        if not new:
+            return None
+        inc.infrastructure = [*inc.infrastructure, *new][-MAX_INFRASTRUCTURE:]
+        inc.timeline = [
+            *inc.timeline,
+            *(TimelineEntry(at=e.at, what=f"infrastructure: {e.what}"[:300], event_id=e.event_id) for e in found),
+        ][-MAX_TIMELINE:]
+        return inc
+
+    return deps.repository.update(incident.incident_id, attach)
+
+
+def correlate_infrastructure(incident: Incident, deps: Dependencies) -> None:
+    """Attach to a new incident the capacity and instance events its cluster had around the failure."""
+    if incident.cluster_id is None:
+        return
+    since, until = _infra_window(incident)
+    found = deps.repository.infra_events(incident.cluster_id, since=since, until=until)
+    if found:
+        _attach_infrastructure(incident, found, deps)
+
+
+def handle_infrastructure_event(event: EmrInfrastructureEvent, deps: Dependencies) -> Outcome:
+    """Keep a cluster's capacity or instance problem, and attach it to the open incidents it explains
+    (their alerts then say "likely infrastructure" instead of blaming the code)."""
+    what = describe_infrastructure(event)
+    if what is None:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail=f"{event.detail_type}: routine ({event.detail.state or 'no state'})")
+    what = redact(what)
+    infra = InfraEvent(cluster_id=event.detail.cluster_id, at=event.time, what=what, event_id=event.id)
+    deps.repository.record_infra(infra, _expires_at(deps.clock(), deps))
+    count(MetricName.INFRASTRUCTURE_EVENTS)
+    touched = []
+    for incident in deps.repository.open_incidents(cluster_id=infra.cluster_id):
+        since, until = _infra_window(incident)
+        if since <= infra.at <= until and _attach_infrastructure(incident, [infra], deps) is not None:
+            touched.append(incident.incident_id)
+    slack: SlackAction = "none"
+    for incident_id in touched:
+        slack = deliver_alert(incident_id, deps)
+    if not touched:
+        return Outcome(action="run_recorded", detail=f"recorded for cluster {infra.cluster_id}: {what}")
+    return Outcome(
+        action="incident_updated",
+        incident_id=touched[0],
+        detail=f"infrastructure around {', '.join(touched)}: {what}",
+        slack=slack,
+    )
 
 
 def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incident | None:

@@ -102,16 +102,51 @@ class EmrServerlessJobRunStateChange(EventBridgeModel):
     detail: JobRunStateDetail
 
 
+class InfrastructureDetail(_Detail):
+    """``detail`` of the EMR instance group / instance fleet events (state changes, provisioning, resize).
+    Only the cluster id is required: AWS documents few of these shapes verbatim (facts §1.3-1.5), counts
+    come as strings, and the rest is kept as sent."""
+
+    cluster_id: ClusterId = Field(alias="clusterId")
+    state: str | None = None
+    severity: str | None = None
+    message: str | None = None
+    event_code: str | None = Field(None, alias="eventCode")
+    instance_group_id: str | None = Field(None, alias="instanceGroupId")
+    instance_group_type: str | None = Field(None, alias="instanceGroupType")
+    instance_fleet_id: str | None = Field(None, alias="instanceFleetId")
+    instance_fleet_type: str | None = Field(None, alias="instanceFleetType")
+    market: str | None = None
+
+
+class EmrInfrastructureEvent(EventBridgeModel):
+    detail: InfrastructureDetail
+
+
 class S3ObjectCreated(S3EventNotificationEventBridgeModel):
     """S3 ``Object Created`` through EventBridge (Powertools' model; ``detail.object.key`` as sent)."""
 
 
-ParsedEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | S3ObjectCreated
+ParsedEvent = (
+    EmrStepStatusChange
+    | EmrClusterStateChange
+    | EmrServerlessJobRunStateChange
+    | EmrInfrastructureEvent
+    | S3ObjectCreated
+)
+INFRASTRUCTURE_EVENT_TYPES = (
+    "EMR Instance Group State Change",
+    "EMR Instance Fleet State Change",
+    "EMR Instance Group Provisioning",
+    "EMR Instance Fleet Provisioning",
+    "EMR Instance Fleet Resize",
+)
 
 EVENT_MODELS: dict[tuple[str, str], type[ParsedEvent]] = {
     ("aws.emr", "EMR Step Status Change"): EmrStepStatusChange,
     ("aws.emr", "EMR Cluster State Change"): EmrClusterStateChange,
     ("aws.emr-serverless", "EMR Serverless Job Run State Change"): EmrServerlessJobRunStateChange,
+    **{("aws.emr", detail_type): EmrInfrastructureEvent for detail_type in INFRASTRUCTURE_EVENT_TYPES},
     ("aws.s3", "Object Created"): S3ObjectCreated,
 }
 
@@ -176,11 +211,12 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
         raise InvalidEventError(f"malformed {detail_type!r} event: {describe_validation_error(exc)}") from exc
 
 
-EmrEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange
+EmrEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | EmrInfrastructureEvent
 EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
     EmrStepStatusChange,
     EmrClusterStateChange,
     EmrServerlessJobRunStateChange,
+    EmrInfrastructureEvent,
 )
 
 

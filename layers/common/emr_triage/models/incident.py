@@ -83,6 +83,9 @@ class Incident(BaseModel):
     follow_up_scheduled: bool = False
     follow_up_check: int = 0
 
+    # The cluster's capacity and instance events around the failure (spot, capacity, arrested groups).
+    infrastructure: list[str] = Field(default_factory=list)
+
     # A cancelled or interrupted step, or a cluster terminated by STEP_FAILURE, that arrived before the
     # failed step it is part of: not alerted until a log check shows no such step failure (then alerted),
     # or that step's failure arrives (then folded into its alert, and this incident closed).
@@ -104,6 +107,15 @@ class Incident(BaseModel):
 
 
 RunOutcome = Literal["SUCCEEDED", "FAILED"]
+
+
+class InfraEvent(BaseModel):
+    """A capacity or instance event of a cluster, in words (kept to explain failures around it)."""
+
+    cluster_id: str
+    at: datetime
+    what: str
+    event_id: str | None = None
 
 
 class JobRun(BaseModel):

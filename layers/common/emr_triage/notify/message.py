@@ -299,6 +299,34 @@ def _ago(earlier: datetime, later: datetime) -> str:
     return f"{seconds // 86400} days"
 
 
+# Verdicts that capacity or instance trouble explains better than the code (or no verdict at all).
+INFRASTRUCTURE_SYMPTOMS = frozenset(
+    {
+        "executor_lost",
+        "node_lost_spot",
+        "shuffle_fetch_failed",
+        "capacity_unavailable",
+        "app_killed_or_am_failed",
+        "network_error",
+        "other",
+        "no_failure",
+    }
+)
+
+
+def _infrastructure_text(incident: Incident) -> str:
+    events = "\n".join(f"• {escape(line)}" for line in incident.infrastructure[-5:])
+    diagnosis = incident.diagnosis
+    if diagnosis is None or diagnosis.category in INFRASTRUCTURE_SYMPTOMS:
+        lead = (
+            ":construction: *Likely infrastructure, not your code* (retry likely to help once capacity is back): "
+            "the cluster had these capacity or instance problems around the failure"
+        )
+    else:
+        lead = ":construction: *Infrastructure around this failure* (the verdict above is from the logs)"
+    return clip(f"{lead}\n{events}", SECTION_LIMIT)
+
+
 def context_line(incident: Incident, context: AlertContext) -> str | None:
     """The history line: recurrence of the failure signature, and the job's last success."""
     parts: list[str] = []
@@ -372,6 +400,8 @@ def build_incident_message(
         blocks.insert(1, _section(f"{mention} this alert is yours ({escape(incident.severity)} severity)"))
     if incident.status == "RESOLVED":
         blocks.insert(1, _section(f":white_check_mark: *Resolved:* {escape(incident.resolved_by or 'recovered')}"))
+    if incident.infrastructure:
+        blocks.append(_section(_infrastructure_text(incident)))
     history = context_line(incident, context) if context is not None else None
     if history:
         blocks.append(_context(history))
