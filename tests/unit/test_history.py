@@ -236,3 +236,29 @@ def test_an_older_success_delivered_late_does_not_resolve_a_newer_failure() -> N
     assert outcome.action == "run_recorded"
     incident = repo.get(step_incident_id(cluster20, step20))
     assert incident is not None and incident.status == "OPEN"
+
+
+def test_concurrent_successes_post_one_recovery_reply() -> None:
+    # Given a failed job, and a second delivery of its rerun's success that runs while the first is
+    # posting the recovery reply (as two Lambdas would)
+    deps_tuple = make_dependencies()
+    deps, _, _, _, notifier = deps_tuple
+    cluster19, step19 = _night(deps_tuple, 19)
+    handle_emr_event(_step_event(cluster19, step19, "FAILED", T0 - timedelta(hours=3)), deps)  # type: ignore[arg-type]
+    cluster20, step20 = _night(deps_tuple, 20)
+    success = _step_event(cluster20, step20, "COMPLETED", T0)
+    original_reply = notifier.reply
+    nested = {"done": False}
+
+    def reply_while_another_runs(ref, message):  # type: ignore[no-untyped-def]
+        if "Recovered" in json.dumps(message.blocks) and not nested["done"]:
+            nested["done"] = True
+            handle_emr_event(success, deps)  # type: ignore[arg-type]
+        return original_reply(ref, message)
+
+    notifier.reply = reply_while_another_runs  # type: ignore[method-assign]
+    # When the first delivery is handled
+    handle_emr_event(success, deps)  # type: ignore[arg-type]
+    # Then exactly one recovery reply went out
+    assert nested["done"]
+    assert sum("Recovered" in json.dumps(m.blocks) for _, m in notifier.replies) == 1

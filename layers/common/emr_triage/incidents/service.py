@@ -925,7 +925,8 @@ def resolve_recovered(run: JobRun, what: str, deps: Dependencies) -> tuple[str, 
 
 
 def _post_recovery(incident_id: str, deps: Dependencies) -> None:
-    """The "recovered" reply in the alert's thread, once (bot mode only: a webhook cannot reply)."""
+    """The "recovered" reply in the alert's thread, once (bot mode only: a webhook cannot reply). The reply
+    is claimed on the incident first (concurrent success events post it once); a failure hands it back."""
     incident = deps.repository.get(incident_id)
     if (
         incident is None
@@ -936,15 +937,28 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
         or incident.slack.channel == WEBHOOK_CHANNEL
     ):
         return
-    deps.notifier.reply(incident.slack, build_recovery_reply(incident))
+    claimed = False
 
-    def posted(inc: Incident) -> Incident | None:
+    def claim(inc: Incident) -> Incident | None:
+        nonlocal claimed
+        claimed = False
         if inc.recovery_posted:
             return None
-        inc.recovery_posted = True
+        inc.recovery_posted = claimed = True
         return inc
 
-    deps.repository.update(incident_id, posted)
+    def hand_back(inc: Incident) -> Incident | None:
+        inc.recovery_posted = False
+        return inc
+
+    deps.repository.update(incident_id, claim)
+    if not claimed:
+        return
+    try:
+        deps.notifier.reply(incident.slack, build_recovery_reply(incident))
+    except Exception:
+        deps.repository.update(incident_id, hand_back)
+        raise
 
 
 def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
