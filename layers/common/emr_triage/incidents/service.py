@@ -761,20 +761,19 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
 
 
 def _already_alerted(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
-    if not created and (incident.held_for_parent or incident.folded_into):
+    """A duplicate (or retried) event whose incident is complete: held for (or folded into) its failed
+    step, or alerted, and diagnosed unless it is a cluster incident (no logs to read: a missing diagnosis
+    there is final). Otherwise the caller resumes."""
+    if created:
+        return None
+    if incident.held_for_parent or incident.folded_into:
         return Outcome(
             action="duplicate",
             incident_id=incident.incident_id,
             detail="already recorded (duplicate event); "
             + (f"folded into {incident.folded_into}" if incident.folded_into else "waiting for the failed step"),
         )
-    return _already_alerted_checks(incident, created, deps)
-
-
-def _already_alerted_checks(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
-    """A duplicate (or retried) event whose incident is complete: alerted, and diagnosed unless it is a
-    cluster incident (no logs to read: a missing diagnosis there is final). Otherwise the caller resumes."""
-    if created or (incident.diagnosis is None and incident.kind != "cluster"):
+    if incident.diagnosis is None and incident.kind != "cluster":
         return None
     if incident.slack is None and (
         deps.notifier.threads or ready_for_single_message(incident, deps.follow_ups is not None)
@@ -1331,7 +1330,6 @@ def _schedule_follow_up(incident_id: str, check: int, deps: Dependencies) -> Non
         if inc.follow_up_check >= check:
             return None
         inc.follow_up_check = check
-        inc.follow_up_scheduled = True
         taken = True
         return inc
 
@@ -1339,7 +1337,6 @@ def _schedule_follow_up(incident_id: str, check: int, deps: Dependencies) -> Non
         if inc.follow_up_check != check:
             return None
         inc.follow_up_check = check - 1
-        inc.follow_up_scheduled = check > 1
         return inc
 
     deps.repository.update(incident_id, take)

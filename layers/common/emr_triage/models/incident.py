@@ -80,7 +80,7 @@ class Incident(BaseModel):
 
     # Log checks after the failure (the follow-up queue): scheduled once; the last one, at the deadline,
     # marks the incident "logs unavailable" if no log could be read by then.
-    follow_up_scheduled: bool = False
+    # The highest log check scheduled so far (0: none yet).
     follow_up_check: int = 0
 
     # The cluster's capacity and instance events around the failure (spot, capacity, arrested groups).
@@ -104,6 +104,10 @@ class Incident(BaseModel):
     updated_at: datetime
     version: int = 0
     expires_at: int
+
+    @property
+    def follow_up_scheduled(self) -> bool:
+        return self.follow_up_check > 0
 
 
 RunOutcome = Literal["SUCCEEDED", "FAILED"]
