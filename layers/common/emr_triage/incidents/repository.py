@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from emr_triage.analysis.redact import redact
 from emr_triage.aws import clients
@@ -180,6 +180,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+RecordT = TypeVar("RecordT", JobRun, InfraEvent)
+
+
+def _record_item(record: JobRun | InfraEvent, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
+    """The item of a small record (a job's last run, a cluster's infrastructure event): its fields,
+    redacted, under ``key``, expiring at ``expires_at``."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    body = _redacted(record.model_dump(mode="json"))
+    item = {name: serializer.serialize(value) for name, value in body.items() if value is not None}
+    item.update(key)
+    item["expires_at"] = {"N": str(expires_at)}
+    return item
+
+
+def _record_from_item(item: dict[str, Any], model: type[RecordT]) -> RecordT:
+    """A small record read back from its item (keys and bookkeeping attributes left out)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    data = {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
+    return model.model_validate({name: value for name, value in data.items() if name in model.model_fields})
+
+
 def from_item(item: dict[str, Any]) -> Incident:
     """The incident stored in a DynamoDB item."""
     from boto3.dynamodb.types import TypeDeserializer
@@ -219,16 +244,13 @@ class DynamoIncidentRepository:
                 return AwsAccessError(f"not allowed to {action} on table {self.table_name}: check the function role")
         return exc
 
-    def create(self, incident: Incident) -> bool:
-        """Store a new incident; ``False`` if one with the same id exists (a duplicate event)."""
+    def _put(self, item: dict[str, Any], **condition: Any) -> bool:
+        """Write an item, under a condition when given (``ConditionExpression`` and its values); False when
+        the condition does not hold. Other failures are raised as our errors."""
         from botocore.exceptions import ClientError
 
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=to_item(incident),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+            self.client.put_item(TableName=self.table_name, Item=item, **condition)
         except ClientError as exc:
             if clients.error_code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -236,6 +258,10 @@ class DynamoIncidentRepository:
         except Exception as exc:
             raise self._fail(exc, "PutItem") from exc
         return True
+
+    def create(self, incident: Incident) -> bool:
+        """Store a new incident; ``False`` if one with the same id exists (a duplicate event)."""
+        return self._put(to_item(incident), ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, incident_id: str) -> Incident | None:
         try:
@@ -260,8 +286,6 @@ class DynamoIncidentRepository:
             The stored incident after the update (unchanged if ``mutate`` returned None), or None if
             there is no such incident.
         """
-        from botocore.exceptions import ClientError
-
         for _ in range(_UPDATE_ATTEMPTS):
             current = self.get(incident_id)
             if current is None:
@@ -271,21 +295,13 @@ class DynamoIncidentRepository:
                 return current
             changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
             body = storable(changed)
-            try:
-                self.client.put_item(
-                    TableName=self.table_name,
-                    Item=to_item(changed, body),
-                    ConditionExpression="#version = :version",
-                    ExpressionAttributeNames={"#version": "version"},
-                    ExpressionAttributeValues={":version": {"N": str(current.version)}},
-                )
-            except ClientError as exc:
-                if clients.error_code(exc) == "ConditionalCheckFailedException":
-                    continue
-                raise self._fail(exc, "PutItem") from exc
-            except Exception as exc:
-                raise self._fail(exc, "PutItem") from exc
-            return Incident.model_validate(body)
+            if self._put(
+                to_item(changed, body),
+                ConditionExpression="#version = :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":version": {"N": str(current.version)}},
+            ):
+                return Incident.model_validate(body)
         raise TransientError(
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
         )
@@ -400,49 +416,24 @@ class DynamoIncidentRepository:
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         """Remember the run if it is the job's latest with its outcome (a conditional write: an older event
         delivered late never overwrites a newer run). False: a newer (or the same) run is stored."""
-        from boto3.dynamodb.types import TypeSerializer
-        from botocore.exceptions import ClientError
-
-        serializer = TypeSerializer()
-        body = _redacted(run.model_dump(mode="json"))
-        item = {key: serializer.serialize(value) for key, value in body.items() if value is not None}
-        item.update(job_run_key(run.job_key, run.outcome))
+        item = _record_item(run, job_run_key(run.job_key, run.outcome), expires_at)
         item["at_key"] = {"S": _utc_key(run.at)}
-        item["expires_at"] = {"N": str(expires_at)}
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR at_key < :at",
-                ExpressionAttributeValues={":at": {"S": _utc_key(run.at)}},
-            )
-        except ClientError as exc:
-            if clients.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise self._fail(exc, "PutItem") from exc
-        except Exception as exc:
-            raise self._fail(exc, "PutItem") from exc
-        return True
+        return self._put(
+            item,
+            ConditionExpression="attribute_not_exists(pk) OR at_key < :at",
+            ExpressionAttributeValues={":at": {"S": _utc_key(run.at)}},
+        )
 
     def record_infra(self, event: InfraEvent, expires_at: int) -> None:
         """Keep a cluster's capacity or instance event (the same event again overwrites itself)."""
-        from boto3.dynamodb.types import TypeSerializer
-
-        serializer = TypeSerializer()
-        body = _redacted(event.model_dump(mode="json"))
-        item = {key: serializer.serialize(value) for key, value in body.items() if value is not None}
-        item["pk"] = {"S": f"CLUSTER#{event.cluster_id}"}
-        item["sk"] = {"S": f"INFRA#{_utc_key(event.at)}#{event.event_id or ''}"}
-        item["expires_at"] = {"N": str(expires_at)}
-        try:
-            self.client.put_item(TableName=self.table_name, Item=item)
-        except Exception as exc:
-            raise self._fail(exc, "PutItem") from exc
+        key = {
+            "pk": {"S": f"CLUSTER#{event.cluster_id}"},
+            "sk": {"S": f"INFRA#{_utc_key(event.at)}#{event.event_id or ''}"},
+        }
+        self._put(_record_item(event, key, expires_at))
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
         """A cluster's capacity and instance events between ``since`` and ``until``, oldest first."""
-        from boto3.dynamodb.types import TypeDeserializer
-
         try:
             response = self.client.query(
                 TableName=self.table_name,
@@ -456,24 +447,13 @@ class DynamoIncidentRepository:
             )
         except Exception as exc:
             raise self._fail(exc, "Query") from exc
-        deserializer = TypeDeserializer()
-        events = []
-        for item in response.get("Items", []):
-            data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
-            events.append(InfraEvent.model_validate({k: v for k, v in data.items() if k in InfraEvent.model_fields}))
-        return events
+        return [_record_from_item(item, InfraEvent) for item in response.get("Items", [])]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         """The job's latest run with this outcome, if one is remembered."""
-        from boto3.dynamodb.types import TypeDeserializer
-
         try:
             response = self.client.get_item(TableName=self.table_name, Key=job_run_key(job_key, outcome))
         except Exception as exc:
             raise self._fail(exc, "GetItem") from exc
         item = response.get("Item")
-        if not item:
-            return None
-        deserializer = TypeDeserializer()
-        data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
-        return JobRun.model_validate({k: v for k, v in data.items() if k in JobRun.model_fields})
+        return _record_from_item(item, JobRun) if item else None
