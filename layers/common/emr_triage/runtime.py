@@ -6,7 +6,6 @@ the environment (moto must be active before any client exists).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +18,13 @@ from emr_triage.aws.dead_letter import DeadLetterSink, SqsDeadLetterSink
 from emr_triage.aws.emr import BotoEmrGateway, EmrGateway
 from emr_triage.aws.follow_ups import FollowUpQueue, SqsFollowUpQueue
 from emr_triage.aws.s3 import LogStore, S3LogStore
+from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
 from emr_triage.notify.slack import ConsoleNotifier, Notifier, SlackWebNotifier
 from emr_triage.observability import count, logger
 from emr_triage.settings import Settings, get_settings
 
-SECRET_MAX_AGE_SECONDS = 300
 _TOKEN_KEYS = ("bot_token", "SLACK_BOT_TOKEN", "slack_bot_token", "token")
 
 
@@ -64,13 +63,7 @@ def parse_slack_secret(secret: str, secret_id: str) -> str:
     SlackConfigurationError
         The secret holds no ``xox…`` token (the message never contains the secret's value).
     """
-    value = secret.strip()
-    if value.startswith("{"):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError:
-            data = {}
-        value = next((str(data[k]) for k in _TOKEN_KEYS if isinstance(data, dict) and data.get(k)), "")
+    value = secret_value(secret, _TOKEN_KEYS)
     if not value.startswith("xox"):
         raise SlackConfigurationError(
             f"secret {secret_id} does not hold a Slack bot token: store the Bot User OAuth Token (xoxb-...) "
@@ -81,16 +74,7 @@ def parse_slack_secret(secret: str, secret_id: str) -> str:
 
 def slack_token_from_secret(secret_id: str) -> str:
     """Read the bot token from Secrets Manager through Powertools parameters (cached 5 minutes)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        secret = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise SlackConfigurationError(
-            f"could not read the Slack token from Secrets Manager secret {secret_id}: {str(exc).rstrip('.')}. "
-            "Check that the secret exists in this region and that SlackTokenSecretArn in template.yaml names it"
-        ) from exc
-    return parse_slack_secret(str(secret), secret_id)
+    return parse_slack_secret(read_secret(secret_id, "the Slack token"), secret_id)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ retries) is silenced for this client.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from emr_triage.analysis.redact import redact
+from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError
 from emr_triage.models.incident import SlackRef
 from emr_triage.notify.message import SlackMessage
@@ -24,7 +24,6 @@ from emr_triage.notify.message import SlackMessage
 if TYPE_CHECKING:
     from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-SECRET_MAX_AGE_SECONDS = 300
 MAX_RETRIES = 2
 WEBHOOK_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
 _URL_KEYS = ("webhook_url", "url")
@@ -268,15 +267,7 @@ def parse_webhook_secret(secret: str, secret_id: str) -> str:
     SlackConfigurationError
         The secret holds no such URL (the message never contains the secret's value).
     """
-    value = secret.strip()
-    if value.startswith("{"):
-        try:
-            data = json.loads(value)
-        except json.JSONDecodeError:
-            data = {}
-        value = next(
-            (str(data[k]).strip() for k in _URL_KEYS if isinstance(data, dict) and isinstance(data.get(k), str)), ""
-        )
+    value = secret_value(secret, _URL_KEYS).strip()
     valid = any(value.startswith(prefix) and len(value) > len(prefix) for prefix in WEBHOOK_PREFIXES)
     if not valid or any(c.isspace() or not c.isprintable() for c in value):
         raise SlackConfigurationError(
@@ -305,14 +296,4 @@ def webhook_url_from_secret(secret_id: str) -> str:
     SlackConfigurationError
         The secret cannot be read (missing, access denied) or holds no webhook URL.
     """
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        secret = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise SlackConfigurationError(
-            f"could not read the Slack incoming webhook URL from Secrets Manager secret {secret_id}: "
-            f"{str(exc).rstrip('.')}. Check that the secret exists in this region and that the function's "
-            "webhook secret setting names it"
-        ) from exc
-    return parse_webhook_secret(str(secret), secret_id)
+    return parse_webhook_secret(read_secret(secret_id, "the Slack incoming webhook URL"), secret_id)
