@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -218,8 +218,9 @@ class FakeFollowUps:
 
 
 def make_dependencies(
-    now: datetime | None = None,
+    now: datetime | None = None, environment: Mapping[str, str] | None = None
 ) -> tuple[Dependencies, MemoryRepository, FakeEmr, FakeLogs, FakeNotifier]:
+    """In-memory adapters and settings (``environment`` adds to or overrides the base variables)."""
     repository, emr, logs, notifier = MemoryRepository(), FakeEmr(), FakeLogs(), FakeNotifier()
     clock = FakeClock(now) if now else FakeClock()
     settings = load_settings(
@@ -229,6 +230,7 @@ def make_dependencies(
             "LOG_PREFIX": "emr/",
             "SLACK_CHANNEL": "#alerts",
             "SLACK_DELIVERY": "console",
+            **(environment or {}),
         }
     )
     deps = Dependencies(

@@ -14,7 +14,6 @@ from emr_triage.exceptions import TransientError
 from emr_triage.incidents.service import handle_emr_event, handle_follow_up, handle_log_event, step_incident_id
 from emr_triage.models.emr import ClusterInfo, FailureDetails, StepInfo
 from emr_triage.models.events import FollowUp, parse_event
-from emr_triage.settings import load_settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CLUSTER, STEP = "j-123456789ABCD", "s-ZYXWVUTSRQPON"
@@ -32,21 +31,12 @@ DRIVER_KEY = f"emr/{CLUSTER}/containers/{APP}/container_1763480000001_0007_01_00
 
 
 def _deps(*, threads: bool = True, interval: int = 300, deadline: int = 15):  # type: ignore[no-untyped-def]
-    deps, repo, emr, logs, notifier = make_dependencies()
-    settings = load_settings(
-        {
-            "INCIDENTS_TABLE": "incidents",
-            "LOG_BUCKET": "logs-bucket",
-            "LOG_PREFIX": "emr/",
-            "SLACK_CHANNEL": "#alerts",
-            "SLACK_DELIVERY": "console",
-            "FOLLOW_UP_INTERVAL_SECONDS": str(interval),
-            "LOGS_DEADLINE_MINUTES": str(deadline),
-        }
+    deps, repo, emr, logs, notifier = make_dependencies(
+        environment={"FOLLOW_UP_INTERVAL_SECONDS": str(interval), "LOGS_DEADLINE_MINUTES": str(deadline)}
     )
     follow_ups = FakeFollowUps()
     notifier.threads = threads
-    deps = replace(deps, settings=settings, follow_ups=follow_ups)
+    deps = replace(deps, follow_ups=follow_ups)
     emr.clusters[CLUSTER] = ClusterInfo(cluster_id=CLUSTER, name="nightly", log_uri="s3://logs-bucket/emr/")
     emr.steps[STEP] = StepInfo(
         step_id=STEP,

@@ -41,6 +41,21 @@ def _night(deps_tuple, night: int, cluster_name: str = "etl-nightly-2026-11-{:02
     return cluster, step
 
 
+def _failed_step_incident(**fields: object) -> Incident:
+    base = {
+        "incident_id": "j-A.s-B",
+        "kind": "step",
+        "state": "FAILED",
+        "severity": "high",
+        "region": "us-east-1",
+        "failed_at": T0,
+        "opened_at": T0,
+        "updated_at": T0,
+        "expires_at": 0,
+    }
+    return Incident.model_validate({**base, **fields})
+
+
 def _root_text(notifier, index: int = -1) -> str:  # type: ignore[no-untyped-def]
     return json.dumps(notifier.posts[index][1].blocks)
 
@@ -77,19 +92,7 @@ def test_recurrence_counts_this_incident_once_and_only_earlier_ones() -> None:
 
 def test_a_signature_seen_only_beyond_30_days_is_not_called_new() -> None:
     # Given an incident whose signature was last (and first) seen 45 days ago, retention 90 days
-    incident = Incident.model_validate(
-        {
-            "incident_id": "j-A.s-B",
-            "kind": "step",
-            "state": "FAILED",
-            "severity": "high",
-            "region": "us-east-1",
-            "failed_at": T0,
-            "opened_at": T0,
-            "updated_at": T0,
-            "expires_at": 0,
-        }
-    )
+    incident = _failed_step_incident()
     # When its context line is built
     line = context_line(incident, alert_context(incident, ([], T0 - timedelta(days=45)), None, 90)) or ""
     # Then it says when it was first seen, not that it is new
@@ -165,21 +168,7 @@ def test_an_unavailable_history_never_blocks_the_alert() -> None:
 
 def test_a_success_after_the_failure_is_said_as_such() -> None:
     # Given a failed step incident, and a success of its job remembered after it
-    incident = Incident.model_validate(
-        {
-            "incident_id": "j-A.s-B",
-            "kind": "step",
-            "state": "FAILED",
-            "severity": "high",
-            "region": "us-east-1",
-            "cluster_name": "etl",
-            "step_name": "load",
-            "failed_at": T0,
-            "opened_at": T0,
-            "updated_at": T0,
-            "expires_at": 0,
-        }
-    )
+    incident = _failed_step_incident(cluster_name="etl", step_name="load")
     later = JobRun(job_key="step:etl/load", outcome="SUCCEEDED", at=T0 + timedelta(hours=3))
     # When the context is built
     context = alert_context(incident, None, later, 90)
