@@ -123,6 +123,13 @@ class FakeEmr:
         cluster = self.clusters.get(cluster_id)
         return cluster.name if cluster else None
 
+    def failed_steps(self, cluster_id: str) -> list[StepInfo] | None:
+        if cluster_id not in self.clusters:
+            return None
+        failed = [s for s in self.steps.values() if s.state == "FAILED"]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        return sorted(failed, key=lambda s: s.ended_at or s.started_at or oldest, reverse=True)
+
 
 @dataclass
 class FakeLogs:

@@ -75,7 +75,11 @@ class FakeSlack:
 
     def __init__(self, token: str = "xoxb-test-token") -> None:
         self.valid_tokens = {token}
-        self.channels = {"#emr-alerts": "C0EMRALRT", "#data-platform-alerts": "C0DATAPLT"}
+        self.channels = {
+            "#emr-alerts": "C0EMRALRT",
+            "#data-platform-alerts": "C0DATAPLT",
+            "#ml-platform-alerts": "C0MLPLATF",
+        }
         self.not_in_channel: set[str] = set()
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}

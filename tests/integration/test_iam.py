@@ -67,6 +67,9 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
     return calls
 
 
+OUTSIDE_STEPS = DEMO.parent / "application-outside-the-steps-api"
+
+
 def _replay_all(stack: LocalStack, folder: Path, names: list[str]) -> None:
     for name in names:
         report = stack.replay(ReplayItem(path=folder / name, event=json.loads((folder / name).read_text())))
@@ -77,7 +80,7 @@ def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_gran
     recorded: dict[str, set[str]], slack: FakeSlack
 ) -> None:
     # Given the Lambda configuration (bot token from Secrets Manager), the saved events and the demo
-    for folder in (EVENTS, DEMO):
+    for folder in (EVENTS, DEMO, OUTSIDE_STEPS):
         scenario = load_scenario(folder)
         with LocalStack(ROOT, scenario=scenario, folder=folder) as stack:
             secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(

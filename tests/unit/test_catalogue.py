@@ -354,9 +354,11 @@ EXAMPLES: dict[str, list[str]] = {
         "23/05/04 10:05:03 ERROR ApplicationMaster: User application exited with status 1",
         "2023-05-04T10:05:04.123Z INFO Step failed with exitCode 1 and took 35 seconds",
         "\t final status: FAILED",
-        "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count.",
         "Job execution failed, please check complete logs in configured logging destination. ExitCode: 1. Last "
         "few exceptions: IndentationError: unexpected indent",
+    ],
+    "python_spark_call_failed": [
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count.",
     ],
     "application_succeeded": [
         "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0",
@@ -491,7 +493,7 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
     causes = [r.rank for r in catalogue.rules if r.kind == "cause"]
     symptoms = [r for r in catalogue.rules if r.kind == "symptom"]
     # Then symptoms exist, are reported as `other`, and rank after every cause
-    assert {r.id for r in symptoms} == {"spark_job_aborted", "application_failed"}
+    assert {r.id for r in symptoms} == {"spark_job_aborted", "application_failed", "python_spark_call_failed"}
     assert all(r.category == "other" and r.retryable is None for r in symptoms)
     assert min(r.rank for r in symptoms) > max(causes)
 

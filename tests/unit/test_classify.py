@@ -153,9 +153,9 @@ def test_root_cause_wins_over_the_last_symptom(catalogue: Catalogue) -> None:
     assert "memoryOverhead" in diagnosis.remediation
     # And the other findings are listed as secondary, each once
     assert sorted(s.rule_id for s in diagnosis.secondary) == [
-        "application_failed",
         "executor_lost",
         "python_error",
+        "python_spark_call_failed",
         "spark_job_aborted",
     ]
     by_rule = {s.rule_id: s for s in diagnosis.secondary}

@@ -232,7 +232,7 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
             if incident.diagnosis
             else ("logs unavailable" if incident.logs_unavailable else "awaiting logs")
         )
-        name = incident.step_name or incident.job_run_name or incident.cluster_name or ""
+        name = incident.step_name or incident.job_run_name or incident.spark_app_name or incident.cluster_name or ""
         status = incident.status if not incident.folded_into else "FOLDED"
         out.write(
             f"{incident.failed_at.strftime('%Y-%m-%d %H:%M')}  {status:<8} {incident.severity:<8} "

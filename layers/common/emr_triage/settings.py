@@ -53,6 +53,10 @@ class Settings(BaseModel):
     logs_deadline_minutes: int = Field(15, ge=1, le=1440, validation_alias="LOGS_DEADLINE_MINUTES")
     follow_up_interval_seconds: int = Field(300, ge=0, le=900, validation_alias="FOLLOW_UP_INTERVAL_SECONDS")
     dead_letter_queue_url: str | None = Field(None, validation_alias="DEAD_LETTER_QUEUE_URL")
+    # Read the driver (ApplicationMaster) log of YARN applications no step incident claims, and open an
+    # incident when it shows the application failed: notebooks, orchestrators' spark-submit, long-running
+    # clusters. Off: only steps, clusters and EMR Serverless job runs alert.
+    detect_applications_outside_steps: bool = Field(True, validation_alias="DETECT_APPLICATIONS_OUTSIDE_STEPS")
     environment: str = Field("dev", validation_alias="ENVIRONMENT")
     incident_ttl_days: int = Field(90, ge=1, le=3650, validation_alias="INCIDENT_TTL_DAYS")
     log_read_max_bytes: int = Field(1 << 30, ge=1024, validation_alias="LOG_READ_MAX_BYTES")

@@ -48,6 +48,9 @@ class Rule(BaseModel):
     # Lines common in healthy runs too (a lost task that is retried, a WARN about a slow node): evidence
     # only when the logs also show the job failing (a symptom), never a verdict on their own.
     requires_failure: bool = False
+    # Lines written when an application or step ends (its final status): with no step around it, a match
+    # in the driver's log means the application failed (not only that something failed inside it).
+    final_status: bool = False
     # When the headline of what matched (e.g. the exception line that ends a Python traceback) matches one
     # of these, the finding is only a symptom: a wrapper such as Py4JJavaError around the real error.
     symptom_when: list[str] = Field(default_factory=list)

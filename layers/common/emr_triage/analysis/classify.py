@@ -72,6 +72,8 @@ _RECORD_LOOKBACK = 40  # lines walked back from an exception line to the log rec
 _APPLICATION_ID = re.compile(
     r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
 )
+# The driver's "INFO SparkContext: Submitted application: <spark.app.name>" (the name people know a job by).
+_SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (\S.{0,199})")
 
 # Masks for fingerprints: variable parts become placeholders (Drain-style templates).
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -201,6 +203,8 @@ class LineAnalysis:
     application_ids: list[str] = field(default_factory=list)
     exit_codes: list[ExitCode] = field(default_factory=list)
     lines: int = 0
+    # The Spark application's name, when this is its driver's log (redacted).
+    spark_app_name: str | None = None
 
 
 BLOCK_LINES = 4096
@@ -320,6 +324,8 @@ class _Scan:
         app = _APPLICATION_ID.search(line)
         if app and app[1] not in self.result.application_ids:
             self.result.application_ids.append(app[1])
+        elif self.result.spark_app_name is None and (name := _SPARK_APP_NAME.search(line)):
+            self.result.spark_app_name = redact(name[1].strip())[:200]
 
     def _exit_code(self, line: str, line_no: int) -> None:
         code: int | None = None

@@ -1,4 +1,4 @@
-"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, GetJobRun, GetApplication."""
+"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, ListSteps, GetJobRun, GetApplication."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
 from emr_triage.models.emr import ClusterInfo, FailureDetails, JobRunInfo, StepInfo
+from emr_triage.observability import logger
 
 _NAME_CACHE_SIZE = 512
 
@@ -26,6 +27,8 @@ class EmrGateway(Protocol):
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
 
     def cluster_name(self, cluster_id: str) -> str | None: ...
+
+    def failed_steps(self, cluster_id: str) -> list[StepInfo] | None: ...
 
 
 def _lookup_problem(exc: Exception, action: str, what: str) -> str:
@@ -128,6 +131,31 @@ class BotoEmrGateway:
             started_at=timeline.get("StartDateTime"),
             ended_at=timeline.get("EndDateTime"),
         )
+
+    def failed_steps(self, cluster_id: str) -> list[StepInfo] | None:
+        """The cluster's failed steps, newest first (ListSteps' first page: the 50 most recent), or None
+        when EMR cannot tell (not allowed, cluster gone): the caller then decides without them."""
+        try:
+            steps: Any = self.emr.list_steps(ClusterId=cluster_id, StepStates=["FAILED"])["Steps"]
+        except Exception as exc:
+            problem = _lookup_problem(exc, "elasticmapreduce:ListSteps", f"cluster {cluster_id}")
+            logger.warning("failed steps unknown", cluster_id=cluster_id, reason=problem)
+            return None
+        found = []
+        for step in steps:
+            timeline = step.get("Status", {}).get("Timeline", {})
+            found.append(
+                StepInfo(
+                    step_id=step["Id"],
+                    name=step.get("Name", ""),
+                    state=step.get("Status", {}).get("State"),
+                    action_on_failure=step.get("ActionOnFailure"),
+                    created_at=timeline.get("CreationDateTime"),
+                    started_at=timeline.get("StartDateTime"),
+                    ended_at=timeline.get("EndDateTime"),
+                )
+            )
+        return found
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
         try:

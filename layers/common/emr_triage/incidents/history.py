@@ -38,6 +38,7 @@ def job_key(
     step_name: str | None = None,
     application_id: str | None = None,
     job_run_name: str | None = None,
+    spark_app_name: str | None = None,
 ) -> str | None:
     """The identity of a job across runs, or None when the names do not identify one.
 
@@ -47,6 +48,8 @@ def job_key(
     'step:etl-nightly-#/load orders'
     >>> job_key(application_id="00f1982r1uukb925", job_run_name="features-20261120")
     'serverless:00f1982r1uukb925/features-#'
+    >>> job_key(cluster_name="analytics", spark_app_name="churn-model 2026-11-20")
+    'app:analytics/churn-model #'
     >>> job_key(cluster_name="etl", step_name="load_table_2")
     'step:etl/load_table_2'
     """
@@ -54,15 +57,20 @@ def job_key(
         return f"step:{_mask(cluster_name)}/{_mask(step_name)}"[:MAX_JOB_KEY]
     if application_id and job_run_name:
         return f"serverless:{application_id}/{_mask(job_run_name)}"[:MAX_JOB_KEY]
+    if cluster_name and spark_app_name:
+        # An application submitted outside the Steps API, known by its spark.app.name on clusters of a name.
+        return f"app:{_mask(cluster_name)}/{_mask(spark_app_name)}"[:MAX_JOB_KEY]
     return None
 
 
 def incident_job_key(incident: Incident) -> str | None:
-    """The job of a step or job-run incident (cluster incidents are not runs of a job)."""
+    """The job of a step, job-run or application incident (cluster incidents are not runs of a job)."""
     if incident.kind == "step":
         return job_key(cluster_name=incident.cluster_name, step_name=incident.step_name)
     if incident.kind == "job_run":
         return job_key(application_id=incident.application_id, job_run_name=incident.job_run_name)
+    if incident.kind == "application":
+        return job_key(cluster_name=incident.cluster_name, spark_app_name=incident.spark_app_name)
     return None
 
 

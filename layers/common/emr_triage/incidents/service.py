@@ -21,8 +21,16 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Literal
 
-from emr_triage.analysis.classify import LineAnalysis, attachment_text, diagnose, merge_exit_codes, merge_findings
+from emr_triage.analysis.classify import (
+    LineAnalysis,
+    attachment_text,
+    diagnose,
+    merge_exit_codes,
+    merge_findings,
+    succeeded,
+)
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.redact import redact
 from emr_triage.exceptions import (
@@ -114,6 +122,10 @@ def cluster_incident_id(cluster_id: str) -> str:
 
 def job_run_incident_id(application_id: str, job_run_id: str) -> str:
     return f"{application_id}.{job_run_id}"
+
+
+def application_incident_id(cluster_id: str, yarn_application_id: str) -> str:
+    return f"{cluster_id}.{yarn_application_id}"
 
 
 def _expires_at(now: datetime, deps: Dependencies) -> int:
@@ -263,6 +275,50 @@ def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo,
     )
 
 
+def new_application_incident(
+    obj: LogObject, event: S3ObjectCreated, cluster: ClusterInfo, spark_app_name: str | None, deps: Dependencies
+) -> Incident:
+    """The incident of a YARN application submitted outside the Steps API (a notebook, an orchestrator's
+    spark-submit, a long-running cluster's own jobs), whose driver's log shows it failed. ``at``: when
+    that log landed in S3, the closest to its failure that is known without reading its timestamps."""
+    at = event.time
+    app = obj.application_id or "?"
+    now = deps.clock()
+    bucket, prefix = parse_s3_uri(_log_root(cluster, deps)) if cluster.log_uri else (obj.bucket, "")
+    if not cluster.log_uri:
+        prefix = obj.key.split(f"{obj.cluster_id}/containers/", 1)[0]
+    lookup_errors = [cluster.lookup_error] if cluster.lookup_error else []
+    return Incident(
+        incident_id=application_incident_id(obj.cluster_id, app),
+        kind="application",
+        state="FAILED",
+        severity="high",
+        region=event.region,
+        account=event.account,
+        cluster_id=obj.cluster_id,
+        cluster_name=cluster.name or None,
+        master_public_dns=cluster.master_public_dns,
+        release_label=cluster.release_label,
+        tags=cluster.tags,
+        yarn_application_id=app,
+        spark_app_name=spark_app_name,
+        application_ids=[app],
+        failed_at=at,
+        log_location=f"s3://{bucket}/{prefix}{obj.cluster_id}/containers/{app}/",
+        lookup_errors=lookup_errors,
+        timeline=[
+            TimelineEntry(
+                at=at,
+                what=f"application {app} failed (no EMR step submitted it): its driver's log "
+                f"{obj.key.rsplit('/', 2)[-2]}/{obj.file} says so",
+            )
+        ],
+        opened_at=now,
+        updated_at=now,
+        expires_at=_expires_at(now, deps),
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Log analysis applied to incidents (pure) and reading (through the log store)
 # ---------------------------------------------------------------------------------------------------
@@ -375,11 +431,11 @@ def _already_read(incident: Incident, uri: str, etag: str | None) -> bool:
 def _container_candidates(
     incident: Incident, application_ids: list[str], deps: Dependencies
 ) -> list[tuple[str, str, int, str | None]]:
-    """The ApplicationMaster (driver) container logs of the step's YARN applications already in S3."""
-    if not incident.log_location or incident.kind != "step":
+    """The ApplicationMaster (driver) container logs of the incident's YARN applications already in S3."""
+    if not incident.log_location or incident.kind not in ("step", "application") or not incident.cluster_id:
         return []
     bucket, prefix = parse_s3_uri(incident.log_location)
-    cluster_prefix = prefix.split("steps/", 1)[0]
+    cluster_prefix = prefix.split(f"{incident.cluster_id}/", 1)[0] + f"{incident.cluster_id}/"
     found = []
     for app in application_ids[:MAX_SWEPT_APPLICATIONS]:
         for obj in deps.logs.list_objects(bucket, f"{cluster_prefix}containers/{app}/", limit=200):
@@ -401,10 +457,16 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
             if name in STEP_LOG_FILES[:MAX_STEP_LOG_OBJECTS]:
                 found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
         found += _container_candidates(incident, incident.application_ids, deps)
+    elif incident.kind == "application":
+        found += _container_candidates(incident, incident.application_ids, deps)
     elif incident.kind == "job_run":
+        # SPARK_DRIVER/{stderr,stdout}.gz, then SPARK_EXECUTOR/<n>/stderr.gz (the driver's verdict wins ties).
         for obj in deps.logs.list_objects(bucket, prefix, limit=200):
-            if "/SPARK_DRIVER/" in obj.key and obj.key.rsplit("/", 1)[-1].startswith("stderr"):
-                found.append((obj.bucket, obj.key, 3, obj.etag))
+            name = obj.key.rsplit("/", 1)[-1]
+            if "/SPARK_DRIVER/" in obj.key and name.startswith(("stderr", "stdout")):
+                found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
+            elif "/SPARK_EXECUTOR/" in obj.key and name.startswith("stderr"):
+                found.append((obj.bucket, obj.key, 1, obj.etag))
     fresh = [c for c in found if not _already_read(incident, f"s3://{c[0]}/{c[1]}", c[3])]
     return sorted(fresh, key=lambda c: -c[2])[:MAX_SWEEP_OBJECTS]
 
@@ -1050,6 +1112,9 @@ def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
 def _child_label(incident: Incident) -> str:
     if incident.kind == "cluster":
         return f"cluster {incident.cluster_name or incident.cluster_id} {incident.state} ({incident.emr_reason_code})"
+    if incident.kind == "application":
+        name = f"{incident.spark_app_name} " if incident.spark_app_name else ""
+        return f"application {name}({incident.yarn_application_id}) {incident.state}"
     return f"step {incident.step_name or incident.step_id} ({incident.step_id}) {incident.state}"
 
 
@@ -1123,17 +1188,8 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
     incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
     if done := _already_alerted(incident, created, deps):
         return done
-    results = []
-    if run.log_uri:
-        bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)
-        try:
-            present = bool(deps.logs.list_objects(bucket, key, limit=1))
-        except LogReadError as exc:
-            results.append((LineAnalysis(), LogRead(source=f"s3://{bucket}/{key}", partial=True, notes=[str(exc)])))
-            present = False
-        if present:
-            results.append(_analyse_object(deps, bucket, key, weight=3))
-    return _finish(incident, created, results, deps)
+    # The driver's and executors' logs already in S3 (the rest are looked for by the log checks).
+    return _finish(incident, created, sweep_logs(incident, deps), deps)
 
 
 def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
@@ -1244,21 +1300,120 @@ def handle_infrastructure_event(event: EmrInfrastructureEvent, deps: Dependencie
     )
 
 
+def _step_stderr_read(incident: Incident) -> bool:
+    return any(
+        "/steps/" in r.source and r.source.endswith("/stderr.gz") and _was_read(r) for r in incident.logs_analysed
+    )
+
+
 def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incident | None:
-    """The incident a log object belongs to: its step's, or the step incident linked to its YARN
-    application (``Submitted application ...`` in the step's stderr). A container log of an application
-    no incident knows joins the cluster's latest step failure only if that failed within
-    UNLINKED_LOG_WINDOW and has no application linked yet (its stderr may not have landed)."""
+    """The incident a log object belongs to: its step's, the step incident linked to its YARN application
+    (``Submitted application ...`` in the step's stderr), or its application's own incident (one submitted
+    outside the Steps API). A container log of an application no incident knows joins the cluster's latest
+    step failure only if that failed within UNLINKED_LOG_WINDOW and has no application linked yet because
+    its stderr has not been read (it may not have landed)."""
     if obj.kind == "step" and obj.step_id:
         return deps.repository.get(step_incident_id(obj.cluster_id, obj.step_id))
-    candidates = [i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind == "step"]
+    candidates = [
+        i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind in ("step", "application")
+    ]
     linked = [i for i in candidates if obj.application_id in i.application_ids]
     if linked:
-        return max(linked, key=lambda i: i.failed_at)
+        return max(linked, key=lambda i: (i.kind == "step", i.failed_at))
     unlinked = [
-        i for i in candidates if not i.application_ids and timedelta(0) <= at - i.failed_at <= UNLINKED_LOG_WINDOW
+        i
+        for i in candidates
+        if i.kind == "step"
+        and not i.application_ids
+        and not _step_stderr_read(i)
+        and timedelta(0) <= at - i.failed_at <= UNLINKED_LOG_WINDOW
     ]
     return max(unlinked, key=lambda i: i.failed_at, default=None)
+
+
+def _is_driver_log(obj: LogObject) -> bool:
+    """The ApplicationMaster container's stderr: in cluster mode the driver's own log, where Spark writes
+    the application's final status."""
+    return obj.kind == "container" and obj.is_application_master and obj.file.startswith("stderr")
+
+
+def final_status(analysis: LineAnalysis, deps: Dependencies) -> Literal["FAILED", "SUCCEEDED"] | None:
+    """How a driver's log says its application ended: a final-status line (rules marked ``final_status``)
+    of failure with no success after it, or of success after every failure. None: it does not say (still
+    running, or a notebook session whose cell errors were caught: not an application failure)."""
+    final = [f for f in analysis.findings if (rule := deps.catalogue.get(f.rule_id)) is not None and rule.final_status]
+    if any(f.kind == "success" for f in final) and succeeded(analysis.findings):
+        return "SUCCEEDED"
+    if any(f.kind != "success" for f in final) and not succeeded(analysis.findings):
+        return "FAILED"
+    return None
+
+
+def _step_may_own(obj: LogObject, at: datetime, deps: Dependencies) -> StepInfo | None:
+    """A step of the cluster that failed shortly before this log landed and has no incident yet: its
+    FAILED event is late, and this application may be the step's. None when EMR cannot tell."""
+    for step in deps.emr.failed_steps(obj.cluster_id) or []:
+        # A failed step has ended; without its end time it is given the benefit of the doubt.
+        ended = step.ended_at or step.started_at
+        if ended is not None and not timedelta(0) <= at - ended <= UNLINKED_LOG_WINDOW:
+            continue
+        if deps.repository.get(step_incident_id(obj.cluster_id, step.step_id)) is None:
+            return step
+    return None
+
+
+def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: Dependencies) -> Outcome:
+    """The driver log of a YARN application no incident claims: an application submitted outside the
+    Steps API (or a step's whose FAILED event is late). Read it; if the application failed, open its own
+    incident and alert; if it succeeded, remember the run (it resolves an earlier failure of the same
+    application name on a cluster of the same name)."""
+    app = obj.application_id or "?"
+    etag = event.detail.object.etag or None
+    result = _analyse_object(deps, obj.bucket, obj.key, obj.weight, etag, retry_transient=True)
+    analysis, read = result
+    name = analysis.spark_app_name
+    label = f"application {f'{name} ' if name else ''}({app})"
+    if not _was_read(read):
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(
+            action="no_incident",
+            detail=f"driver log of {label} could not be read, so whether it failed is unknown: "
+            + "; ".join(read.notes),
+        )
+    status = final_status(analysis, deps)
+    if status != "FAILED":
+        if status == "SUCCEEDED":
+            key = job_key(cluster_name=deps.emr.cluster_name(obj.cluster_id), spark_app_name=name)
+            run = (
+                JobRun(job_key=key, outcome="SUCCEEDED", at=event.time, cluster_id=obj.cluster_id)
+                if key is not None
+                else None
+            )
+            if run is not None:
+                return _success_outcome(run, label, deps)
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(
+            action="no_incident",
+            detail=f"driver log of {label}: no step incident claims it and it does not show the application "
+            "ending failed (no final status of failure: still running, or errors it caught and went on from)",
+        )
+    cluster = deps.emr.describe_cluster(obj.cluster_id)
+    incident = new_application_incident(obj, event, cluster, name, deps)
+    incident = apply_analysis(incident, [result], deps)
+    incident, created = _open_or_resume(incident, deps)
+    if done := _already_alerted(incident, created, deps):
+        return done
+    if created and (step := _step_may_own(obj, event.time, deps)) is not None:
+        held = _hold_for_parent(incident, deps, created)
+        if held is not None:
+            return held.model_copy(
+                update={
+                    "detail": f"held: step {step.name or step.step_id} ({step.step_id}) failed on the cluster and "
+                    "its event has not arrived; folded into its alert if this application is its, "
+                    "else alerted at the next log check"
+                }
+            )
+    return _finish(incident, created, [], deps)
 
 
 def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
@@ -1273,6 +1428,8 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
             detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix",
         )
     incident = _incident_for_log(obj, event.time, deps)
+    if incident is None and _is_driver_log(obj) and deps.settings.detect_applications_outside_steps:
+        return handle_unclaimed_driver_log(obj, event, deps)
     if incident is None:
         return Outcome(
             action="no_incident",

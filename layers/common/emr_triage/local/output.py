@@ -137,6 +137,10 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
             f"{incident.step_name or '?'} ({incident.step_id}) · action on failure {incident.action_on_failure}",
             out,
         )
+    if incident.yarn_application_id:
+        _wrap(
+            "application", f"{incident.spark_app_name or '?'} ({incident.yarn_application_id}) · not an EMR step", out
+        )
     if incident.job_run_id:
         _wrap(
             "job run",

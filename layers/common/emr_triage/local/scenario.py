@@ -194,6 +194,8 @@ class _ScenarioStep:
         self.config = {"Jar": spec.jar, "Args": list(spec.args), "Properties": {}}
         self.start_date_time = spec.started
         self.end_date_time = spec.ended
+        # moto's ListSteps sorts on it (newest first); a step that never started sorts as the oldest.
+        self.creation_date_time = spec.started or spec.ended or _NOW
         self.failure_details = (
             {
                 "Reason": spec.failure_details.reason,

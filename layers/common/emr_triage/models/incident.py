@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead, Severity
 
-IncidentKind = Literal["step", "cluster", "job_run"]
+# step: an EMR step failed; cluster: a cluster died; job_run: an EMR Serverless job run failed;
+# application: a YARN application submitted outside the Steps API failed (detected from its driver's log).
+IncidentKind = Literal["step", "cluster", "job_run", "application"]
 IncidentStatus = Literal["OPEN", "RESOLVED"]
 
 
@@ -56,6 +58,9 @@ class Incident(BaseModel):
     application_name: str | None = None
     job_run_id: str | None = None
     job_run_name: str | None = None
+    # An application submitted outside the Steps API: its YARN id and Spark name (spark.app.name).
+    yarn_application_id: str | None = None
+    spark_app_name: str | None = None
 
     started_at: datetime | None = None
     ended_at: datetime | None = None

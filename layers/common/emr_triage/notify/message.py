@@ -194,6 +194,8 @@ def _title(incident: Incident) -> str:
         return f"EMR step {state}: {incident.step_name or incident.step_id}"
     if incident.kind == "cluster":
         return f"EMR cluster {state}: {incident.cluster_name or incident.cluster_id}"
+    if incident.kind == "application":
+        return f"Spark application {state}: {incident.spark_app_name or incident.yarn_application_id}"
     return f"EMR Serverless job run {state}: {incident.job_run_name or incident.job_run_id}"
 
 
@@ -204,6 +206,9 @@ def _facts(incident: Incident) -> list[str]:
         facts.append(f"*Cluster*\n{name}{code(incident.cluster_id)}")
     if incident.step_id:
         facts.append(f"*Step*\n{code(incident.step_name or '?')} {code(incident.step_id)}")
+    if incident.yarn_application_id:
+        name = f"{code(incident.spark_app_name)} " if incident.spark_app_name else ""
+        facts.append(f"*YARN application (not an EMR step)*\n{name}{code(incident.yarn_application_id)}")
     if incident.application_id:
         name = f"{code(incident.application_name)} " if incident.application_name else ""
         facts.append(f"*Application*\n{name}{code(incident.application_id)}")
@@ -343,7 +348,7 @@ def context_line(incident: Incident, context: AlertContext) -> str | None:
                 f":repeat: *Same failure {seen.count_7d} times in 7 days* ({seen.count_30d} in 30), "
                 f"first on {seen.first_seen.strftime('%Y-%m-%d')}"
             )
-    what = "step" if incident.kind == "step" else "job"
+    what = {"step": "step", "application": "application"}.get(incident.kind, "job")
     if context.last_success is not None:
         parts.append(
             f"last successful run of this {what}: {_when(context.last_success)} "
@@ -492,4 +497,6 @@ def build_thread_reply(incident: Incident) -> SlackMessage:
 def _short(source: str) -> str:
     """The file part of a log's S3 URI or path: its last folders, which name the step or container."""
     parts = source.rstrip("/").split("/")
-    return "/".join(parts[-2:]) if len(parts) > 1 else source
+    # EMR Serverless executors: SPARK_EXECUTOR/<n>/stderr.gz (the number alone names nothing).
+    keep = 3 if len(parts) > 2 and parts[-2].isdigit() else 2
+    return "/".join(parts[-keep:]) if len(parts) > 1 else source
