@@ -263,7 +263,10 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
         f">{escape(diagnosis.summary)}"
     )
     if diagnosis.location:
-        text += f"\n*Where in your code:* {code(diagnosis.location)}"
+        # Beside "Likely infrastructure, not your code", the frame is where the job stopped, not a culprit.
+        infrastructure = bool(incident.infrastructure) and diagnosis.category in INFRASTRUCTURE_SYMPTOMS
+        label = "Where it stopped" if infrastructure else "Where in your code"
+        text += f"\n*{label}:* {code(diagnosis.location)}"
     blocks = [_section(text)]
     if diagnosis.evidence:
         source = diagnosis.source.rsplit("/", 1)[-1] if diagnosis.source else "log"

@@ -1,0 +1,246 @@
+"""Every bundled scenario (events/scenarios/*), replayed end to end through template.yaml's functions on
+moto, with Slack served by the fake Web API: each event has the outcome its scenario.yaml expects, and the
+replay leaves exactly the incidents and Slack root messages listed in EXPECTED below.
+
+A scenario added without an entry in EXPECTED fails here, asking for one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from tests.fakes.slack_api import FakeSlack
+from tests.integration.conftest import EVENTS, ROOT, slack_env
+
+from emr_triage.incidents.repository import DynamoIncidentRepository
+from emr_triage.local.replay import EventReport, LocalStack, collect_items
+from emr_triage.local.scenario import Scenario
+from emr_triage.models.incident import Incident
+from emr_triage.notify.routing import CHANNEL_TAG
+
+SCENARIOS = EVENTS / "scenarios"
+FOLDERS = sorted(p for p in SCENARIOS.glob("*") if p.is_dir())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """An incident the replay leaves: its status, its diagnosis category (None: not diagnosed), how many
+    other events were folded into its alert, and the incident whose alert it was folded into."""
+
+    status: Literal["OPEN", "RESOLVED"]
+    category: str | None
+    children: int = 0
+    folded_into: str | None = None
+    # When given: the logs read into it, each as the end of its S3 key (all of them, and no other).
+    logs: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioExpected:
+    """What a scenario leaves: every incident (by id), the number of Slack root messages, and text the
+    root message must show once the replay is over."""
+
+    incidents: dict[str, Expected]
+    root_messages: int = 1
+    slack_says: tuple[str, ...] = field(default_factory=tuple)
+
+
+MEMORY_KILL = "j-3ANP7YJ2WQ0LC.s-3H8ZKQW0EXAMP"
+MEMORY_KILL_LOGS = frozenset(
+    {
+        "s-3H8ZKQW0EXAMP/stderr.gz",
+        "s-3H8ZKQW0EXAMP/controller.gz",
+        "container_1763604005123_0042_01_000001/stderr.gz",
+    }
+)
+ORDERS = "j-1ORDERSETL020.s-2LOADORDERS00"
+ATTRIBUTION = "j-2MARKETATTR07.s-1ATTRIBUTION0"
+INVOICES = "j-3BILLINGMONTH.s-2INVOICEROLL0"
+
+EXPECTED: dict[str, ScenarioExpected] = {
+    "spark-step-memory-kill": ScenarioExpected(
+        incidents={MEMORY_KILL: Expected("OPEN", "yarn_memory_kill", children=2, logs=MEMORY_KILL_LOGS)},
+        slack_says=("publish-sales-dashboard", "STEP_FAILURE"),
+    ),
+    "step-logs-land-after-the-alert": ScenarioExpected(
+        incidents={ORDERS: Expected("OPEN", "sql_analysis_error", logs=frozenset({"s-2LOADORDERS00/stderr.gz"}))},
+    ),
+    "reordered-duplicated-storm": ScenarioExpected(
+        incidents={
+            MEMORY_KILL: Expected("OPEN", "yarn_memory_kill", children=2, logs=MEMORY_KILL_LOGS),
+            # Arrived before the step failure: held without a page, then folded into its alert.
+            "j-3ANP7YJ2WQ0LC.cluster": Expected("RESOLVED", "other", folded_into=MEMORY_KILL),
+            "j-3ANP7YJ2WQ0LC.s-2PUBLISHDASH0": Expected("RESOLVED", None, folded_into=MEMORY_KILL),
+        },
+        slack_says=("publish-sales-dashboard", "STEP_FAILURE"),
+    ),
+    "failure-then-successful-rerun": ScenarioExpected(
+        incidents={ORDERS: Expected("RESOLVED", "sql_analysis_error")},
+        slack_says=("Resolved",),
+    ),
+    "step-logs-landed-before-the-event": ScenarioExpected(
+        incidents={
+            # Diagnosed from the step's stderr and the driver's container log, both read by the FAILED event.
+            ATTRIBUTION: Expected(
+                "OPEN",
+                "input_not_found",
+                children=1,
+                logs=frozenset(
+                    {
+                        "s-1ATTRIBUTION0/stderr.gz",
+                        "s-1ATTRIBUTION0/controller.gz",
+                        "container_1795233432391_0007_01_000001/stderr.gz",
+                    }
+                ),
+            ),
+            # The driver's log, landed before the step's FAILED event: held, then folded into its alert.
+            "j-2MARKETATTR07.application_1795233432391_0007": Expected(
+                "RESOLVED", "input_not_found", folded_into=ATTRIBUTION
+            ),
+        },
+        slack_says=("PATH_NOT_FOUND",),
+    ),
+    "cluster-death-cancels-three-steps": ScenarioExpected(
+        incidents={
+            INVOICES: Expected("OPEN", "s3_access_denied", children=4),
+            # The one cancellation delivered before the failure: held, then folded in.
+            "j-3BILLINGMONTH.s-3LEDGEREXPORT": Expected("RESOLVED", None, folded_into=INVOICES),
+        },
+        slack_says=("ledger-export", "tax-report", "revenue-recognition", "STEP_FAILURE"),
+    ),
+    "spot-reclaim-lost-executors": ScenarioExpected(
+        incidents={"j-2CLICKSESSN04.s-2SESSIONIZE00": Expected("OPEN", "node_lost_spot")},
+        slack_says=(
+            "Likely infrastructure, not your code",
+            "ig-3SPOTTASK7Q2M",
+            "Spot instances were reclaimed",
+            "Where it stopped",
+        ),
+    ),
+    "application-outside-the-steps-api": ScenarioExpected(
+        incidents={
+            # Airflow's Livy batch, named by its spark.app.name; the notebook's caught error opened nothing,
+            # and the successful rerun resolved it.
+            "j-2ANALYTICS0SH.application_1763611200000_0042": Expected(
+                "RESOLVED",
+                "driver_result_size",
+                logs=frozenset(
+                    {
+                        "container_e03_1763611200000_0042_01_000001/stderr.gz",
+                        "container_e03_1763611200000_0042_01_000007/stderr.gz",
+                    }
+                ),
+            ),
+        },
+        slack_says=("Resolved",),
+    ),
+    "emr-serverless-job-run-failed": ScenarioExpected(
+        incidents={
+            # The verdict comes from executor 3's log, not from the driver's "executor lost" symptom.
+            "00f2a7bq4c8kd001.00f2a7bq5h1se001": Expected(
+                "RESOLVED",
+                "oom_heap",
+                logs=frozenset({"SPARK_DRIVER/stderr.gz", "SPARK_EXECUTOR/1/stderr.gz", "SPARK_EXECUTOR/3/stderr.gz"}),
+            ),
+        },
+        slack_says=("Resolved",),
+    ),
+}
+
+
+def _channels(scenario: Scenario) -> set[str]:
+    """The Slack channels a scenario's alerts may go to: its default channel, and those the tags of its
+    clusters, EMR Serverless applications and job runs route to."""
+    tags = [c.tags for c in scenario.clusters]
+    tags += [a.tags for a in scenario.serverless_applications]
+    tags += [r.tags for a in scenario.serverless_applications for r in a.job_runs]
+    return {scenario.slack_channel} | {t[CHANNEL_TAG] for t in tags if t.get(CHANNEL_TAG)}
+
+
+def _problems(report: EventReport) -> list[str]:
+    """What went wrong with one replayed event (an invocation error, a rejection, no rule matching it, an
+    outcome other than its scenario.yaml expects), each prefixed with the event's file name."""
+    name = report.item.path.name
+    found = []
+    for invocation in report.invocations:
+        outcome = invocation.outcome or {}
+        if invocation.error:
+            found.append(f"{name}: {invocation.function} failed: {invocation.error}")
+        if outcome.get("action") == "rejected":
+            found.append(f"{name}: rejected: {outcome.get('detail')}")
+    if report.not_delivered:
+        found.append(f"{name}: not delivered: {report.not_delivered}")
+    if report.expectation_failure:
+        found.append(f"{name}: {report.expectation_failure}")
+    return found
+
+
+def _logs_read(incident: Incident, expected: frozenset[str]) -> frozenset[str]:
+    """The logs actually read into an incident (not those only noted as unreadable): the expected key ends
+    they have, and in full the S3 URIs of any others."""
+    read = [r.source for r in incident.logs_analysed if r.lines > 0 or r.bytes_read > 0]
+    return frozenset(next((end for end in expected if source.endswith(f"/{end}")), source) for source in read)
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
+def test_a_bundled_scenario_replays_to_the_outcomes_incidents_and_alert_it_expects(
+    folder: Path, slack: FakeSlack
+) -> None:
+    # Given a bundled scenario, its expectations here, and every event file of its folder listed in its
+    # scenario.yaml, in file-name order, each with the outcome it expects
+    expected = EXPECTED.get(folder.name)
+    assert expected is not None, (
+        f"scenario {folder.name} has no expectations: add an entry for it to EXPECTED in {Path(__file__).name} "
+        "(the incidents it leaves, with their status, category, children and folded_into; its Slack root messages)"
+    )
+    items = collect_items([folder])
+    assert [i.path.name for i in items] == sorted(p.name for p in folder.glob("*.json")), (
+        f"{folder.name}/scenario.yaml must list every event file of the folder, in file-name order"
+    )
+    unchecked = [i.path.name for i in items if i.expect_action is None]
+    assert not unchecked, f"{folder.name}/scenario.yaml: give these events an `expect`: {unchecked}"
+    scenario = items[0].scenario
+    assert scenario is not None
+    # (the fake workspace knows two channels: it gets the ones this scenario alerts in, by name or id)
+    for number, channel in enumerate(sorted(_channels(scenario) - set(slack.channels.values()))):
+        slack.channels.setdefault(channel, channel if not channel.startswith("#") else f"C0SCENARIO{number}")
+    with LocalStack(ROOT, scenario=scenario, folder=folder, extra_environment=slack_env(slack)) as stack:
+        # When every event is delivered through the template's rules, then the log checks they scheduled run
+        problems = [problem for item in items for problem in _problems(stack.replay(item))]
+        checks = stack.run_follow_ups()
+        incidents = {i.incident_id: i for i in DynamoIncidentRepository(stack.table_name).list_incidents()}
+        dead_letters = stack.dead_letters()
+
+    # Then each event had the outcome (and diagnosis) its scenario.yaml expects, and nothing failed
+    problems += [f"log check: {i.error}" for check in checks for i in check.invocations if i.error]
+    assert not problems, "\n".join(problems)
+    assert not dead_letters
+    # And exactly the expected incidents exist, as expected
+    assert sorted(incidents) == sorted(expected.incidents)
+    for incident_id, want in expected.incidents.items():
+        incident = incidents[incident_id]
+        got = Expected(
+            status=incident.status,
+            category=incident.diagnosis.category if incident.diagnosis else None,
+            children=len(incident.children),
+            folded_into=incident.folded_into,
+            logs=None if want.logs is None else _logs_read(incident, want.logs),
+        )
+        assert got == want, incident_id
+    # And Slack got the expected root messages, the alert showing what the scenario is about
+    roots = slack.root_messages()
+    assert len(roots) == expected.root_messages
+    shown = json.dumps([root.blocks for root in roots])
+    assert [text for text in expected.slack_says if text not in shown] == []
+
+
+def test_every_expectation_entry_is_a_bundled_scenario() -> None:
+    # Given the expectations table and the bundled scenario folders
+    bundled = {folder.name for folder in FOLDERS}
+    # When the table's entries are compared with the folders
+    stale = sorted(set(EXPECTED) - bundled)
+    # Then none is left over from a renamed or removed scenario
+    assert stale == [], f"EXPECTED has entries for scenarios that do not exist: {stale}"
