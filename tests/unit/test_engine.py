@@ -149,6 +149,35 @@ def test_scanners_report_every_occurrence_caselessly_with_end_offsets() -> None:
     assert HyperscanScanner(literals).scan(block) == expected  # regex syntax in a literal stays literal
 
 
+def test_one_hyperscan_scanner_serves_threads_scanning_at_once() -> None:
+    # Given one compiled scanner (one per process, like the catalogue's) and blocks to scan from 4 threads
+    literals = [b"killed by yarn", b"exit code"]
+    scanner = HyperscanScanner(literals)
+    block = b"Container killed by YARN, exit code 137\n" * 20_000
+    expected = PythonScanner(literals).scan(block)
+    results: list[list[tuple[int, int]]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def scan() -> None:
+        barrier.wait()
+        try:
+            for _ in range(5):
+                results.append(scanner.scan(block))
+        except BaseException as exc:  # Hyperscan's ScratchInUseError with a shared scratch space
+            errors.append(exc)
+
+    # When they scan at the same time
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then none fails, and each finds everything
+    assert not errors, errors
+    assert len(results) == 20 and all(r == expected for r in results)
+
+
 def test_an_unknown_scanner_backend_is_rejected_with_the_choices() -> None:
     with pytest.raises(ValueError, match="expected auto, hyperscan or python"):
         make_scanner(["abcd"], "grep")

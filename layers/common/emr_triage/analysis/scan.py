@@ -14,6 +14,7 @@ Two interchangeable backends:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -63,6 +64,16 @@ class HyperscanScanner:
             elements=len(literals),
             flags=[hyperscan.HS_FLAG_CASELESS] * len(literals),
         )
+        self._scratch_type: Any = hyperscan.Scratch
+        # Hyperscan's scratch space serves one scan at a time: one per thread (Lambda runs one invocation
+        # per process, but the replay command, the tests and the load bench run handlers in threads).
+        self._local = threading.local()
+
+    def _scratch(self) -> Any:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = self._scratch_type(self._database)
+        return scratch
 
     def scan(self, block: bytes) -> list[tuple[int, int]]:
         hits: list[tuple[int, int]] = []
@@ -72,7 +83,7 @@ class HyperscanScanner:
             append((end, index))
             return False  # keep scanning
 
-        self._database.scan(block, match_event_handler=on_match)
+        self._database.scan(block, match_event_handler=on_match, scratch=self._scratch())
         hits.sort()
         return hits
 

@@ -1049,30 +1049,48 @@ def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependen
     return _success_outcome(run, f"job run {detail.job_run_name or detail.job_run_id} ({detail.job_run_id})", deps)
 
 
-def _hold_for_parent(incident: Incident, deps: Dependencies, created: bool) -> Outcome | None:
-    """Open a cancelled/interrupted step's or a STEP_FAILURE cluster's incident without alerting: its
-    failed step's event has not arrived (EventBridge does not order events). One log check later, it is
-    folded into that step's alert if it came, else alerted on its own. Without follow-ups: alert now."""
-    if deps.follow_ups is None:
-        return None
-    if created:
-
-        def hold(inc: Incident) -> Incident | None:
-            if inc.held_for_parent or inc.slack is not None:
-                return None
-            inc.held_for_parent = True
-            return inc
-
-        deps.repository.update(incident.incident_id, hold)
-        deps.follow_ups.schedule(FollowUp(incident_id=incident.incident_id, check=1, checks=1), _follow_up_delay(deps))
-        count(MetricName.INCIDENTS_OPENED)
+def _hold(incident: Incident, deps: Dependencies, created: bool, why: str) -> Outcome:
+    """A held incident (created held: a cancelled or interrupted step, a STEP_FAILURE cluster or an
+    application whose failed step has not been reported; EventBridge does not order events): not alerted.
+    Its check, one interval later, folds it into that step's alert if it came, else alerts it on its own.
+    Holding is decided before the incident is created, so a concurrent copy of the event finds it held."""
+    if not incident.hold_check_scheduled:
+        _schedule_hold_check(incident.incident_id, deps)
     return Outcome(
         action="incident_opened" if created else "duplicate",
         incident_id=incident.incident_id,
-        detail="held: its failed step has not been reported yet; folded into that step's alert when it is, "
-        "else alerted at the next log check",
+        detail=f"held: {why}; folded into that step's alert when it is reported, else alerted at the next check",
         slack="none",
     )
+
+
+def _schedule_hold_check(incident_id: str, deps: Dependencies) -> None:
+    """Schedule a held incident's check, once (claimed on the incident; handed back if SQS refuses)."""
+    assert deps.follow_ups is not None
+    taken = False
+
+    def take(inc: Incident) -> Incident | None:
+        nonlocal taken
+        taken = False
+        if inc.hold_check_scheduled or not inc.held_for_parent:
+            return None
+        inc.hold_check_scheduled = taken = True
+        return inc
+
+    def hand_back(inc: Incident) -> Incident | None:
+        inc.hold_check_scheduled = False
+        return inc
+
+    deps.repository.update(incident_id, take)
+    if not taken:
+        return
+    try:
+        deps.follow_ups.schedule(
+            FollowUp(incident_id=incident_id, check=1, checks=1, purpose="hold"), _follow_up_delay(deps)
+        )
+    except Exception:
+        deps.repository.update(incident_id, hand_back)
+        raise
 
 
 def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
@@ -1138,11 +1156,14 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     step = (
         deps.emr.describe_step(detail.cluster_id, detail.step_id) if cluster.found else StepInfo(step_id=detail.step_id)
     )
-    incident, created = _open_or_resume(new_step_incident(event, cluster, step, deps), deps)
+    new = new_step_incident(event, cluster, step, deps)
+    # No failed step to fold into yet: it may still be reported (held), when there are checks to wait with.
+    new.held_for_parent = detail.state != "FAILED" and deps.follow_ups is not None
+    incident, created = _open_or_resume(new, deps)
+    if incident.held_for_parent:
+        return _hold(incident, deps, created, f"its failed step has not been reported on {detail.cluster_id}")
     if done := _already_alerted(incident, created, deps):
         return done
-    if detail.state != "FAILED" and created and (held := _hold_for_parent(incident, deps, created)):
-        return held
     if detail.state == "FAILED":
         _adopt_held(incident, deps)
     results = read_step_logs(incident, deps)
@@ -1169,11 +1190,13 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
             child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
             return _fold_into(parent, child, event.id, event.time, deps)
     cluster = deps.emr.describe_cluster(detail.cluster_id)
-    incident, created = _open_or_resume(new_cluster_incident(event, cluster, deps), deps)
+    new = new_cluster_incident(event, cluster, deps)
+    new.held_for_parent = code == "STEP_FAILURE" and deps.follow_ups is not None
+    incident, created = _open_or_resume(new, deps)
+    if incident.held_for_parent:
+        return _hold(incident, deps, created, "the step failure that terminated the cluster has not been reported")
     if done := _already_alerted(incident, created, deps):
         return done
-    if code == "STEP_FAILURE" and created and (held := _hold_for_parent(incident, deps, created)):
-        return held
     return _finish(incident, created, [], deps)
 
 
@@ -1245,20 +1268,29 @@ def _infra_window(incident: Incident) -> tuple[datetime, datetime]:
     return start - INFRA_BEFORE, incident.failed_at + INFRA_AFTER
 
 
-def _attach_infrastructure(incident: Incident, found: list[InfraEvent], deps: Dependencies) -> Incident | None:
+def _attach_infrastructure(incident: Incident, found: list[InfraEvent], deps: Dependencies) -> bool:
+    """Attach the events the incident does not have yet (a versioned write); whether any was new."""
+    attached = False
+
     def attach(inc: Incident) -> Incident | None:
-        lines = [f"{e.at.strftime('%H:%M UTC')} {e.what}"[:500] for e in found]
-        new = [line for line in lines if line not in inc.infrastructure]
+        nonlocal attached
+        new = [e for e in found if _infra_line(e) not in inc.infrastructure]
+        attached = bool(new)
         if not new:
             return None
-        inc.infrastructure = [*inc.infrastructure, *new][-MAX_INFRASTRUCTURE:]
+        inc.infrastructure = [*inc.infrastructure, *(_infra_line(e) for e in new)][-MAX_INFRASTRUCTURE:]
         inc.timeline = [
             *inc.timeline,
-            *(TimelineEntry(at=e.at, what=f"infrastructure: {e.what}"[:300], event_id=e.event_id) for e in found),
+            *(TimelineEntry(at=e.at, what=f"infrastructure: {e.what}"[:300], event_id=e.event_id) for e in new),
         ][-MAX_TIMELINE:]
         return inc
 
-    return deps.repository.update(incident.incident_id, attach)
+    deps.repository.update(incident.incident_id, attach)
+    return attached
+
+
+def _infra_line(event: InfraEvent) -> str:
+    return f"{event.at.strftime('%H:%M UTC')} {event.what}"[:500]
 
 
 def correlate_infrastructure(incident: Incident, deps: Dependencies) -> None:
@@ -1285,12 +1317,13 @@ def handle_infrastructure_event(event: EmrInfrastructureEvent, deps: Dependencie
     touched = []
     for incident in deps.repository.open_incidents(cluster_id=infra.cluster_id):
         since, until = _infra_window(incident)
-        if since <= infra.at <= until and _attach_infrastructure(incident, [infra], deps) is not None:
+        if since <= infra.at <= until and _attach_infrastructure(incident, [infra], deps):
             touched.append(incident.incident_id)
     slack: SlackAction = "none"
     for incident_id in touched:
         slack = deliver_alert(incident_id, deps)
     if not touched:
+        # No open incident around it, or every one already has it (a duplicate event).
         return Outcome(action="run_recorded", detail=f"recorded for cluster {infra.cluster_id}: {what}")
     return Outcome(
         action="incident_updated",
@@ -1398,21 +1431,17 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
             "ending failed (no final status of failure: still running, or errors it caught and went on from)",
         )
     cluster = deps.emr.describe_cluster(obj.cluster_id)
-    incident = new_application_incident(obj, event, cluster, name, deps)
-    incident = apply_analysis(incident, [result], deps)
-    incident, created = _open_or_resume(incident, deps)
+    new = apply_analysis(new_application_incident(obj, event, cluster, name, deps), [result], deps)
+    owner = _step_may_own(obj, event.time, deps) if deps.follow_ups is not None else None
+    new.held_for_parent = owner is not None
+    incident, created = _open_or_resume(new, deps)
+    if incident.held_for_parent:
+        why = "a step of the cluster failed and its event has not arrived"
+        if owner is not None:
+            why = f"step {owner.name or owner.step_id} ({owner.step_id}) failed and its event has not arrived"
+        return _hold(incident, deps, created, why)
     if done := _already_alerted(incident, created, deps):
         return done
-    if created and (step := _step_may_own(obj, event.time, deps)) is not None:
-        held = _hold_for_parent(incident, deps, created)
-        if held is not None:
-            return held.model_copy(
-                update={
-                    "detail": f"held: step {step.name or step.step_id} ({step.step_id}) failed on the cluster and "
-                    "its event has not arrived; folded into its alert if this application is its, "
-                    "else alerted at the next log check"
-                }
-            )
     return _finish(incident, created, [], deps)
 
 
@@ -1446,7 +1475,22 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
             detail=f"{obj.uri} (etag {etag}) was already analysed",
         )
     result = _analyse_object(deps, bucket, key, obj.weight, etag, retry_transient=True)
-    updated = deps.repository.update(incident.incident_id, lambda inc: apply_analysis(inc, [result], deps))
+    merged = False
+
+    def merge(inc: Incident) -> Incident | None:
+        # A concurrent copy of this event may have merged this object since it was looked up.
+        nonlocal merged
+        merged = not _already_read(inc, result[1].source, result[1].etag)
+        return apply_analysis(inc, [result], deps) if merged else None
+
+    updated = deps.repository.update(incident.incident_id, merge)
+    if not merged:
+        count(MetricName.DUPLICATE_EVENTS)
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail=f"{obj.uri} was analysed by a concurrent delivery of the same event",
+        )
     count(MetricName.INCIDENTS_UPDATED)
     slack = deliver_alert(incident.incident_id, deps)
     diagnosis = (updated or incident).diagnosis
@@ -1530,9 +1574,14 @@ def _release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome
                 slack=slack,
             )
 
+    released_now = False
+
     def release(inc: Incident) -> Incident | None:
+        nonlocal released_now
+        released_now = False
         if not inc.held_for_parent:
             return None
+        released_now = True
         inc.held_for_parent = False
         inc.timeline = [
             *inc.timeline,
@@ -1541,6 +1590,12 @@ def _release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome
         return inc
 
     released = deps.repository.update(incident.incident_id, release) or incident
+    if not released_now and released.folded_into:
+        return Outcome(
+            action="duplicate",
+            incident_id=released.incident_id,
+            detail=f"{label}: {released.incident_id} was folded into {released.folded_into} meanwhile",
+        )
     if _follow_up_due(released, deps):
         _schedule_follow_up(released.incident_id, 1, deps)
     slack = deliver_alert(released.incident_id, deps)
@@ -1564,6 +1619,14 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
         return Outcome(action="ignored", incident_id=incident.incident_id, detail=f"{label}: incident resolved")
     if incident.held_for_parent:
         return _release_held(incident, label, deps)
+    if follow_up.purpose == "hold":
+        # Delivered again after the incident was released or folded: its own log checks are separate.
+        return Outcome(
+            action="duplicate",
+            incident_id=incident.incident_id,
+            detail=f"hold check: {incident.incident_id} was already "
+            + (f"folded into {incident.folded_into}" if incident.folded_into else "alerted on its own"),
+        )
     results = sweep_logs(incident, deps)
     final = follow_up.check >= follow_up.checks
     minutes = deps.settings.logs_deadline_minutes

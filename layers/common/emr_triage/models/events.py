@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import (
@@ -242,6 +242,9 @@ class FollowUp(BaseModel):
     incident_id: str = Field(min_length=3, max_length=300)
     check: int = Field(ge=1, le=100)
     checks: int = Field(ge=1, le=100)
+    # logs: a check of the incident's logs; hold: the check of an incident held for its failed step
+    # (fold it, or alert it on its own), which does nothing once the incident is no longer held.
+    purpose: Literal["logs", "hold"] = "logs"
 
 
 def parse_follow_up(body: object) -> FollowUp:

@@ -95,6 +95,9 @@ class Incident(BaseModel):
     # failed step it is part of: not alerted until a log check shows no such step failure (then alerted),
     # or that step's failure arrives (then folded into its alert, and this incident closed).
     held_for_parent: bool = False
+    # The check that releases or folds a held incident is in the queue (so a retried event does not
+    # leave a held incident without one, nor schedule a second).
+    hold_check_scheduled: bool = False
     folded_into: str | None = None
 
     # Resolution: a later run of the same job succeeded (the incident is closed, and its thread says so).
