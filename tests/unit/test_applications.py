@@ -7,10 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from tests.fakes.memory import FakeFollowUps, make_dependencies
 
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.classify import analyse_lines
+from emr_triage.exceptions import TransientError
 from emr_triage.incidents.history import job_key
 from emr_triage.incidents.service import (
     application_incident_id,
@@ -38,8 +40,14 @@ org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] Path does not exist: s3
 \tat org.apache.spark.sql.errors.QueryCompilationErrors$.dataPathNotExistError(QueryCompilationErrors.scala:1419)
 26/11/20 03:04:11 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15, (reason: User class threw \
 exception: org.apache.spark.sql.AnalysisException: [PATH_NOT_FOUND] Path does not exist: s3://acme-features/churn/2026-11-19.)
+26/11/20 03:04:12 INFO ApplicationMaster: Unregistering ApplicationMaster with FAILED (diag message: User class threw \
+exception: org.apache.spark.sql.AnalysisException)
 26/11/20 03:04:12 INFO ShutdownHookManager: Shutdown hook called
 """
+# The same failure on a first attempt of two (spark.yarn.maxAppAttempts): no unregistering, YARN retries.
+FIRST_ATTEMPT = FAILED_DRIVER.replace(
+    FAILED_DRIVER[FAILED_DRIVER.index("26/11/20 03:04:12 INFO ApplicationMaster") :], ""
+)
 SUCCEEDED_DRIVER = f"""\
 26/11/21 03:00:01 INFO SparkContext: Submitted application: churn-model-2026-11-21
 26/11/21 03:00:02 INFO ApplicationMaster: Registered with ResourceManager as {APP.replace("0012", "0013")}
@@ -213,9 +221,108 @@ def test_a_step_incident_whose_stderr_was_read_without_an_application_does_not_t
 def test_the_final_status_rules_tell_a_failed_application_from_a_caught_error() -> None:
     catalogue = load_catalogue()
     final = {r.id for r in catalogue.rules if r.final_status}
-    assert final == {"application_failed", "application_succeeded"}
+    assert final == {"application_gave_up", "application_succeeded"}
     failed = analyse_lines(FAILED_DRIVER.splitlines(), catalogue=catalogue, source="driver")
     notebook = analyse_lines(NOTEBOOK_DRIVER.splitlines(), catalogue=catalogue, source="nb")
     assert failed.spark_app_name == "churn-model-2026-11-20" and notebook.spark_app_name == "livy-session-7"
-    assert "application_failed" in {f.rule_id for f in failed.findings}
-    assert "application_failed" not in {f.rule_id for f in notebook.findings}
+    assert "application_gave_up" in {f.rule_id for f in failed.findings}
+    assert "application_gave_up" not in {f.rule_id for f in notebook.findings}
+
+
+def _event(name: str, **detail: str) -> object:
+    raw = json.loads((EVENTS / name).read_text())
+    raw["detail"].update(detail)
+    return parse_event(raw)
+
+
+def test_a_redelivered_hold_check_finishes_an_alert_a_slack_failure_left_unposted() -> None:
+    # Given a cluster terminated by STEP_FAILURE before any step failure was reported: held, one check
+    deps, _, _emr, _, notifier, queue = _deps()
+    reason = json.dumps({"code": "STEP_FAILURE", "message": "Shut down as step failed"})
+    event = _event("cluster-terminated-with-errors.json", clusterId=CLUSTER, stateChangeReason=reason)
+    held = handle_emr_event(event, deps)  # type: ignore[arg-type]
+    (check,) = queue.due()
+    assert "held" in held.detail and check.purpose == "hold"
+    # When the check releases it but Slack fails, and SQS delivers the check again
+    notifier.fail_with = TransientError("slack 503")
+    with pytest.raises(TransientError):
+        handle_follow_up(check, deps)
+    notifier.fail_with = None
+    again = handle_follow_up(check, deps)
+    # Then the second delivery posts the alert
+    assert again.slack == "posted" and len(notifier.posts) == 1
+
+
+def test_a_held_application_folds_only_into_the_step_it_is_held_for() -> None:
+    # Given step A's failure alerted at 02:00, and step B failed at 03:08 with its event late
+    deps, repo, emr, logs, notifier, queue = _deps()
+    step_a = "s-AAAAAAAAAAAAA"
+    emr.steps[step_a] = StepInfo(
+        step_id=step_a, name="a", state="FAILED", ended_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    )
+    logs.put(f"emr/{CLUSTER}/steps/{step_a}/stderr.gz", "INFO Client: Submitted application application_1_0001\n")
+    raw = json.loads((EVENTS / "step-failed.json").read_text())
+    raw["detail"].update(clusterId=CLUSTER, stepId=step_a)
+    raw["time"] = "2026-11-20T02:00:05Z"
+    handle_emr_event(parse_event(raw), deps)  # type: ignore[arg-type]
+    queue.due()
+    emr.steps[STEP] = StepInfo(
+        step_id=STEP, name="b", state="FAILED", ended_at=datetime(2026, 11, 20, 3, 8, tzinfo=UTC)
+    )
+    # When an unrelated application's failed driver log lands (held for B), and B never reports
+    logs.put(DRIVER_KEY, FAILED_DRIVER)
+    held = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    assert "held" in held.detail and STEP in held.detail
+    for follow_up in queue.due():
+        handle_follow_up(follow_up, deps)
+    # Then it is alerted on its own, not folded into A's two-hour-old incident
+    app = repo.get(INCIDENT)
+    assert app is not None and app.folded_into is None and app.slack is not None
+    assert len(notifier.posts) == 2
+
+
+def test_a_retried_log_event_schedules_the_hold_check_the_first_attempt_could_not() -> None:
+    deps, _repo, emr, logs, _notifier, queue = _deps()
+    emr.steps[STEP] = StepInfo(step_id=STEP, state="FAILED", ended_at=datetime(2026, 11, 20, 3, 5, tzinfo=UTC))
+    logs.put(DRIVER_KEY, FAILED_DRIVER)
+    # Given the hold check refused by SQS on the first delivery of the driver log's event
+    queue.fail_with = TransientError("SQS throttled")
+    with pytest.raises(TransientError):
+        handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    queue.fail_with = None
+    # When Lambda retries the event
+    retried = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then the hold check is scheduled now
+    assert "held" in retried.detail and [f.purpose for f in queue.due()] == ["hold"]
+
+
+def test_a_failed_applications_executor_logs_already_in_s3_are_read_with_its_driver_log() -> None:
+    # Given an executor's log that landed with the driver's (its S3 event found no incident)
+    deps, repo, _, logs, _, _ = _deps()
+    logs.put(EXECUTOR_KEY, "26/11/20 03:04:10 ERROR Executor: java.lang.OutOfMemoryError: Java heap space\n")
+    logs.put(DRIVER_KEY, FAILED_DRIVER)
+    assert handle_log_event(_log_event(EXECUTOR_KEY), deps).action == "no_incident"  # type: ignore[arg-type]
+    # When the driver's event opens the application's incident
+    handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then the executor's log is read into it
+    incident = repo.get(INCIDENT)
+    assert incident is not None and any(r.source.endswith(EXECUTOR_KEY) for r in incident.logs_analysed)
+
+
+def test_a_driver_log_read_only_in_part_says_the_final_status_is_unknown() -> None:
+    deps, _, _, logs, notifier, _ = _deps()
+    small = replace(deps, settings=deps.settings.model_copy(update={"log_read_max_bytes": 1024}))
+    logs.put(DRIVER_KEY, FAILED_DRIVER.replace("INFO SparkContext: Running", "INFO " + "x" * 2000 + " Running"))
+    outcome = handle_log_event(_log_event(DRIVER_KEY), small)  # type: ignore[arg-type]
+    assert outcome.action == "no_incident" and "only partly read" in outcome.detail and notifier.posts == []
+
+
+def test_a_first_attempt_that_failed_is_not_the_end_of_the_application() -> None:
+    # Given attempt 1 of 2 failing while its step still runs (YARN starts attempt 2)
+    deps, _repo, _, logs, notifier, _ = _deps()
+    logs.put(DRIVER_KEY, FIRST_ATTEMPT)
+    # When its driver log lands
+    outcome = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then no incident: only the last attempt's unregistering with FAILED ends the application
+    assert outcome.action == "no_incident" and notifier.posts == []
+    assert "Final app status: FAILED" in FIRST_ATTEMPT

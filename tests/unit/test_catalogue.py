@@ -357,6 +357,10 @@ EXAMPLES: dict[str, list[str]] = {
         "Job execution failed, please check complete logs in configured logging destination. ExitCode: 1. Last "
         "few exceptions: IndentationError: unexpected indent",
     ],
+    "application_gave_up": [
+        "23/05/04 10:05:04 INFO ApplicationMaster: Unregistering ApplicationMaster with FAILED (diag message: "
+        "User class threw exception: java.lang.RuntimeException: boom)",
+    ],
     "python_spark_call_failed": [
         "py4j.protocol.Py4JJavaError: An error occurred while calling o93.count.",
     ],
@@ -409,6 +413,7 @@ NOT_EVIDENCE: list[tuple[str, str]] = [
     ("application_failed", "\t final status: UNDEFINED"),
     ("application_succeeded", "23/05/04 10:10:01 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15"),
     ("application_succeeded", "\t final status: FAILED"),
+    ("application_gave_up", "23/05/04 10:10:01 INFO ApplicationMaster: Unregistering ApplicationMaster with SUCCEEDED"),
     (
         "network_error",
         "ERROR TransportResponseHandler: Still have 1 requests outstanding when connection from "
@@ -493,7 +498,12 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
     causes = [r.rank for r in catalogue.rules if r.kind == "cause"]
     symptoms = [r for r in catalogue.rules if r.kind == "symptom"]
     # Then symptoms exist, are reported as `other`, and rank after every cause
-    assert {r.id for r in symptoms} == {"spark_job_aborted", "application_failed", "python_spark_call_failed"}
+    assert {r.id for r in symptoms} == {
+        "spark_job_aborted",
+        "application_failed",
+        "application_gave_up",
+        "python_spark_call_failed",
+    }
     assert all(r.category == "other" and r.retryable is None for r in symptoms)
     assert min(r.rank for r in symptoms) > max(causes)
 

@@ -95,8 +95,8 @@ def test_a_driver_log_that_landed_before_the_failure_event_is_found_at_once() ->
     logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", STEP_STDERR)
     logs.put(DRIVER_KEY, DRIVER_LOG)
     early = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
-    # (it shows its application failing, and the cluster has a failed step with no incident yet: held)
-    assert early.action == "incident_opened" and "held" in early.detail and notifier.posts == []
+    # (an attempt's "Final app status: FAILED" without the last attempt's unregistering: not an end)
+    assert early.action == "no_incident" and notifier.posts == []
     # When the step's FAILED event arrives
     handle_emr_event(_failed(), deps)  # type: ignore[arg-type]
     # Then the step's stderr links the application, and its driver log gives the verdict in the first alert
@@ -105,9 +105,6 @@ def test_a_driver_log_that_landed_before_the_failure_event_is_found_at_once() ->
     assert incident.diagnosis.category == "input_not_found"
     assert any(r.source.endswith(DRIVER_KEY) for r in incident.logs_analysed)
     assert len(notifier.posts) == 1 and "Path does not exist" in json.dumps(notifier.posts[0][1].blocks)
-    # And the application's held incident is folded into the step's
-    held = repo.get(early.incident_id or "")
-    assert held is not None and held.folded_into == INCIDENT and INCIDENT in held.resolved_by  # type: ignore[operator]
 
 
 def test_a_check_analyses_logs_whose_s3_events_never_came() -> None:

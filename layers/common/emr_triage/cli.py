@@ -226,13 +226,17 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
         out.write(json.dumps([i.model_dump(mode="json") for i in incidents], indent=2) + "\n")
         return EXIT_OK
     out.write(f"{len(incidents)} incident(s) in table {table}\n")
+    from emr_triage.notify.message import neutralise
+
     for incident in incidents:
         verdict = (
             incident.diagnosis.category
             if incident.diagnosis
             else ("logs unavailable" if incident.logs_unavailable else "awaiting logs")
         )
-        name = incident.step_name or incident.job_run_name or incident.spark_app_name or incident.cluster_name or ""
+        name = neutralise(
+            incident.step_name or incident.job_run_name or incident.spark_app_name or incident.cluster_name or ""
+        )
         status = incident.status if not incident.folded_into else "FOLDED"
         out.write(
             f"{incident.failed_at.strftime('%Y-%m-%d %H:%M')}  {status:<8} {incident.severity:<8} "

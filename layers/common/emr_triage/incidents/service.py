@@ -458,7 +458,12 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
                 found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
         found += _container_candidates(incident, incident.application_ids, deps)
     elif incident.kind == "application":
-        found += _container_candidates(incident, incident.application_ids, deps)
+        # The driver's logs, then its executors' stderr (they land with the driver's, in the same push).
+        for obj in deps.logs.list_objects(bucket, prefix, limit=200):
+            log = identify_log_object(obj.bucket, obj.key)
+            wanted = ("stderr", "stdout") if log is not None and log.is_application_master else ("stderr",)
+            if log is not None and log.kind == "container" and log.file.startswith(wanted):
+                found.append((obj.bucket, obj.key, log.weight, obj.etag))
     elif incident.kind == "job_run":
         # SPARK_DRIVER/{stderr,stdout}.gz, then SPARK_EXECUTOR/<n>/stderr.gz (the driver's verdict wins ties).
         for obj in deps.logs.list_objects(bucket, prefix, limit=200):
@@ -786,11 +791,22 @@ def _release_claim(incident: Incident) -> Incident | None:
 # ---------------------------------------------------------------------------------------------------
 # Event handlers
 # ---------------------------------------------------------------------------------------------------
-def _fold_child(parent_id: str, child: str, event_id: str | None, at: datetime, deps: Dependencies) -> None:
+def _fold_child(
+    parent_id: str,
+    child: str,
+    event_id: str | None,
+    at: datetime,
+    deps: Dependencies,
+    application_ids: list[str] | None = None,
+) -> None:
     def add_child(inc: Incident) -> Incident | None:
         if child in inc.children or len(inc.children) >= MAX_CHILDREN:
             return None
         inc.children = [*inc.children, child]
+        # A folded application's later logs (its executors') then find the parent.
+        for app in application_ids or []:
+            if app not in inc.application_ids and len(inc.application_ids) < MAX_APPLICATION_IDS:
+                inc.application_ids.append(app)
         inc.timeline = [*inc.timeline, TimelineEntry(at=at, what=child, event_id=event_id)][-MAX_TIMELINE:]
         return inc
 
@@ -1102,6 +1118,8 @@ def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
     for held in deps.repository.open_incidents(cluster_id=parent.cluster_id):
         if not held.held_for_parent or not timedelta(0) <= held.failed_at - parent.failed_at <= FOLD_WINDOW:
             continue
+        if held.held_for_step is not None and held.held_for_step != parent.step_id:
+            continue  # an application held for another step's late event
 
         def fold(inc: Incident, parent_id: str = parent.incident_id) -> Incident | None:
             if inc.folded_into or not inc.held_for_parent:
@@ -1123,6 +1141,7 @@ def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
             held.timeline[0].event_id if held.timeline else None,
             held.failed_at,
             deps,
+            held.application_ids if held.kind == "application" else None,
         )
     return [h.incident_id for h in adopted]
 
@@ -1314,13 +1333,17 @@ def handle_infrastructure_event(event: EmrInfrastructureEvent, deps: Dependencie
     infra = InfraEvent(cluster_id=event.detail.cluster_id, at=event.time, what=what, event_id=event.id)
     deps.repository.record_infra(infra, _expires_at(deps.clock(), deps))
     count(MetricName.INFRASTRUCTURE_EVENTS)
-    touched = []
+    touched, around = [], []
     for incident in deps.repository.open_incidents(cluster_id=infra.cluster_id):
         since, until = _infra_window(incident)
-        if since <= infra.at <= until and _attach_infrastructure(incident, [infra], deps):
-            touched.append(incident.incident_id)
+        if since <= infra.at <= until:
+            around.append(incident.incident_id)
+            if _attach_infrastructure(incident, [infra], deps):
+                touched.append(incident.incident_id)
     slack: SlackAction = "none"
-    for incident_id in touched:
+    # Every incident around it, attached now or by an earlier delivery whose Slack update failed (a
+    # delivery only edits a message whose content changed).
+    for incident_id in around:
         slack = deliver_alert(incident_id, deps)
     if not touched:
         # No open incident around it, or every one already has it (a duplicate event).
@@ -1359,6 +1382,7 @@ def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incid
         if i.kind == "step"
         and not i.application_ids
         and not _step_stderr_read(i)
+        and not i.logs_deadline_passed
         and timedelta(0) <= at - i.failed_at <= UNLINKED_LOG_WINDOW
     ]
     return max(unlinked, key=lambda i: i.failed_at, default=None)
@@ -1388,7 +1412,7 @@ def _step_may_own(obj: LogObject, at: datetime, deps: Dependencies) -> StepInfo 
     for step in deps.emr.failed_steps(obj.cluster_id) or []:
         # A failed step has ended; without its end time it is given the benefit of the doubt.
         ended = step.ended_at or step.started_at
-        if ended is not None and not timedelta(0) <= at - ended <= UNLINKED_LOG_WINDOW:
+        if ended is not None and not timedelta(0) <= at - ended <= FOLD_WINDOW:
             continue
         if deps.repository.get(step_incident_id(obj.cluster_id, step.step_id)) is None:
             return step
@@ -1414,6 +1438,15 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
             + "; ".join(read.notes),
         )
     status = final_status(analysis, deps)
+    if status is None and read.partial:
+        # The final status is at the end of the log, beyond what could be read.
+        count(MetricName.PARTIAL_LOG_READS)
+        logger.warning("driver log only partly read: final status unknown", source=obj.uri)
+        return Outcome(
+            action="no_incident",
+            detail=f"driver log of {label} was only partly read ({'; '.join(read.notes)}): whether the "
+            "application failed is unknown",
+        )
     if status != "FAILED":
         if status == "SUCCEEDED":
             key = job_key(cluster_name=deps.emr.cluster_name(obj.cluster_id), spark_app_name=name)
@@ -1430,10 +1463,14 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
             detail=f"driver log of {label}: no step incident claims it and it does not show the application "
             "ending failed (no final status of failure: still running, or errors it caught and went on from)",
         )
+    # A step incident may have claimed the application while its log was read (its stderr, just read).
+    if (claimed := _incident_for_log(obj, event.time, deps)) is not None:
+        return _merge_log(claimed, obj, result, deps)
     cluster = deps.emr.describe_cluster(obj.cluster_id)
     new = apply_analysis(new_application_incident(obj, event, cluster, name, deps), [result], deps)
     owner = _step_may_own(obj, event.time, deps) if deps.follow_ups is not None else None
     new.held_for_parent = owner is not None
+    new.held_for_step = owner.step_id if owner is not None else None
     incident, created = _open_or_resume(new, deps)
     if incident.held_for_parent:
         why = "a step of the cluster failed and its event has not arrived"
@@ -1442,7 +1479,8 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
         return _hold(incident, deps, created, why)
     if done := _already_alerted(incident, created, deps):
         return done
-    return _finish(incident, created, [], deps)
+    # Its executors' logs that landed with the driver's (their S3 events found no incident yet).
+    return _finish(incident, created, sweep_logs(incident, deps), deps)
 
 
 def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
@@ -1469,12 +1507,31 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     etag = event.detail.object.etag or None
     if etag and _already_read(incident, obj.uri, etag):
         count(MetricName.DUPLICATE_EVENTS)
+        if resumed := _resume(incident, deps):
+            return resumed
         return Outcome(
             action="duplicate",
             incident_id=incident.incident_id,
             detail=f"{obj.uri} (etag {etag}) was already analysed",
         )
     result = _analyse_object(deps, bucket, key, obj.weight, etag, retry_transient=True)
+    return _merge_log(incident, obj, result, deps)
+
+
+def _resume(incident: Incident, deps: Dependencies) -> Outcome | None:
+    """A retried event whose log was merged but whose incident's next steps did not all happen (SQS or
+    Slack failed after the write): schedule the hold check, or finish the alert. None: nothing left."""
+    if incident.held_for_parent:
+        if incident.hold_check_scheduled:
+            return None
+        return _hold(incident, deps, False, "waiting for its failed step")
+    if _already_alerted(incident, False, deps) is not None:
+        return None
+    return _finish(incident, False, [], deps)
+
+
+def _merge_log(incident: Incident, obj: LogObject, result: tuple[LineAnalysis, LogRead], deps: Dependencies) -> Outcome:
+    """Merge one analysed log object into its incident (once) and update the alert."""
     merged = False
 
     def merge(inc: Incident) -> Incident | None:
@@ -1562,7 +1619,12 @@ def _logs_were_read(incident: Incident) -> bool:
 def _release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome:
     """A held incident's check: fold it into its step failure if that was reported meanwhile (before the
     held event's time: it arrived late), else alert it on its own and start its own log checks."""
-    parent = _recent_step_failure(incident.cluster_id or "", incident.failed_at, deps)
+    if incident.held_for_step is not None:
+        parent = deps.repository.get(step_incident_id(incident.cluster_id or "", incident.held_for_step))
+        if parent is not None and parent.status != "OPEN":
+            parent = None
+    else:
+        parent = _recent_step_failure(incident.cluster_id or "", incident.failed_at, deps)
     if parent is not None:
         adopted = _adopt_held(parent, deps)
         if incident.incident_id in adopted:
@@ -1596,9 +1658,24 @@ def _release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome
             incident_id=released.incident_id,
             detail=f"{label}: {released.incident_id} was folded into {released.folded_into} meanwhile",
         )
+    return _alert_released(released, label, deps)
+
+
+def _alert_released(released: Incident, label: str, deps: Dependencies) -> Outcome:
+    """Alert an incident released from its hold on its own: its history and the infrastructure around it,
+    the alert, then its own log checks. Idempotent, so a redelivered hold check finishes what a failed
+    one left (a Slack or SQS error after the release was written)."""
+    _remember_failure(released, deps)
+    correlate_infrastructure(released, deps)
+    schedule_failure: TransientError | None = None
     if _follow_up_due(released, deps):
-        _schedule_follow_up(released.incident_id, 1, deps)
+        try:
+            _schedule_follow_up(released.incident_id, 1, deps)
+        except TransientError as exc:
+            schedule_failure = exc  # the alert first; then the check fails and SQS delivers it again
     slack = deliver_alert(released.incident_id, deps)
+    if schedule_failure is not None:
+        raise schedule_failure
     return Outcome(
         action="incident_updated",
         incident_id=released.incident_id,
@@ -1620,13 +1697,15 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     if incident.held_for_parent:
         return _release_held(incident, label, deps)
     if follow_up.purpose == "hold":
-        # Delivered again after the incident was released or folded: its own log checks are separate.
-        return Outcome(
-            action="duplicate",
-            incident_id=incident.incident_id,
-            detail=f"hold check: {incident.incident_id} was already "
-            + (f"folded into {incident.folded_into}" if incident.folded_into else "alerted on its own"),
-        )
+        # Delivered again after the incident was released or folded (its own log checks are separate):
+        # a folded one is done; a released one finishes its alert if the first delivery failed midway.
+        if incident.folded_into:
+            return Outcome(
+                action="duplicate",
+                incident_id=incident.incident_id,
+                detail=f"hold check: {incident.incident_id} was already folded into {incident.folded_into}",
+            )
+        return _alert_released(incident, label, deps)
     results = sweep_logs(incident, deps)
     final = follow_up.check >= follow_up.checks
     minutes = deps.settings.logs_deadline_minutes

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode
 from emr_triage.models.incident import Incident
+from emr_triage.notify.message import neutralise
 from emr_triage.notify.render import render_terminal
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ WIDTH = 100
 
 
 def _wrap(label: str, text: str, out: TextIO) -> None:
+    # Names and log text are untrusted: no control character (ANSI or OSC escapes) reaches the terminal.
+    text = neutralise(text)
     lines = textwrap.wrap(text, WIDTH - 16, break_on_hyphens=False, break_long_words=False) or [""]
     out.write(f"  {label:<12}  {lines[0]}\n")
     for line in lines[1:]:

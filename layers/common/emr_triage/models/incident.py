@@ -98,6 +98,8 @@ class Incident(BaseModel):
     # The check that releases or folds a held incident is in the queue (so a retried event does not
     # leave a held incident without one, nor schedule a second).
     hold_check_scheduled: bool = False
+    # The failed step an application incident is held for (only that step's incident may fold it).
+    held_for_step: str | None = None
     folded_into: str | None = None
 
     # Resolution: a later run of the same job succeeded (the incident is closed, and its thread says so).
