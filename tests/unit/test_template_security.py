@@ -4,6 +4,7 @@ have.)"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +121,18 @@ def test_every_function_log_group_has_a_retention() -> None:
     groups = {n: r for n, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
     assert len(groups) == 3
     assert all("RetentionInDays" in g["Properties"] for g in groups.values())
+
+
+def test_every_alarm_notifies_the_topic_and_the_dashboard_shows_metrics_the_functions_emit() -> None:
+    from emr_triage.observability import MetricName
+
+    resources = TEMPLATE["Resources"]
+    alarms = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {"DeadLetterQueueDepthAlarm", "FunctionThrottlesAlarm", "UnanalysedIncidentAgeAlarm"} <= set(alarms)
+    assert all("AlarmActions" in a and a.get("AlarmDescription") for a in alarms.values())
+    body = resources["OperationsDashboard"]["Properties"]["DashboardBody"]
+    text = re.sub(r"\$\{[^}]+\}", "x", body if isinstance(body, str) else body["Fn::Sub"])
+    widgets = json.loads(text)["widgets"]
+    ours = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == "EmrTriage"}
+    emitted = {value for name, value in vars(MetricName).items() if name.isupper() and isinstance(value, str)}
+    assert ours and ours <= emitted, ours - emitted
