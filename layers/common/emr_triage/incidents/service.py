@@ -20,6 +20,7 @@ Slack message is edited in place when the verdict or evidence changes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -431,8 +432,8 @@ def _already_read(incident: Incident, uri: str, etag: str | None) -> bool:
 def _container_candidates(
     incident: Incident, application_ids: list[str], deps: Dependencies
 ) -> list[tuple[str, str, int, str | None]]:
-    """The ApplicationMaster (driver) container logs of the incident's YARN applications already in S3."""
-    if not incident.log_location or incident.kind not in ("step", "application") or not incident.cluster_id:
+    """The ApplicationMaster (driver) container logs of the step's YARN applications already in S3."""
+    if not incident.log_location or incident.kind != "step" or not incident.cluster_id:
         return []
     bucket, prefix = parse_s3_uri(incident.log_location)
     cluster_prefix = prefix.split(f"{incident.cluster_id}/", 1)[0] + f"{incident.cluster_id}/"
@@ -881,15 +882,7 @@ def _finish(
     _remember_failure(final, deps)  # a conditional write: a retried event rewrites nothing
     if created:
         correlate_infrastructure(final, deps)
-    schedule_failure: TransientError | None = None
-    if _follow_up_due(final, deps):
-        try:
-            _schedule_follow_up(final.incident_id, 1, deps)
-        except TransientError as exc:
-            schedule_failure = exc  # the alert goes out first; then the event fails, and its retry schedules
-    slack = deliver_alert(incident.incident_id, deps)
-    if schedule_failure is not None:
-        raise schedule_failure
+    slack = _alert_then_schedule(final, deps)
     diagnosis = final.diagnosis
     verdict = f"diagnosis {diagnosis.category} ({diagnosis.title})" if diagnosis else "awaiting logs"
     if diagnosis is not None and (created or results):
@@ -902,6 +895,48 @@ def _finish(
         detail=f"already recorded (duplicate or retried event); {verdict}",
         slack=slack,
     )
+
+
+def _alert_then_schedule(incident: Incident, deps: Dependencies) -> SlackAction:
+    """Deliver the alert and schedule the incident's first log check if it is due. An SQS refusal does not
+    hold back the alert: it is raised after it, so the event (or check) is retried and its retry schedules."""
+    schedule_failure: TransientError | None = None
+    if _follow_up_due(incident, deps):
+        try:
+            _schedule_follow_up(incident.incident_id, 1, deps)
+        except TransientError as exc:
+            schedule_failure = exc
+    slack = deliver_alert(incident.incident_id, deps)
+    if schedule_failure is not None:
+        raise schedule_failure
+    return slack
+
+
+def _once(
+    incident_id: str,
+    claim: Callable[[Incident], bool],
+    release: Callable[[Incident], bool],
+    action: Callable[[], object],
+    deps: Dependencies,
+) -> None:
+    """Do ``action`` once however many invocations try: ``claim`` marks it taken on the incident (a
+    versioned write; False: already taken, nothing to do); if ``action`` fails, ``release`` hands the mark
+    back (False: nothing to hand back) and the error propagates, so the retry takes it again."""
+    claimed = False
+
+    def take(inc: Incident) -> Incident | None:
+        nonlocal claimed
+        claimed = claim(inc)
+        return inc if claimed else None
+
+    deps.repository.update(incident_id, take)
+    if not claimed:
+        return
+    try:
+        action()
+    except Exception:
+        deps.repository.update(incident_id, lambda inc: inc if release(inc) else None)
+        raise
 
 
 def _recent_step_failure(cluster_id: str, at: datetime, deps: Dependencies) -> Incident | None:
@@ -1014,28 +1049,19 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
         or incident.slack.channel == WEBHOOK_CHANNEL
     ):
         return
-    claimed = False
+    ref = incident.slack
 
-    def claim(inc: Incident) -> Incident | None:
-        nonlocal claimed
-        claimed = False
+    def claim(inc: Incident) -> bool:
         if inc.recovery_posted:
-            return None
-        inc.recovery_posted = claimed = True
-        return inc
+            return False
+        inc.recovery_posted = True
+        return True
 
-    def hand_back(inc: Incident) -> Incident | None:
+    def hand_back(inc: Incident) -> bool:
         inc.recovery_posted = False
-        return inc
+        return True
 
-    deps.repository.update(incident_id, claim)
-    if not claimed:
-        return
-    try:
-        deps.notifier.reply(incident.slack, build_recovery_reply(incident))
-    except Exception:
-        deps.repository.update(incident_id, hand_back)
-        raise
+    _once(incident_id, claim, hand_back, lambda: deps.notifier.reply(ref, build_recovery_reply(incident)), deps)
 
 
 def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
@@ -1082,31 +1108,21 @@ def _hold(incident: Incident, deps: Dependencies, created: bool, why: str) -> Ou
 
 def _schedule_hold_check(incident_id: str, deps: Dependencies) -> None:
     """Schedule a held incident's check, once (claimed on the incident; handed back if SQS refuses)."""
-    assert deps.follow_ups is not None
-    taken = False
+    queue = deps.follow_ups
+    assert queue is not None
 
-    def take(inc: Incident) -> Incident | None:
-        nonlocal taken
-        taken = False
+    def claim(inc: Incident) -> bool:
         if inc.hold_check_scheduled or not inc.held_for_parent:
-            return None
-        inc.hold_check_scheduled = taken = True
-        return inc
+            return False
+        inc.hold_check_scheduled = True
+        return True
 
-    def hand_back(inc: Incident) -> Incident | None:
+    def hand_back(inc: Incident) -> bool:
         inc.hold_check_scheduled = False
-        return inc
+        return True
 
-    deps.repository.update(incident_id, take)
-    if not taken:
-        return
-    try:
-        deps.follow_ups.schedule(
-            FollowUp(incident_id=incident_id, check=1, checks=1, purpose="hold"), _follow_up_delay(deps)
-        )
-    except Exception:
-        deps.repository.update(incident_id, hand_back)
-        raise
+    check = FollowUp(incident_id=incident_id, check=1, checks=1, purpose="hold")
+    _once(incident_id, claim, hand_back, lambda: queue.schedule(check, _follow_up_delay(deps)), deps)
 
 
 def _adopt_held(parent: Incident, deps: Dependencies) -> list[str]:
@@ -1578,33 +1594,23 @@ def _schedule_follow_up(incident_id: str, check: int, deps: Dependencies) -> Non
     """Schedule log check number ``check``, once: the incident records the highest check scheduled (a
     versioned write), so a duplicated delivery of the previous check does not fork the chain. If SQS
     refuses, the record is handed back and the error raised (the caller's event is retried)."""
-    assert deps.follow_ups is not None
-    checks = deps.settings.follow_up_checks
-    taken = False
+    queue = deps.follow_ups
+    assert queue is not None
 
-    def take(inc: Incident) -> Incident | None:
-        nonlocal taken
-        taken = False
+    def claim(inc: Incident) -> bool:
         if inc.follow_up_check >= check:
-            return None
+            return False
         inc.follow_up_check = check
-        taken = True
-        return inc
+        return True
 
-    def hand_back(inc: Incident) -> Incident | None:
+    def hand_back(inc: Incident) -> bool:
         if inc.follow_up_check != check:
-            return None
+            return False
         inc.follow_up_check = check - 1
-        return inc
+        return True
 
-    deps.repository.update(incident_id, take)
-    if not taken:
-        return
-    try:
-        deps.follow_ups.schedule(FollowUp(incident_id=incident_id, check=check, checks=checks), _follow_up_delay(deps))
-    except Exception:
-        deps.repository.update(incident_id, hand_back)
-        raise
+    message = FollowUp(incident_id=incident_id, check=check, checks=deps.settings.follow_up_checks)
+    _once(incident_id, claim, hand_back, lambda: queue.schedule(message, _follow_up_delay(deps)), deps)
 
 
 def _follow_up_delay(deps: Dependencies) -> int:
@@ -1667,15 +1673,7 @@ def _alert_released(released: Incident, label: str, deps: Dependencies) -> Outco
     one left (a Slack or SQS error after the release was written)."""
     _remember_failure(released, deps)
     correlate_infrastructure(released, deps)
-    schedule_failure: TransientError | None = None
-    if _follow_up_due(released, deps):
-        try:
-            _schedule_follow_up(released.incident_id, 1, deps)
-        except TransientError as exc:
-            schedule_failure = exc  # the alert first; then the check fails and SQS delivers it again
-    slack = deliver_alert(released.incident_id, deps)
-    if schedule_failure is not None:
-        raise schedule_failure
+    slack = _alert_then_schedule(released, deps)
     return Outcome(
         action="incident_updated",
         incident_id=released.incident_id,
