@@ -15,6 +15,7 @@ from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
 from emr_triage.notify.message import SlackMessage
+from emr_triage.notify.pacing import LastRoot, next_slot
 from emr_triage.runtime import Dependencies
 from emr_triage.settings import load_settings
 
@@ -191,6 +192,30 @@ class FakeNotifier:
             raise self.fail_with
         self.uploads.append((ref, filename, content))
         return f"F{len(self.uploads):08d}"
+
+
+@dataclass
+class MemoryPacer:
+    """The post pacer's rule (``next_slot``) over a dict, for unit tests. ``taken`` lists each slot."""
+
+    interval: float = 1.0
+    next_at: dict[str, float] = field(default_factory=dict)
+    roots: dict[str, LastRoot] = field(default_factory=dict)
+    taken: list[tuple[str, float]] = field(default_factory=list)
+
+    def reserve(self, channel: str, now: float, max_wait: float | None = None) -> float | None:
+        slot, following = next_slot(now, self.next_at.get(channel), self.interval)
+        if max_wait is not None and slot - now > max_wait:
+            return None
+        self.next_at[channel] = following
+        self.taken.append((channel, slot))
+        return slot - now
+
+    def record_root(self, channel: str, incident_id: str, now: float) -> None:
+        self.roots[channel] = LastRoot(incident_id, now)
+
+    def last_root(self, channel: str) -> LastRoot | None:
+        return self.roots.get(channel)
 
 
 @dataclass

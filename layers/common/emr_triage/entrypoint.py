@@ -16,8 +16,8 @@ from emr_triage.runtime import Dependencies, get_dependencies
 EventT = TypeVar("EventT")
 
 
-# Time kept back from the Lambda timeout for storing the incident and talking to Slack (with retries).
-DELIVERY_RESERVE_SECONDS = 30.0
+# The shortest time budget for reading logs, however little the Lambda has left.
+MIN_READ_SECONDS = 5.0
 
 
 def process_event(
@@ -97,8 +97,13 @@ def _batch_response(failures: list[dict[str, str]], outcomes: list[Outcome], dep
 
 
 def _with_deadline(deps: Dependencies, context: Any) -> Dependencies:
+    """Set this invocation's log-reading deadline: the Lambda's remaining time less the delivery reserve
+    (``LOG_READ_RESERVE_SECONDS``), and at most ``LOG_READ_MAX_SECONDS``."""
+    settings = deps.settings
+    budgets = [settings.log_read_max_seconds] if settings.log_read_max_seconds is not None else []
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
-    if remaining_ms is None:
+    if remaining_ms is not None:
+        budgets.append(max(MIN_READ_SECONDS, remaining_ms() / 1000 - settings.log_read_reserve_seconds))
+    if not budgets:
         return deps
-    budget = max(5.0, remaining_ms() / 1000 - DELIVERY_RESERVE_SECONDS)
-    return replace(deps, deadline=time.monotonic() + budget)
+    return replace(deps, deadline=time.monotonic() + min(budgets))

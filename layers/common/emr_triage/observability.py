@@ -37,6 +37,8 @@ class MetricName:
     SLACK_MESSAGES_UPDATED = "SlackMessagesUpdated"
     SLACK_DELIVERY_FAILURES = "SlackDeliveryFailures"
     SLACK_THREAD_REPLIES = "SlackThreadReplies"
+    SLACK_POSTS_PACED = "SlackPostsPaced"
+    STORM_FOLDED_INCIDENTS = "StormFoldedIncidents"
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:

@@ -21,6 +21,7 @@ from emr_triage.aws.s3 import LogStore, S3LogStore
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
+from emr_triage.notify.pacing import DynamoPostPacer, PostPacer
 from emr_triage.notify.slack import ConsoleNotifier, Notifier, SlackWebNotifier
 from emr_triage.observability import count, logger
 from emr_triage.settings import Settings, get_settings
@@ -45,6 +46,8 @@ class Dependencies:
     dead_letters: DeadLetterSink | None = None
     # Where log checks after a failure are scheduled (None: no follow-ups, e.g. in unit tests).
     follow_ups: FollowUpQueue | None = None
+    # Slots for Slack posts, one per channel per interval across invocations (None: no pacing).
+    pacer: PostPacer | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     sleep: Callable[[float], None] = field(default=time.sleep)
     # time.monotonic() by which log reading must stop, so the function still has time to store the
@@ -125,7 +128,15 @@ def get_dependencies() -> Dependencies:
         catalogue=_catalogue(settings.rules_file),
         dead_letters=SqsDeadLetterSink(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
         follow_ups=SqsFollowUpQueue(settings.follow_up_queue_url) if settings.follow_up_queue_url else None,
+        pacer=_pacer(settings),
     )
+
+
+def _pacer(settings: Settings) -> PostPacer | None:
+    """Pace posts to a real Slack (not the console), unless the interval is 0."""
+    if settings.slack_delivery == "console" or settings.slack_post_interval_seconds <= 0:
+        return None
+    return DynamoPostPacer(settings.incidents_table, settings.slack_post_interval_seconds)
 
 
 def reset_settings() -> None:

@@ -47,6 +47,11 @@ class Settings(BaseModel):
     slack_bot_token: SecretStr | None = Field(None, validation_alias="SLACK_BOT_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
     slack_webhook_url: SecretStr | None = Field(None, validation_alias="SLACK_WEBHOOK_URL")
+    # At most one Slack post (root message or thread reply) per channel per interval, across all
+    # invocations (0: no pacing, as under the replay command). A new alert whose channel is backed up by
+    # more than SLACK_STORM_AFTER_SECONDS is folded into the channel's latest alert instead of queueing.
+    slack_post_interval_seconds: float = Field(1.0, ge=0, le=60, validation_alias="SLACK_POST_INTERVAL_SECONDS")
+    slack_storm_after_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_STORM_AFTER_SECONDS")
     follow_up_queue_url: str | None = Field(None, validation_alias="FOLLOW_UP_QUEUE_URL")
     # How long after a failure its logs may still arrive, and how often they are looked for meanwhile.
     # (An interval of 0, used by the replay command, means one check, at once: "after the deadline".)
@@ -61,6 +66,11 @@ class Settings(BaseModel):
     incident_ttl_days: int = Field(90, ge=1, le=3650, validation_alias="INCIDENT_TTL_DAYS")
     log_read_max_bytes: int = Field(1 << 30, ge=1024, validation_alias="LOG_READ_MAX_BYTES")
     log_max_line_bytes: int = Field(1 << 20, ge=4096, le=64 << 20, validation_alias="LOG_MAX_LINE_BYTES")
+    # The time budget of log reading in one invocation: it stops this many seconds before the Lambda
+    # timeout (time to store the incident and post to Slack, with retries), and after at most
+    # LOG_READ_MAX_SECONDS (unset: no limit of its own). A log cut short is flagged partial.
+    log_read_reserve_seconds: float = Field(30.0, ge=5, le=600, validation_alias="LOG_READ_RESERVE_SECONDS")
+    log_read_max_seconds: float | None = Field(None, gt=0, le=900, validation_alias="LOG_READ_MAX_SECONDS")
     rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
     routing_file: str | None = Field(None, validation_alias="EMR_TRIAGE_ROUTING_FILE")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")

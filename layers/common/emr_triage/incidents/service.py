@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
+from urllib.parse import unquote_plus
 
 from emr_triage.analysis.classify import (
     LineAnalysis,
@@ -78,10 +79,13 @@ from emr_triage.notify.message import (
     build_single_message,
     build_thread_reply,
 )
+from emr_triage.notify.pacing import PostPacer
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.notify.webhook import WEBHOOK_CHANNEL
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.runtime import Dependencies
+
+T = TypeVar("T")
 
 FAILING_STEP_STATES = frozenset({"FAILED", "CANCELLED", "INTERRUPTED"})
 FAILING_CLUSTER_STATES = frozenset({"TERMINATED_WITH_ERRORS"})
@@ -105,6 +109,8 @@ _PROVISIONAL = frozenset({"other", "no_failure"})
 # incident only if that step failed this recently (ActionOnFailure acts within minutes); a container log
 # with no known application link only joins an incident whose step failed this recently.
 FOLD_WINDOW = timedelta(hours=2)
+# A storm folds new incidents into the channel's latest alert if that was posted this recently.
+STORM_WINDOW = timedelta(minutes=30)
 UNLINKED_LOG_WINDOW = timedelta(hours=6)
 
 _STEP_SEVERITY: dict[str, Severity] = {"FAILED": "high", "INTERRUPTED": "medium", "CANCELLED": "low"}
@@ -523,22 +529,125 @@ def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
         return "none"
     route = _destination(incident, deps)
     message = build_single_message(incident, route.mention, _alert_context(incident, deps))
-    return "posted" if _post_once(incident_id, route.channel, message, deps) else "unchanged"
+    return _post_once(incident_id, route.channel, message, deps)
 
 
-def _post_once(incident_id: str, channel: str, message: SlackMessage, deps: Dependencies) -> bool:
+def _post_once(incident_id: str, channel: str, message: SlackMessage, deps: Dependencies) -> SlackAction:
     """Post the incident's root message if this invocation wins the claim, and record where it went.
-    False: another invocation posted it. A failed post hands the claim back and raises (Lambda retries)."""
+
+    The post waits for the channel's next slot (one post per channel per interval). When a storm has
+    backed the channel up beyond ``SLACK_STORM_AFTER_SECONDS``, the incident is folded into the channel's
+    latest alert instead ("folded"). "unchanged": another invocation posted it. A failed post hands the
+    claim back and raises (Lambda retries)."""
     if not _claim_post(incident_id, deps):
-        return False
+        return "unchanged"
     try:
+        if not _pace(channel, deps, max_wait=deps.settings.slack_storm_after_seconds):
+            if _fold_into_storm(incident_id, channel, deps):
+                return "folded"
+            if not _pace(channel, deps):
+                raise TransientError(
+                    f"incident {incident_id}: Slack channel {channel} is backed up beyond this invocation's time "
+                    "and has no recent alert to fold it into; retrying the event"
+                )
         ref = deps.notifier.post(channel, message)
     except Exception:
         count(MetricName.SLACK_DELIVERY_FAILURES)
         deps.repository.update(incident_id, _release_claim)
         raise
-    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
+    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts, channel))
     count(MetricName.SLACK_MESSAGES_POSTED)
+    if deps.pacer is not None and deps.notifier.threads:
+        _pacing_call(lambda pacer: pacer.record_root(channel, incident_id, deps.clock().timestamp()), deps)
+    return "posted"
+
+
+def _pacing_call(call: Callable[[PostPacer], T], deps: Dependencies) -> T | None:
+    """Call the pacer. A transient failure propagates (the event is retried); any other (a missing IAM
+    grant) is logged and counted, and Slack is then called unpaced rather than not at all. None: no pacer."""
+    if deps.pacer is None:
+        return None
+    try:
+        return call(deps.pacer)
+    except TransientError:
+        raise
+    except Exception as exc:
+        logger.error("Slack post pacing unavailable; posting unpaced", problem=redact(str(exc)))
+        count(MetricName.SLACK_DELIVERY_FAILURES)
+        return None
+
+
+def _pace(channel: str, deps: Dependencies, *, max_wait: float | None = None) -> bool:
+    """Wait for the channel's next post slot (Slack allows about one post per second per channel).
+
+    False (no slot taken): the slot is more than ``max_wait`` seconds away, or beyond this invocation's
+    time. True: posting now keeps the pace (or there is no pacer, or it is unavailable)."""
+    if deps.pacer is None:
+        return True
+    limits = [limit for limit in (max_wait, deps.seconds_left()) if limit is not None]
+    limit = max(0.0, min(limits)) if limits else None
+    now = deps.clock().timestamp()
+    reserved = _pacing_call(lambda pacer: (pacer.reserve(channel, now, limit),), deps)
+    if reserved is None:
+        return True  # pacing unavailable: post unpaced
+    wait = reserved[0]
+    if wait is None:
+        return False
+    if wait > 0:
+        count(MetricName.SLACK_POSTS_PACED)
+        deps.sleep(wait)
+    return True
+
+
+def _fold_into_storm(incident_id: str, channel: str, deps: Dependencies) -> bool:
+    """Fold an incident whose channel is backed up into the channel's latest alert (posted within
+    STORM_WINDOW, with room for it): that alert lists it, edited in place, and it gets no message of its
+    own. The alert is told first, so a retry after a failure in between cannot lose the incident. False:
+    no such alert (the incident is then posted, queued behind the storm)."""
+    last = _pacing_call(lambda pacer: pacer.last_root(channel), deps)
+    now = deps.clock()
+    if last is None or last.incident_id == incident_id or now.timestamp() - last.at > STORM_WINDOW.total_seconds():
+        return False
+    parent = deps.repository.get(last.incident_id)
+    incident = deps.repository.get(incident_id)
+    if parent is None or parent.slack is None or incident is None or not deps.notifier.threads:
+        return False
+    label = _child_label(incident)
+    if incident.diagnosis is not None:
+        label += f": {incident.diagnosis.title}"
+    label += f" [{incident_id}]"
+    marker = f"[{incident_id}]"
+
+    def add(inc: Incident) -> Incident | None:
+        if any(c.endswith(marker) for c in inc.storm_children):
+            return None
+        if len(inc.storm_children) >= MAX_CHILDREN:
+            return None
+        inc.storm_children = [*inc.storm_children, label]
+        return inc
+
+    updated = deps.repository.update(parent.incident_id, add)
+    if updated is None or not any(c.endswith(marker) for c in updated.storm_children):
+        return False  # the alert is full (or gone): post this one after all
+
+    def fold(inc: Incident) -> Incident | None:
+        if inc.slack is not None:
+            return None
+        inc.folded_into = parent.incident_id
+        inc.slack_claim_until = None
+        inc.timeline = [*inc.timeline, TimelineEntry(at=now, what=f"storm in {channel}: folded", event_id=None)][
+            -MAX_TIMELINE:
+        ]
+        return inc
+
+    deps.repository.update(incident_id, fold)
+    count(MetricName.STORM_FOLDED_INCIDENTS)
+    logger.warning(
+        "Slack channel backed up: incident folded into its latest alert",
+        incident_id=incident_id,
+        into=parent.incident_id,
+    )
+    deliver_alert(parent.incident_id, deps)
     return True
 
 
@@ -646,8 +755,14 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
         return False
     try:
         if not reply_done:
+            if not _pace(root.routed_to or root.channel, deps):
+                deps.repository.update(incident_id, release)
+                return False  # the channel is backed up beyond this invocation: the next delivery posts it
             deps.notifier.reply(root, build_thread_reply(incident))
             deps.repository.update(incident_id, replied)
+        if not _pace(root.routed_to or root.channel, deps):
+            deps.repository.update(incident_id, release)
+            return False
         deps.notifier.upload(
             root,
             filename=f"{incident.incident_id}-extract.txt",
@@ -706,10 +821,10 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
         _catch_up(incident_id, deps, _depth)
         return "updated"
 
-    if not _post_once(incident_id, route.channel, message, deps):
-        return "unchanged"
-    _catch_up(incident_id, deps, _depth)
-    return "posted"
+    action = _post_once(incident_id, route.channel, message, deps)
+    if action == "posted":
+        _catch_up(incident_id, deps, _depth)
+    return action
 
 
 def _claim_post(incident_id: str, deps: Dependencies) -> bool:
@@ -766,17 +881,19 @@ def _forget_slack_message(incident: Incident) -> Incident:
     return incident
 
 
-def _record_slack(incident: Incident, digest: str, channel: str, ts: str) -> Incident:
+def _record_slack(incident: Incident, digest: str, channel: str, ts: str, routed_to: str | None = None) -> Incident:
     from emr_triage.models.incident import SlackRef
 
     same = incident.slack is not None and incident.slack.ts == ts
+    previous = incident.slack if same else None
     incident.slack = SlackRef(
         channel=channel,
         ts=ts,
         digest=digest,
-        thread_fingerprint=incident.slack.thread_fingerprint if same and incident.slack else None,
-        reply_fingerprint=incident.slack.reply_fingerprint if same and incident.slack else None,
-        thread_claim_until=incident.slack.thread_claim_until if same and incident.slack else None,
+        routed_to=routed_to or (previous.routed_to if previous else None),
+        thread_fingerprint=previous.thread_fingerprint if previous else None,
+        reply_fingerprint=previous.reply_fingerprint if previous else None,
+        thread_claim_until=previous.thread_claim_until if previous else None,
     )
     incident.slack_claim_until = None
     return incident
@@ -1061,7 +1178,12 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
         inc.recovery_posted = False
         return True
 
-    _once(incident_id, claim, hand_back, lambda: deps.notifier.reply(ref, build_recovery_reply(incident)), deps)
+    def reply() -> object:
+        if not _pace(ref.routed_to or ref.channel, deps):
+            raise TransientError(f"Slack channel {ref.channel} is backed up; the recovery reply is retried")
+        return deps.notifier.reply(ref, build_recovery_reply(incident))
+
+    _once(incident_id, claim, hand_back, reply, deps)
 
 
 def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
@@ -1502,7 +1624,7 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
 def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     """Analyse a newly written EMR log object and merge it into its incident."""
     bucket = event.detail.bucket.name
-    key = event.detail.object.key
+    key = _object_key(bucket, event.detail.object.key, deps)
     obj = identify_log_object(bucket, key, deps.settings.log_prefix)
     if obj is None:
         count(MetricName.IGNORED_EVENTS)
@@ -1532,6 +1654,27 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
         )
     result = _analyse_object(deps, bucket, key, obj.weight, etag, retry_transient=True)
     return _merge_log(incident, obj, result, deps)
+
+
+def _object_key(bucket: str, key: str, deps: Dependencies) -> str:
+    """The key of the object an S3 event names: as sent, or its URL-decoded form when only that exists.
+
+    Classic S3 notifications URL-encode keys (a space becomes ``+``); whether EventBridge's do is not
+    documented. EMR's own key segments need no encoding, so this matters only for a log prefix with
+    spaces or non-ASCII characters, and only such keys cost a listing. An S3 throttle propagates (the
+    event is retried); a listing that is denied leaves the key as sent.
+    """
+    decoded = unquote_plus(key)
+    if decoded == key:
+        return key
+    for candidate in (key, decoded):
+        try:
+            listed = deps.logs.list_objects(bucket, candidate, limit=2)
+        except LogReadError:
+            return key
+        if any(found.key == candidate for found in listed):
+            return candidate
+    return key
 
 
 def _resume(incident: Incident, deps: Dependencies) -> Outcome | None:

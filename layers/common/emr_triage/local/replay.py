@@ -268,7 +268,8 @@ class LocalStack:
         self.account = scenario.account if scenario else "123456789012"
         # Slack goes to the console unless the caller says otherwise (the CLI passes slack_environment()).
         # Embedded, time is compressed: a log check is due at once, and the first one is the deadline's.
-        local = {"FOLLOW_UP_INTERVAL_SECONDS": "0"} if mode == "embedded" else {}
+        # Nor are Slack posts paced (tests and the load benchmark that measure pacing set it).
+        local = {"FOLLOW_UP_INTERVAL_SECONDS": "0", "SLACK_POST_INTERVAL_SECONDS": "0"} if mode == "embedded" else {}
         self.extra_environment = {
             "SLACK_DELIVERY": "console",
             "EMR_TRIAGE_REPLAY": "1",

@@ -27,6 +27,9 @@ class SlackRef(BaseModel):
     channel: str
     ts: str
     digest: str = ""
+    # The channel as routed (a name like #alerts, or an id), which keys its post pace; ``channel`` is the
+    # id Slack answered with.
+    routed_to: str | None = None
     # The verdict (fingerprint) whose evidence and extract were last posted in the thread (claimed before
     # posting), and the one whose evidence reply is out (so a retry after a failed upload does not reply twice).
     thread_fingerprint: str | None = None
@@ -78,6 +81,8 @@ class Incident(BaseModel):
     application_ids: list[str] = Field(default_factory=list)
     exit_codes: list[ExitCode] = Field(default_factory=list)
     children: list[str] = Field(default_factory=list)
+    # Unrelated failures folded into this alert because a storm backed its channel up (see notify/pacing).
+    storm_children: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
     slack: SlackRef | None = None
@@ -179,7 +184,7 @@ OutcomeAction = Literal[
     "rejected",
     "run_recorded",
 ]
-SlackAction = Literal["posted", "updated", "unchanged", "none"]
+SlackAction = Literal["posted", "updated", "unchanged", "folded", "none"]
 
 
 class Outcome(BaseModel):

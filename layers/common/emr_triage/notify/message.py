@@ -427,6 +427,17 @@ def build_incident_message(
         blocks.append(_context(f":warning: *Partial read:* {notes}"))
     if incident.children:
         blocks.append(_context("*Folded into this alert:* " + ", ".join(escape(c) for c in incident.children[:10])))
+    if incident.storm_children:
+        shown = incident.storm_children[-10:]
+        more = len(incident.storm_children) - len(shown)
+        blocks.append(
+            _context(
+                f":rotating_light: *Alert storm: {len(incident.storm_children)} more failures in this channel, folded "
+                "here instead of queued* (each has its own incident): "
+                + ", ".join(escape(c) for c in shown)
+                + (f" and {more} earlier" if more else "")
+            )
+        )
     if incident.lookup_errors:
         blocks.append(_context(":warning: " + "; ".join(escape(e) for e in incident.lookup_errors[:3])))
     links = " · ".join(f"<{url}|{label}>" for label, url in console_links(incident))
