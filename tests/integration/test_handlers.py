@@ -152,39 +152,8 @@ def test_the_same_log_object_delivered_twice_is_analysed_once(tmp_path: Path, sl
     assert len(slack.calls_to("chat.update")) == 1
 
 
-def test_slack_outage_records_the_incident_first_and_the_retry_posts_once(
-    demo_stack: LocalStack, slack: FakeSlack
-) -> None:
-    # Given Slack answers 500 to every attempt of the first delivery (1 call + 2 retries)
-    slack.fail_next("chat.postMessage", *[Fault(status=500, body={"ok": False, "error": "fatal_error"})] * 3)
-    # When the event is delivered, the handler fails (so Lambda retries it)...
-    report = demo_stack.replay(
-        ReplayItem(path=DEMO / "01-step-failed.json", event=load_event(DEMO, "01-step-failed.json"))
-    )
-    assert report.invocations[0].error is not None
-    assert "DeliveryError" in report.invocations[0].error
-    # ...but the incident is already stored, with no message and no claim left behind
-    incident = demo_stack.incident(INCIDENT)
-    assert incident is not None and incident.slack is None and incident.slack_claim_until is None
-    assert incident.diagnosis is not None and incident.diagnosis.category == "yarn_memory_kill"
-    # When Lambda retries the event and Slack is back
-    outcome = replay(demo_stack, DEMO, "01-step-failed.json")
-    # Then the message is posted exactly once
-    assert outcome["action"] == "duplicate" and outcome["slack"] == "posted"
-    assert len(slack.root_messages()) == 1
-
-
-def test_rate_limited_post_is_retried_after_retry_after(demo_stack: LocalStack, slack: FakeSlack) -> None:
-    slack.fail_next(
-        "chat.postMessage",
-        Fault(status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"}),
-    )
-    outcome = replay(demo_stack, DEMO, "01-step-failed.json")
-    assert outcome["slack"] == "posted"
-    assert len(slack.root_posts()) == 2
-    assert len(slack.root_messages()) == 1
-
-
+# Slack outages, rate limits, timeouts and a rejected token, each through a retry to one root message, are in
+# the fault matrix (test_faults.py); here, what each configuration error tells the operator.
 @pytest.mark.parametrize(
     ("error", "fix"),
     [
@@ -205,27 +174,6 @@ def test_slack_configuration_errors_name_the_fix_and_never_the_token(
     assert problem.startswith("SlackConfigurationError")
     assert error in problem and fix in problem
     assert TOKEN not in problem and TOKEN not in report.invocations[0].output
-
-
-def test_slack_timeout_is_a_delivery_error(
-    demo_stack: LocalStack, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a Slack that takes longer than the client's timeout, three times in a row
-    from emr_triage.notify import slack as slack_module
-
-    original = slack_module.SlackWebNotifier.__init__
-
-    def short_timeout(self: slack_module.SlackWebNotifier, token_provider, base_url, timeout=10) -> None:  # type: ignore[no-untyped-def]
-        original(self, token_provider, base_url, timeout=1)
-
-    monkeypatch.setattr(slack_module.SlackWebNotifier, "__init__", short_timeout)
-    slack.fail_next("chat.postMessage", *[Fault(body={"ok": True}, delay=1.5)] * 3)
-    report = demo_stack.replay(
-        ReplayItem(path=DEMO / "01-step-failed.json", event=load_event(DEMO, "01-step-failed.json"))
-    )
-    assert "DeliveryError" in (report.invocations[0].error or "")
-    incident = demo_stack.incident(INCIDENT)
-    assert incident is not None and incident.slack is None
 
 
 def test_token_comes_from_secrets_manager_in_lambda_mode(slack: FakeSlack) -> None:

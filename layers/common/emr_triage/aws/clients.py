@@ -44,8 +44,9 @@ def _client(service: str, region: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
+    # total_max_attempts counts the first attempt; botocore's max_attempts would add one more (6 in all).
     config = Config(
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": 5},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra="emr-triage",

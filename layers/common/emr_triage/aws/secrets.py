@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from emr_triage.exceptions import SlackConfigurationError
+from emr_triage.aws import clients
+from emr_triage.exceptions import SlackConfigurationError, TransientError
 
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -22,6 +23,9 @@ def read_secret(secret_id: str, what: str) -> str:
 
     Raises
     ------
+    TransientError
+        Secrets Manager did not answer (throttled, 5xx, unreachable) after botocore's retries: the event
+        is retried.
     SlackConfigurationError
         The secret cannot be read (missing, access denied); the message names it and what to check.
     """
@@ -30,6 +34,14 @@ def read_secret(secret_id: str, what: str) -> str:
     try:
         secret = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_SECONDS)
     except parameters.exceptions.GetParameterError as exc:
+        # Powertools wraps every failure in GetParameterError, raised while handling botocore's: an outage
+        # is not a configuration problem (and must not send the operator looking for a missing secret).
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and clients.is_transient(cause):
+            raise TransientError(
+                f"could not read {what} from Secrets Manager secret {secret_id}: Secrets Manager did not answer "
+                f"({type(cause).__name__}: {cause}); the event will be retried"
+            ) from exc
         raise SlackConfigurationError(
             f"could not read {what} from Secrets Manager secret {secret_id}: {str(exc).rstrip('.')}. "
             "Check that the secret exists in this region and that SlackTokenSecretArn in template.yaml names it"

@@ -293,6 +293,8 @@ def webhook_url_from_secret(secret_id: str) -> str:
 
     Raises
     ------
+    TransientError
+        Secrets Manager did not answer (throttled, 5xx, unreachable): the event is retried.
     SlackConfigurationError
         The secret cannot be read (missing, access denied) or holds no webhook URL.
     """
