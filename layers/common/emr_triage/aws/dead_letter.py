@@ -10,8 +10,9 @@ from emr_triage.aws import clients
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-# SQS accepts 256 KiB per message; keep room for the envelope.
-_MAX_EVENT_CHARS = 200_000
+# SQS accepts 256 KiB per message (body and attributes); keep room for the attributes.
+_MAX_BODY_BYTES = 200_000
+_MAX_REASON_CHARS = 4_000
 
 
 class DeadLetterSink(Protocol):
@@ -19,16 +20,23 @@ class DeadLetterSink(Protocol):
 
 
 def dead_letter_body(raw_event: object, reason: str, function: str) -> str:
-    """The message body: the reason, the function, and the event (truncated if huge, and said so)."""
+    """The message body: the reason, the function, and the event (cut if huge, and said so).
+
+    The limit applies to the encoded body: a cut event is sent as a JSON string, whose quotes, backslashes
+    and newlines encode again, so the cut is shortened until the whole body fits.
+    """
+    body = {"reason": reason[:_MAX_REASON_CHARS], "function": function, "truncated": False, "event": raw_event}
+    encoded = json.dumps(body, default=repr)
+    if len(encoded.encode("utf-8")) <= _MAX_BODY_BYTES:
+        return encoded
     event_text = json.dumps(raw_event, default=repr)
-    truncated = len(event_text) > _MAX_EVENT_CHARS
-    body = {
-        "reason": reason,
-        "function": function,
-        "truncated": truncated,
-        "event": raw_event if not truncated else event_text[:_MAX_EVENT_CHARS],
-    }
-    return json.dumps(body, default=repr)
+    keep = _MAX_BODY_BYTES // 2
+    while True:
+        body.update(truncated=True, event=event_text[:keep])
+        encoded = json.dumps(body, default=repr)
+        if len(encoded.encode("utf-8")) <= _MAX_BODY_BYTES or keep == 0:
+            return encoded
+        keep //= 2
 
 
 class SqsDeadLetterSink:

@@ -35,6 +35,7 @@ GSI2 = "gsi2"
 # A signature seen more often than this within the retention is counted as "at least" this.
 MAX_SIGNATURE_ITEMS = 2000
 _UPDATE_ATTEMPTS = 8
+MAX_INFRA_TEXT = 2_000
 
 Mutation = Callable[[Incident], Incident | None]
 
@@ -425,7 +426,10 @@ class DynamoIncidentRepository:
         )
 
     def record_infra(self, event: InfraEvent, expires_at: int) -> None:
-        """Keep a cluster's capacity or instance event (the same event again overwrites itself)."""
+        """Keep a cluster's capacity or instance event (the same event again overwrites itself). Its text
+        is cut to ``MAX_INFRA_TEXT`` characters: it is one line of an alert, and an event sent directly
+        (not through EventBridge's 256 KB limit) must not exceed an item's 400 KB."""
+        event = event.model_copy(update={"what": event.what[:MAX_INFRA_TEXT]})
         key = {
             "pk": {"S": f"CLUSTER#{event.cluster_id}"},
             "sk": {"S": f"INFRA#{_utc_key(event.at)}#{event.event_id or ''}"},

@@ -20,12 +20,18 @@ from aws_lambda_powertools.utilities.parser.models import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
-from emr_triage.models.validation import describe_validation_error
+from emr_triage.models.validation import describe_validation_error, quoted, shorten
 
 ClusterId = Annotated[str, Field(pattern=r"^j-[A-Z0-9]{1,64}$")]
 StepId = Annotated[str, Field(pattern=r"^s-[A-Z0-9]{1,64}$")]
 # States stay open strings (AWS may add one); the domain decides what each known state means.
 State = Annotated[str, Field(pattern=r"^[A-Z][A-Z_]{1,40}$")]
+# Envelope fields EventBridge fills in itself (an event id is a UUID). Bounded so that an event that did not
+# come through EventBridge (a direct invoke, a replayed file) cannot put a megabyte where a DynamoDB key
+# (1 KiB) or item (400 KB) expects a few bytes: such an event is rejected, naming the field.
+EventId = Annotated[str, Field(min_length=1, max_length=128)]
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
+Region = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
 
 
 class _Detail(BaseModel):
@@ -72,6 +78,8 @@ class ClusterStateDetail(_Detail):
                 return json.loads(value) if value.strip() else {}
             except json.JSONDecodeError as exc:
                 raise ValueError(f"stateChangeReason is not valid JSON ({exc.msg})") from exc
+            except (RecursionError, ValueError) as exc:
+                raise ValueError(f"stateChangeReason is not JSON we can read ({_undecodable(exc)})") from exc
         return value
 
 
@@ -90,15 +98,21 @@ class JobRunStateDetail(_Detail):
     updated_at: datetime | None = Field(None, alias="updatedAt")
 
 
-class EmrStepStatusChange(EventBridgeModel):
+class _Envelope(EventBridgeModel):
+    id: EventId
+    account: AccountId
+    region: Region
+
+
+class EmrStepStatusChange(_Envelope):
     detail: StepStatusDetail
 
 
-class EmrClusterStateChange(EventBridgeModel):
+class EmrClusterStateChange(_Envelope):
     detail: ClusterStateDetail
 
 
-class EmrServerlessJobRunStateChange(EventBridgeModel):
+class EmrServerlessJobRunStateChange(_Envelope):
     detail: JobRunStateDetail
 
 
@@ -119,12 +133,16 @@ class InfrastructureDetail(_Detail):
     market: str | None = None
 
 
-class EmrInfrastructureEvent(EventBridgeModel):
+class EmrInfrastructureEvent(_Envelope):
     detail: InfrastructureDetail
 
 
 class S3ObjectCreated(S3EventNotificationEventBridgeModel):
     """S3 ``Object Created`` through EventBridge (Powertools' model; ``detail.object.key`` as sent)."""
+
+    id: EventId
+    account: AccountId
+    region: Region
 
 
 ParsedEvent = (
@@ -199,7 +217,9 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
     model = EVENT_MODELS.get((str(source), str(detail_type)))
     if model is None:
         known = ", ".join(f"{dt!r} ({src})" for src, dt in EVENT_MODELS)
-        raise UnknownEventTypeError(f"unknown event type {detail_type!r} from {source!r}; emr-triage handles {known}")
+        raise UnknownEventTypeError(
+            f"unknown event type {quoted(detail_type)} from {quoted(source)}; emr-triage handles {known}"
+        )
     if accept is not None and model not in accept:
         wanted = ", ".join(repr(dt) for (_, dt), m in EVENT_MODELS.items() if m in accept)
         raise UnknownEventTypeError(
@@ -261,7 +281,16 @@ def parse_follow_up(body: object) -> FollowUp:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise InvalidEventError(f"follow-up message body is not JSON ({exc.msg})") from exc
+    except (RecursionError, ValueError) as exc:
+        raise InvalidEventError(f"follow-up message body is not JSON we can read ({_undecodable(exc)})") from exc
     try:
         return FollowUp.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEventError(f"malformed follow-up message: {describe_validation_error(exc)}") from exc
+        raise InvalidEventError(f"malformed follow-up message: {describe_validation_error(exc, root='body')}") from exc
+
+
+def _undecodable(exc: Exception) -> str:
+    """Why valid-looking JSON could not be decoded: Python's own limits, which hostile input can hit."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return shorten(str(exc), 200)  # e.g. an integer of more than 4,300 digits
