@@ -244,6 +244,14 @@ def test_a_log_outside_the_prefix_or_not_an_emr_log_is_ignored() -> None:
     assert handle_log_event(event, deps).action == "ignored"  # type: ignore[arg-type]
 
 
+def test_an_ignored_key_of_a_megabyte_is_not_echoed_whole() -> None:
+    deps, *_ = make_dependencies()
+    raw = json.loads((EVENTS / "s3-step-log-created.json").read_text())
+    raw["detail"]["object"]["key"] = "k" * (1 << 20)
+    outcome = handle_log_event(parse_event(raw), deps)  # type: ignore[arg-type]
+    assert outcome.action == "ignored" and len(outcome.detail or "") < 1000
+
+
 def test_an_unreadable_log_is_recorded_as_a_partial_read() -> None:
     deps, repo, _, logs, _ = _deps_with_cluster()
     logs.denied.add(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz")

@@ -1630,7 +1630,7 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(
             action="ignored",
-            detail=f"s3://{bucket}/{key} is not an EMR step or container log under the configured prefix",
+            detail=f"s3://{bucket}/{key[:300]} is not an EMR step or container log under the configured prefix",
         )
     incident = _incident_for_log(obj, event.time, deps)
     if incident is None and _is_driver_log(obj) and deps.settings.detect_applications_outside_steps:
