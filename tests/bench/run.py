@@ -7,7 +7,12 @@ Machines are noisy, so every figure comes with a ratio against a baseline measur
 - the demo replay end to end;
 - the engine on a realistic 1 GiB gzip executor log (``--only engine``): full-analysis throughput vs
   ``zcat | grep -ciE`` of the catalogue's trigger words and vs a naive line-by-line Python regex loop over
-  the same patterns, and the engine's peak RSS (in a fresh interpreter).
+  the same patterns, and the engine's peak RSS (in a fresh interpreter);
+- a load run (``--only load``, ``load.py``): 1,000 EMR and 20,000 log-object events, ~10% delivered twice,
+  out of order, through the handlers on the embedded stack with 8 worker threads: incidents and Slack root
+  messages against the generated ground truth (fails on a duplicate or a loss), events per second vs a
+  bare moto PutItem loop, and the peak Slack post rate per channel. ``BENCH_LOAD_SCALE`` (default 1) runs
+  a fraction of it.
 
 Run one section alone with ``--only`` (repeatable): ``python tests/bench/run.py --only engine``.
 """
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_log import GIB, BenchLog, bench_log
+from load import run_load
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -344,7 +350,15 @@ def bench_engine(naive_prefix_bytes: int = NAIVE_PREFIX_BYTES, naive_max_seconds
     print(f"engine_vs_naive: {engine_mb_s / naive_mb_s:.1f} (target >= 6)")
 
 
-SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine")
+def bench_load() -> None:
+    status = run_load(
+        scale=float(os.environ.get("BENCH_LOAD_SCALE", "1")), workers=int(os.environ.get("BENCH_LOAD_WORKERS", "8"))
+    )
+    if status:
+        raise SystemExit("the load run found duplicate alerts or lost incidents (see the FAIL line)")
+
+
+SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine", "load")
 
 
 def main() -> None:
@@ -399,6 +413,8 @@ def main() -> None:
         run("demo", bench_demo)
     if "engine" in sections:
         run("engine", lambda: bench_engine(args.naive_mib * MIB, args.naive_seconds))
+    if "load" in sections:
+        run("load", bench_load)
     if failed:
         raise SystemExit(f"bench sections failed: {', '.join(failed)}")
 

@@ -30,6 +30,7 @@ class Call:
     token: str | None
     raw: str
     path: str = ""  # the request path (incoming webhooks: which hook was called)
+    at: float = field(default_factory=time.monotonic)  # when the request arrived (time.monotonic())
 
 
 @dataclass

@@ -50,7 +50,7 @@ class Settings(BaseModel):
     # At most one Slack post (root message or thread reply) per channel per interval, across all
     # invocations (0: no pacing, as under the replay command). A new alert whose channel is backed up by
     # more than SLACK_STORM_AFTER_SECONDS is folded into the channel's latest alert instead of queueing.
-    slack_post_interval_seconds: float = Field(1.0, ge=0, le=60, validation_alias="SLACK_POST_INTERVAL_SECONDS")
+    slack_post_interval_seconds: float = Field(1.2, ge=0, le=60, validation_alias="SLACK_POST_INTERVAL_SECONDS")
     slack_storm_after_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_STORM_AFTER_SECONDS")
     follow_up_queue_url: str | None = Field(None, validation_alias="FOLLOW_UP_QUEUE_URL")
     # How long after a failure its logs may still arrive, and how often they are looked for meanwhile.
