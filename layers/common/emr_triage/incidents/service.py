@@ -557,16 +557,17 @@ def _post_once(incident_id: str, channel: str, message: SlackMessage, deps: Depe
         raise
     deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts, channel))
     count(MetricName.SLACK_MESSAGES_POSTED)
-    if deps.pacer is not None and deps.notifier.threads:
-        _pacing_call(lambda pacer: pacer.record_root(channel, incident_id, deps.clock().timestamp()), deps)
+    if deps.notifier.threads:
+        _pacing_call(lambda pacer: pacer.record_root(channel, incident_id, deps.clock().timestamp()), None, deps)
     return "posted"
 
 
-def _pacing_call(call: Callable[[PostPacer], T], deps: Dependencies) -> T | None:
+def _pacing_call(call: Callable[[PostPacer], T], unavailable: T, deps: Dependencies) -> T:
     """Call the pacer. A transient failure propagates (the event is retried); any other (a missing IAM
-    grant) is logged and counted, and Slack is then called unpaced rather than not at all. None: no pacer."""
+    grant) is logged and counted, and ``unavailable`` is returned, as when there is no pacer: Slack is then
+    called unpaced rather than not at all."""
     if deps.pacer is None:
-        return None
+        return unavailable
     try:
         return call(deps.pacer)
     except TransientError:
@@ -574,7 +575,7 @@ def _pacing_call(call: Callable[[PostPacer], T], deps: Dependencies) -> T | None
     except Exception as exc:
         logger.error("Slack post pacing unavailable; posting unpaced", problem=redact(str(exc)))
         count(MetricName.SLACK_DELIVERY_FAILURES)
-        return None
+        return unavailable
 
 
 def _pace(channel: str, deps: Dependencies, *, max_wait: float | None = None) -> bool:
@@ -587,10 +588,8 @@ def _pace(channel: str, deps: Dependencies, *, max_wait: float | None = None) ->
     limits = [limit for limit in (max_wait, deps.seconds_left()) if limit is not None]
     limit = max(0.0, min(limits)) if limits else None
     now = deps.clock().timestamp()
-    reserved = _pacing_call(lambda pacer: (pacer.reserve(channel, now, limit),), deps)
-    if reserved is None:
-        return True  # pacing unavailable: post unpaced
-    wait = reserved[0]
+    post_now: float | None = 0.0  # what pacing that is unavailable amounts to
+    wait = _pacing_call(lambda pacer: pacer.reserve(channel, now, limit), post_now, deps)
     if wait is None:
         return False
     if wait > 0:
@@ -604,7 +603,7 @@ def _fold_into_storm(incident_id: str, channel: str, deps: Dependencies) -> bool
     STORM_WINDOW, with room for it): that alert lists it, edited in place, and it gets no message of its
     own. The alert is told first, so a retry after a failure in between cannot lose the incident. False:
     no such alert (the incident is then posted, queued behind the storm)."""
-    last = _pacing_call(lambda pacer: pacer.last_root(channel), deps)
+    last = _pacing_call(lambda pacer: pacer.last_root(channel), None, deps)
     now = deps.clock()
     if last is None or last.incident_id == incident_id or now.timestamp() - last.at > STORM_WINDOW.total_seconds():
         return False
@@ -753,15 +752,22 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     deps.repository.update(incident_id, claim)
     if not claimed:
         return False
+
+    def paced() -> bool:
+        """The channel's next slot, or (backed up beyond this invocation) the claim handed back: the next
+        delivery posts the thread."""
+        if _pace(root.pace_key, deps):
+            return True
+        deps.repository.update(incident_id, release)
+        return False
+
     try:
         if not reply_done:
-            if not _pace(root.routed_to or root.channel, deps):
-                deps.repository.update(incident_id, release)
-                return False  # the channel is backed up beyond this invocation: the next delivery posts it
+            if not paced():
+                return False
             deps.notifier.reply(root, build_thread_reply(incident))
             deps.repository.update(incident_id, replied)
-        if not _pace(root.routed_to or root.channel, deps):
-            deps.repository.update(incident_id, release)
+        if not paced():
             return False
         deps.notifier.upload(
             root,
@@ -1179,7 +1185,7 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
         return True
 
     def reply() -> object:
-        if not _pace(ref.routed_to or ref.channel, deps):
+        if not _pace(ref.pace_key, deps):
             raise TransientError(f"Slack channel {ref.channel} is backed up; the recovery reply is retried")
         return deps.notifier.reply(ref, build_recovery_reply(incident))
 

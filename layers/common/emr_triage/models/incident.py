@@ -37,6 +37,11 @@ class SlackRef(BaseModel):
     # Set while an invocation posts the thread (a lease: one that died is taken over once it expires).
     thread_claim_until: datetime | None = None
 
+    @property
+    def pace_key(self) -> str:
+        """The channel whose post pace a reply in this thread keeps: as routed, else Slack's id."""
+        return self.routed_to or self.channel
+
 
 class Incident(BaseModel):
     incident_id: str
