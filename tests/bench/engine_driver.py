@@ -20,8 +20,8 @@ from typing import Any
 def main() -> None:
     path = Path(sys.argv[1])
     from emr_triage.analysis.catalogue import load_catalogue
-    from emr_triage.analysis.classify import diagnose
     from emr_triage.analysis.engine import analyse_stream
+    from emr_triage.analysis.verdict import diagnose
     from emr_triage.logs.reader import iter_file_chunks
 
     catalogue = load_catalogue()

@@ -11,7 +11,7 @@ import pytest
 from tests.fakes.memory import FakeFollowUps, make_dependencies
 
 from emr_triage.analysis.catalogue import load_catalogue
-from emr_triage.analysis.classify import analyse_lines
+from emr_triage.analysis.findings import analyse_lines
 from emr_triage.exceptions import TransientError
 from emr_triage.incidents.history import job_key
 from emr_triage.incidents.service import (

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
-from emr_triage.analysis.classify import diagnose
 from emr_triage.analysis.engine import analyse_stream
+from emr_triage.analysis.verdict import diagnose
 from emr_triage.models.analysis import Diagnosis, Finding
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "logs"

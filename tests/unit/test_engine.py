@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
-from emr_triage.analysis.classify import analyse_blocks, analyse_lines, build_extract, diagnose
 from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
+from emr_triage.analysis.extract import build_extract
+from emr_triage.analysis.findings import analyse_blocks, analyse_lines
 from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner
+from emr_triage.analysis.verdict import diagnose
 
 CATALOGUE = load_catalogue()
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from emr_triage.analysis.catalogue import load_catalogue
-from emr_triage.analysis.classify import analyse_blocks, analyse_lines
 from emr_triage.analysis.engine import analyse_stream, read_ahead
+from emr_triage.analysis.findings import analyse_blocks, analyse_lines
 from emr_triage.exceptions import CatalogueError
 
 CATALOGUE = load_catalogue()

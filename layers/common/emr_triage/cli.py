@@ -405,8 +405,9 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     A log that cannot be read (missing, access denied, binary) is noted and the others are analysed.
     """
     from emr_triage.analysis.catalogue import load_catalogue
-    from emr_triage.analysis.classify import LineAnalysis, build_report, diagnose
     from emr_triage.analysis.engine import analyse_stream
+    from emr_triage.analysis.findings import LineAnalysis
+    from emr_triage.analysis.verdict import build_report, diagnose
     from emr_triage.local.output import ProgressBar, analysis_json, print_analysis
     from emr_triage.models.analysis import LogRead
 
@@ -475,7 +476,7 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     report.reads.extend(prefix_notes)
     diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes)
     if args.save_extract:
-        from emr_triage.analysis.classify import attachment_text
+        from emr_triage.analysis.verdict import attachment_text
 
         Path(args.save_extract).write_text(attachment_text(diagnosis, report.findings), "utf-8")
     if args.json:

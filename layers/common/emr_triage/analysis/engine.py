@@ -10,7 +10,7 @@ from contextlib import closing
 from typing import TypeVar
 
 from emr_triage.analysis.catalogue import Catalogue
-from emr_triage.analysis.classify import LineAnalysis, analyse_blocks
+from emr_triage.analysis.findings import LineAnalysis, analyse_blocks
 from emr_triage.analysis.scan import LiteralScanner
 from emr_triage.logs.reader import MAX_LINE_BYTES, ReadStats, iter_text_blocks
 from emr_triage.models.analysis import LogRead
@@ -132,7 +132,7 @@ def analyse_stream(
     chunks:
         The raw object, e.g. an S3 body's ``iter_chunks()`` or :func:`~emr_triage.logs.reader.iter_file_chunks`.
     catalogue, source, source_weight, scanner:
-        As for :func:`~emr_triage.analysis.classify.analyse_blocks`.
+        As for :func:`~emr_triage.analysis.findings.analyse_blocks`.
     etag:
         The object's ETag, recorded on the read (to recognise the same object delivered twice).
     max_bytes:

@@ -25,16 +25,10 @@ from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 from urllib.parse import unquote_plus
 
-from emr_triage.analysis.classify import (
-    LineAnalysis,
-    attachment_text,
-    diagnose,
-    merge_exit_codes,
-    merge_findings,
-    succeeded,
-)
 from emr_triage.analysis.engine import analyse_stream
+from emr_triage.analysis.findings import LineAnalysis
 from emr_triage.analysis.redact import redact
+from emr_triage.analysis.verdict import attachment_text, diagnose, merge_exit_codes, merge_findings, succeeded
 from emr_triage.exceptions import (
     InvalidEventError,
     LogReadError,

@@ -1,0 +1,448 @@
+"""Find failure signatures in log lines: the scan of one log, block by block.
+
+Pure functions: text in, findings out. Each finding keeps the first line that matched a rule in a log, the
+lines that belong to it (stack frames, ``Caused by:`` chain, a Python traceback up to its exception line),
+how often the rule matched, and the first frame of the user's own code. All kept text is redacted here,
+before anything else sees it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from emr_triage.analysis.catalogue import Catalogue, Prefilter, Rule
+from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
+from emr_triage.analysis.json_events import expand_json_event
+from emr_triage.analysis.redact import redact, redact_lines
+from emr_triage.analysis.scan import LiteralScanner
+from emr_triage.analysis.text import (
+    CONTINUATION,
+    EXCEPTION_HEADLINE,
+    JAVA_FRAME_LINE,
+    LEVEL,
+    MAX_EVIDENCE_LINE_CHARS,
+    PYTHON_FRAME,
+    TRACEBACK,
+    strip_log_prefix,
+    user_java_frame,
+    user_python_frame,
+)
+from emr_triage.models.analysis import ExitCode, Finding
+
+MAX_EVIDENCE_LINES = 25
+MAX_BLOCK_LINES = 400  # lines of one stack scanned for the user's code location
+# An exception log4j printed under a WARN record was caught and logged as a warning. (Under INFO it is
+# more likely an uncaught exception printed after an unrelated line, e.g. by spark-shell.)
+QUIET_LEVELS = frozenset({"WARN", "WARNING"})
+_RECORD_LOOKBACK = 40  # lines walked back from an exception line to the log record that printed it
+_APPLICATION_ID = re.compile(
+    r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
+)
+# The driver's "INFO SparkContext: Submitted application: <spark.app.name>" (the name people know a job by).
+_SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (\S.{0,199})")
+
+
+@dataclass
+class _Block:
+    """Lines that belong to one finding's first match, gathered as the log streams by."""
+
+    finding: Finding
+    lines: list[str]
+    traceback: bool
+    exception_line_seen: bool = False
+    scanned: int = 0
+    java_location: str | None = None
+    python_location: str | None = None
+    open: bool = True
+    symptom_when: re.Pattern[str] | None = None
+    exception_line: str | None = None  # the line that ends a Python traceback
+    wrapped: str | None = None  # the Java exception a Py4JJavaError wraps (": org.apache...: message")
+
+    def feed(self, line: str) -> None:
+        continuation = bool(CONTINUATION.match(line))
+        if not continuation:
+            # Two unindented lines still belong to the block, once: the exception line that ends a Python
+            # traceback, and the throwable log4j prints right after its message line (its frames follow).
+            traceback_end = self.traceback and line.strip()
+            throwable = self.scanned == 0 and EXCEPTION_HEADLINE.match(line)
+            if not self.exception_line_seen and (traceback_end or throwable):
+                self.exception_line_seen = True
+                if traceback_end:
+                    self.exception_line = line.strip()[:MAX_EVIDENCE_LINE_CHARS]
+            else:
+                self.open = False
+                return
+        self.scanned += 1
+        if self.exception_line and self.wrapped is None and line.startswith(": "):
+            self.wrapped = line[2:].strip()[:MAX_EVIDENCE_LINE_CHARS]
+        if len(self.lines) < MAX_EVIDENCE_LINES:
+            self.lines.append(line[:MAX_EVIDENCE_LINE_CHARS])
+        if self.java_location is None:
+            self.java_location = user_java_frame(line)
+        if python_frame := user_python_frame(line):
+            self.python_location = python_frame  # the innermost user frame is the last one
+        if self.scanned >= MAX_BLOCK_LINES:
+            self.open = False
+
+    def close(self) -> None:
+        self.open = False
+        evidence = redact_lines(self.lines)
+        self.finding.evidence = evidence
+        self.finding.location = self.python_location or self.java_location
+        headline = self.exception_line or _summarise(self.lines)
+        if self.symptom_when is not None and self.symptom_when.search(headline):
+            # A wrapper (a traceback ending in Py4JJavaError): the error is the Java exception inside,
+            # found by its own rule if one knows it; this finding only shows that the job failed.
+            self.finding.kind = "symptom"
+            headline = self.wrapped or headline
+        self.finding.headline = redact(headline)
+
+
+def _summarise(lines: list[str]) -> str:
+    """The line that best says what went wrong in a block."""
+    first = strip_log_prefix(lines[0])
+    if TRACEBACK in first:
+        exception = next((ln for ln in lines[1:] if ln.strip() and not ln[:1].isspace()), None)
+        if exception:
+            return exception.strip()[:MAX_EVIDENCE_LINE_CHARS]
+    return first[:MAX_EVIDENCE_LINE_CHARS]
+
+
+@dataclass
+class LineAnalysis:
+    """Findings, application ids and exit codes of one log, filled as its text streams by."""
+
+    findings: list[Finding] = field(default_factory=list)
+    application_ids: list[str] = field(default_factory=list)
+    exit_codes: list[ExitCode] = field(default_factory=list)
+    lines: int = 0
+    # The Spark application's name, when this is its driver's log (redacted).
+    spark_app_name: str | None = None
+
+
+BLOCK_LINES = 4096
+# The end of the text before a block, for the walk back from a match at its start: room for the
+# _RECORD_LOOKBACK lines of a long stack, so a block boundary inside one changes nothing.
+_TAIL_BYTES = 64 << 10
+MAX_EXIT_CODES = 20
+_SECTION_CONTAINER = re.compile(r"^Container: (container_\S+)")
+_SECTION_LOGTYPE = re.compile(r"^\s*LogType:\s*(\S+)")
+_DRIVER_CONTAINER = re.compile(r"_0*1$")
+
+
+def _decode(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text[:-1] if text.endswith("\r") else text
+
+
+@dataclass
+class _Scan:
+    """The state of one log's scan: findings so far, evidence blocks still collecting lines."""
+
+    catalogue: Catalogue
+    source: str
+    source_weight: int
+    scanner: LiteralScanner
+    result: LineAnalysis = field(default_factory=LineAnalysis)
+    by_rule: dict[str, Finding] = field(default_factory=dict)
+    exit_codes: dict[tuple[int | None, str | None], ExitCode] = field(default_factory=dict)
+    open_blocks: list[_Block] = field(default_factory=list)
+    lines_before: int = 0  # complete lines in the blocks already scanned
+    unterminated: bool = False  # the last block ended without a line break
+    previous_tail: bytes = b""  # the end of the last block, for the lines before a match at a block's start
+    container: str | None = None
+    log_type: str | None = None
+
+    def block(self, data: bytes, newlines: int | None = None) -> None:
+        """Scan one block of text (ending at a line break, except pieces of an over-long line).
+        ``newlines``: its number of line breaks, when the reader counted them already."""
+        prefilter = self.catalogue.prefilter
+        # Which literals hit on which line: (line start, line end, literal indexes), in line order.
+        candidates: list[tuple[int, int, set[int]]] = []
+        line_end = -1
+        for end, index in self.scanner.scan(data):
+            if end <= line_end:
+                candidates[-1][2].add(index)
+                continue
+            start = data.rfind(b"\n", 0, end - 1) + 1
+            line_end = data.find(b"\n", end - 1)
+            if line_end < 0:
+                line_end = len(data)
+            candidates.append((start, line_end, {index}))
+        counted_at = 0
+        counted = 0
+        position = 0  # start of the first line not yet handed to the open blocks
+        for start, end, indexes in candidates:
+            if self.open_blocks and position < start:
+                position = self._feed_blocks(data, position, start, counted_at, counted)
+            counted += data.count(b"\n", counted_at, start)
+            counted_at = start
+            line_no = self.lines_before + counted + 1
+            line = _decode(data[start:end])
+            self._candidate(line, line_no, indexes, prefilter, data, start)
+            position = end + 1
+        if self.open_blocks and position < len(data):
+            self._feed_blocks(data, position, len(data), counted_at, counted)
+        self.lines_before += newlines if newlines is not None else counted + data.count(b"\n", counted_at)
+        self.unterminated = not data.endswith(b"\n")
+        self.previous_tail = _tail(self.previous_tail, data)
+
+    def _feed_blocks(self, data: bytes, position: int, stop: int, counted_at: int, counted: int) -> int:
+        """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
+        while self.open_blocks and position < stop:
+            end = data.find(b"\n", position, stop)
+            end = stop if end < 0 else end
+            self._feed(_decode(data[position:end]))
+            position = end + 1
+        return position
+
+    def _feed(self, line: str) -> None:
+        for block in self.open_blocks:
+            block.feed(line)
+            if not block.open:
+                block.close()
+        self.open_blocks = [b for b in self.open_blocks if b.open]
+
+    def _candidate(
+        self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
+    ) -> None:
+        rules: dict[str, Rule] = {}
+        extractors: set[str] = set()
+        for index in sorted(indexes):
+            for rule in prefilter.rules[index]:
+                rules.setdefault(rule.id, rule)
+            extractors |= prefilter.extractors[index]
+        expanded = expand_json_event(line) if line.startswith("{") else None
+        for position, text in enumerate(expanded or [line]):
+            if position or self.open_blocks:
+                self._feed(text)
+            if "section" in extractors:
+                self._section(text)
+            if "application_id" in extractors:
+                self._application_id(text)
+            if "exit_code" in extractors:
+                self._exit_code(text, line_no)
+            if rules and not JAVA_FRAME_LINE.match(text):
+                self._match(text, line_no, rules.values(), data, start)
+
+    def _section(self, line: str) -> None:
+        if match := _SECTION_CONTAINER.match(line):
+            self.container, self.log_type = match[1], None
+        elif self.container and (match := _SECTION_LOGTYPE.match(line)):
+            self.log_type = match[1]
+
+    def _application_id(self, line: str) -> None:
+        app = _APPLICATION_ID.search(line)
+        if app and app[1] not in self.result.application_ids:
+            self.result.application_ids.append(app[1])
+        elif self.result.spark_app_name is None and (name := _SPARK_APP_NAME.search(line)):
+            self.result.spark_app_name = redact(name[1].strip())[:200]
+
+    def _exit_code(self, line: str, line_no: int) -> None:
+        code: int | None = None
+        name: str | None = None
+        if match := EXIT_CODE.search(line):
+            code = int(match["code"])
+            if code == 0:
+                return
+            meaning = describe_exit_code(code)
+        elif match := SIGNAL.search(line):
+            name = match["name"]
+            meaning = describe_signal(name)
+        else:
+            return
+        key = (code, name)
+        if key in self.exit_codes:
+            self.exit_codes[key].count += 1
+        elif len(self.exit_codes) < MAX_EXIT_CODES:
+            seen = ExitCode(code=code, signal=name, meaning=meaning, source=self.source, line_no=line_no)
+            self.exit_codes[key] = seen
+            self.result.exit_codes.append(seen)
+
+    def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
+        record: tuple[str | None, bool] | None = None
+        for rule in rules:
+            if not rule.matches(line):
+                continue
+            if record is None:
+                record = _record_level(line, data, start, self.previous_tail)
+            level, inherited = record
+            # An exception printed under a WARN record was handled and logged, not fatal by itself.
+            quiet = inherited and level in QUIET_LEVELS
+            existing = self.by_rule.get(rule.id)
+            if existing is not None and not (existing.quiet and not quiet):
+                existing.count += 1
+                existing.last_line_no = line_no
+                continue
+            count = 1
+            if existing is not None:  # a quiet first match, now a real one: this one is the evidence
+                self.result.findings.remove(existing)
+                count = existing.count + 1
+            section = f"{self.container} {self.log_type or ''}".strip() if self.container else None
+            driver = bool(self.container and _DRIVER_CONTAINER.search(self.container))
+            finding = Finding(
+                rule_id=rule.id,
+                category=rule.category,
+                kind=rule.kind,
+                rank=rule.rank,
+                severity=rule.severity,
+                retryable=rule.retryable,
+                requires_failure=rule.requires_failure,
+                title=rule.title,
+                source=self.source,
+                source_weight=self.source_weight + (1 if driver else 0),
+                line_no=line_no,
+                headline="",
+                context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail)),
+                section=section,
+                level=level,
+                quiet=quiet,
+                count=count,
+            )
+            self.by_rule[rule.id] = finding
+            self.result.findings.append(finding)
+            self.open_blocks.append(
+                _Block(
+                    finding=finding,
+                    lines=[line[:MAX_EVIDENCE_LINE_CHARS]],
+                    # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
+                    traceback=TRACEBACK in line or bool(PYTHON_FRAME.match(line)),
+                    symptom_when=rule.symptom_guard,
+                    java_location=user_java_frame(line),
+                    python_location=user_python_frame(line),
+                )
+            )
+
+    def finish(self) -> LineAnalysis:
+        for block in self.open_blocks:
+            block.close()
+        self.open_blocks = []
+        self.result.lines = self.lines_before + (1 if self.unterminated else 0)
+        # Findings were appended as rules matched; keep them in line order.
+        self.result.findings.sort(key=lambda f: f.line_no)
+        return self.result
+
+
+def _tail(previous: bytes, data: bytes) -> bytes:
+    """The last ``_TAIL_BYTES`` of the text so far (``previous``, then ``data``), from a line's start."""
+    joined = previous + data if len(data) < _TAIL_BYTES else data
+    if len(joined) <= _TAIL_BYTES:
+        return joined
+    tail = joined[-_TAIL_BYTES:]
+    # A line cut at its front has lost its timestamp and level, and would be misread: drop it.
+    newline = tail.find(b"\n", 0, len(tail) - 1)
+    return tail[newline + 1 :] if newline >= 0 else tail
+
+
+def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[str | None, bool]:
+    """The log level of the record a matched line belongs to, and whether it was inherited.
+
+    A line with its own prefix (``26/11/20 02:00:00 WARN ...``) has its own level. An exception line
+    without one belongs to the record above it that printed it (log4j prints the throwable after the
+    message), found by walking back over the stack; a bare line with no record above has no level.
+    """
+    own = LEVEL.match(line)
+    if own:
+        return own["level"], False
+    if not (EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
+        return None, False  # not the throwable of a log record (a Python traceback, a report, plain text)
+    for before in itertools.islice(_lines_back(data, start, previous), _RECORD_LOOKBACK):
+        record = LEVEL.match(before)
+        if record:
+            return record["level"], True
+        if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
+            return None, False
+    return None, False
+
+
+def _lines_back(data: bytes, start: int, previous: bytes = b"") -> Iterator[str]:
+    """The lines before the line at ``start``, nearest first, going on into ``previous`` (the end of the
+    block before) when this block has no more; decoded one at a time, as the caller asks for them."""
+    end = start - 1
+    while end >= 0:
+        begin = data.rfind(b"\n", 0, end) + 1
+        yield _decode(data[begin:end])[:MAX_EVIDENCE_LINE_CHARS]
+        end = begin - 1
+    if previous:
+        yield from _lines_back(previous, len(previous))
+
+
+def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
+    """Up to ``count`` lines just before the line at ``start``, in order."""
+    return list(itertools.islice(_lines_back(data, start, previous), count))[::-1]
+
+
+def analyse_blocks(
+    blocks: Iterable[bytes] | Iterable[tuple[bytes, int]],
+    *,
+    catalogue: Catalogue,
+    source: str,
+    source_weight: int = 1,
+    scanner: LiteralScanner | None = None,
+) -> LineAnalysis:
+    """Find failure signatures in one log given as blocks of text (see
+    :func:`emr_triage.logs.reader.iter_text_blocks`).
+
+    The scanner finds every occurrence of the catalogue's literals in a block at once; only the lines with
+    a hit are decoded and tried against the rules whose literals hit there, and only the lines that follow
+    a match are read line by line, to gather its evidence (stack, ``Caused by:`` chain, traceback).
+
+    Parameters
+    ----------
+    blocks:
+        The log's text, each block ending at a line break (but pieces of an over-long line); or pairs of
+        a block and its number of line breaks, counted by the producer (on another core).
+    catalogue:
+        The rules.
+    source:
+        Where the text comes from (S3 URI or path), recorded on each finding.
+    source_weight:
+        How much this log counts when findings tie (driver-side logs weigh more than executors').
+    scanner:
+        The literal scanner; by default the fastest available for the catalogue.
+
+    Returns
+    -------
+    LineAnalysis
+        One finding per rule that matched (its first match, with a count of all), in order of appearance.
+    """
+    scan = _Scan(
+        catalogue=catalogue,
+        source=source,
+        source_weight=source_weight,
+        scanner=scanner or catalogue.prefilter.scanner(),
+    )
+    for item in blocks:
+        if isinstance(item, tuple):
+            scan.block(*item)
+        else:
+            scan.block(item)
+    return scan.finish()
+
+
+def analyse_lines(
+    lines: Iterable[str],
+    *,
+    catalogue: Catalogue,
+    source: str,
+    source_weight: int = 1,
+    scanner: LiteralScanner | None = None,
+) -> LineAnalysis:
+    """:func:`analyse_blocks` for text already split into lines (tests, small inputs)."""
+
+    def blocks() -> Iterable[bytes]:
+        batch: list[str] = []
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= BLOCK_LINES:
+                yield ("\n".join(batch) + "\n").encode("utf-8", errors="surrogateescape")
+                batch = []
+        if batch:
+            yield ("\n".join(batch) + "\n").encode("utf-8", errors="surrogateescape")
+
+    return analyse_blocks(blocks(), catalogue=catalogue, source=source, source_weight=source_weight, scanner=scanner)
