@@ -67,7 +67,8 @@ def test_dependencies_layer_matches_the_pins() -> None:
 def test_common_layer_ships_the_package_and_its_catalogue() -> None:
     layer = _build_dir() / "CommonLayer" / "python" / "emr_triage"
     assert (layer / "__init__.py").is_file()
-    assert (layer / "analysis" / "rules" / "catalogue.yaml").is_file()
+    for data in ("catalogue.yaml", "benign.yaml", "exit_codes.yaml"):
+        assert (layer / "analysis" / "rules" / data).is_file(), data
     assert not list(layer.rglob("*.egg-info")), "packaging metadata leaked into the layer"
 
 

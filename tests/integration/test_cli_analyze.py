@@ -10,6 +10,9 @@ import gzip
 import io
 import json
 import re
+import shlex
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -582,3 +585,53 @@ def test_save_extract_writes_every_findings_lines_numbered_and_redacted(tmp_path
     assert text.startswith("emr-triage diagnosis: yarn_memory_kill:")
     assert re.search(r"^\s+\d+> .*Container killed by YARN", text, re.M)
     assert "abcd1234SECRET" not in text and "secret.key=[REDACTED]" in text
+
+
+def test_analyze_into_a_pipe_closed_early_stops_quietly(tmp_path: Path) -> None:
+    # Given a report longer than the reader wants (`emr-triage analyze ... | head -1`)
+    log = tmp_path / "driver.log"
+    log.write_text(
+        "".join(
+            f"26/11/22 02:31:{n % 60:02d} ERROR Main: java.lang.OutOfMemoryError: Java heap space {n}\n"
+            for n in range(3000)
+        )
+    )
+    command = f"{shlex.quote(sys.executable)} -m emr_triage.cli analyze --json {shlex.quote(str(log))} | head -c 10"
+    # When the reader exits after its first bytes
+    shell = ["/bin/bash", "-c", f"set -o pipefail; {command}"]
+    done = subprocess.run(shell, capture_output=True, text=True, check=False)
+    # Then no traceback is printed, and the status says the pipe was closed
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode in (0, 141)
+
+
+LOST_ONLY = (
+    "26/11/22 01:14:02 WARN HeartbeatReceiver: Removing executor 2 with no recent heartbeats: 161211 ms exceeds "
+    "timeout 120000 ms\n"
+    "26/11/22 01:14:02 ERROR YarnScheduler: Lost executor 2 on ip-10-0-2-57.ec2.internal: Executor heartbeat "
+    "timed out after 161211 ms\n"
+    "26/11/22 01:20:00 INFO DAGScheduler: Job 0 finished: parquet at sessionize.py:31, took 1.0 s\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "category", "basis"),
+    [("unknown", "no_failure", "none"), ("failed", "executor_lost", "cause"), ("succeeded", "no_failure", "none")],
+)
+def test_analyze_takes_the_known_outcome_of_the_run(tmp_path: Path, outcome: str, category: str, basis: str) -> None:
+    # Given a log with executors lost and then a job finishing
+    log = tmp_path / "stderr"
+    log.write_text(LOST_ONLY)
+    out = io.StringIO()
+    # When it is analysed with what is known of the run
+    assert main(["analyze", "--json", "--outcome", outcome, str(log)], out=out) == EXIT_OK
+    document = json.loads(out.getvalue())
+    # Then a run known to have failed names the lost executors, the success marker wins otherwise
+    assert (document["category"], document["basis"], document["outcome"]) == (category, basis, outcome)
+
+
+def test_analyze_rejects_an_unknown_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["analyze", "--outcome", "maybe", str(tmp_path)])
+    assert raised.value.code == EXIT_BAD_INPUT
+    assert "--outcome" in capsys.readouterr().err

@@ -137,6 +137,16 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("Resolved",),
     ),
+    # The run is known to have failed (EMR says FAILED): lost executors are the cause when the logs show
+    # nothing more specific, and YARN's words alone name the AM's failure.
+    "step-failed-with-only-lost-executors": ScenarioExpected(
+        incidents={"j-2CLICKHOURLY1.s-1SESSIONIZE01": Expected("OPEN", "executor_lost")},
+        slack_says=("Executors were lost while running tasks", "no recent heartbeats"),
+    ),
+    "step-failed-with-only-yarn-words": ScenarioExpected(
+        incidents={"j-1LEDGERDAILY2.s-2LEDGERROLL01": Expected("OPEN", "app_killed_or_am_failed")},
+        slack_says=("YARN says the application failed", "_000001"),
+    ),
     "emr-serverless-job-run-failed": ScenarioExpected(
         incidents={
             # The verdict comes from executor 3's log, not from the driver's "executor lost" symptom.

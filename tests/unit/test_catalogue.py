@@ -341,21 +341,39 @@ EXAMPLES: dict[str, list[str]] = {
         "org.apache.spark.SparkException: Job aborted due to stage failure: Task 3 in stage 4.0 failed 4 times, "
         "most recent failure: Lost task 3.3 in stage 4.0 (TID 57)",
         "23/05/04 10:05:02 ERROR TaskSetManager: Task 3 in stage 4.0 failed 4 times; aborting job",
-        "org.apache.spark.SparkException: Job 2 cancelled because SparkContext was shut down",
         "23/12/01 21:12:40 ERROR FileFormatWriter: Aborting job 1c0a5a2d-7b8e-4c6a-9a55-2b0f0f6d3e11.",
         "15/05/09 10:21:58 INFO DAGScheduler: Job 0 failed: collect at LogQuery.scala:87, took 41.312190 s",
     ],
     "application_failed": [
-        'Exception in thread "main" org.apache.spark.SparkException: Application application_1683190000000_0007 '
-        "finished with failed status",
+        'Exception in thread "main" java.lang.IllegalStateException: no partitions for 2023-05-04',
         "23/05/04 10:05:03 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15, (reason: User class "
         "threw exception: java.lang.RuntimeException: boom)",
         "23/05/04 10:05:02 ERROR ApplicationMaster: User class threw exception: java.lang.RuntimeException: boom",
-        "23/05/04 10:05:03 ERROR ApplicationMaster: User application exited with status 1",
         "2023-05-04T10:05:04.123Z INFO Step failed with exitCode 1 and took 35 seconds",
-        "\t final status: FAILED",
         "Job execution failed, please check complete logs in configured logging destination. ExitCode: 1. Last "
         "few exceptions: IndentationError: unexpected indent",
+    ],
+    "yarn_application_failed": [
+        'Exception in thread "main" org.apache.spark.SparkException: Application application_1683190000000_0007 '
+        "finished with failed status",
+        "23/05/04 10:05:03 ERROR ApplicationMaster: User application exited with status 1",
+        "\t final status: FAILED",
+        "23/05/04 10:05:03 INFO Client: Application report for application_1683190000000_0007 (state: FAILED)",
+        "2018-11-26 12:11:55,490 INFO org.apache.hadoop.yarn.server.resourcemanager.rmapp.attempt.RMAppAttemptImpl: "
+        "appattempt_1543187098835_0006_000001 State change from FINAL_SAVING to FAILED on event = ATTEMPT_UPDATE_SAVED",
+        "\t diagnostics: Application application_1678860000000_0031 failed 2 times due to AM Container for "
+        "appattempt_1678860000000_0031_000002 exited with  exitCode: 1",
+        "23/05/04 10:05:04 ERROR Client: Application diagnostics message: User application exited with status 1",
+        "org.apache.spark.SparkException: Job 2 cancelled because SparkContext was shut down",
+    ],
+    "hive_session_metastore_frames": [
+        'pyspark.sql.utils.IllegalArgumentException: "Error while instantiating '
+        "'org.apache.spark.sql.hive.HiveSessionStateBuilder':\"",
+        "java.lang.IllegalArgumentException: Error while instantiating "
+        "'org.apache.spark.sql.hive.HiveExternalCatalog':",
+    ],
+    "am_received_sigterm": [
+        "23/05/04 10:05:04 ERROR ApplicationMaster: RECEIVED SIGNAL TERM",
     ],
     "application_gave_up": [
         "23/05/04 10:05:04 INFO ApplicationMaster: Unregistering ApplicationMaster with FAILED (diag message: "
@@ -498,13 +516,17 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
     causes = [r.rank for r in catalogue.rules if r.kind == "cause"]
     symptoms = [r for r in catalogue.rules if r.kind == "symptom"]
     # Then symptoms exist, are reported as `other`, and rank after every cause
-    assert {r.id for r in symptoms} == {
-        "spark_job_aborted",
-        "application_failed",
-        "application_gave_up",
-        "python_spark_call_failed",
+    # (YARN's own words that the application failed are `app_killed_or_am_failed`; an error no rule
+    # knows, shown with the failure, is `other`)
+    assert {r.id: r.category for r in symptoms} == {
+        "spark_job_aborted": "other",
+        "application_failed": "other",
+        "python_spark_call_failed": "other",
+        "yarn_application_failed": "app_killed_or_am_failed",
+        "am_received_sigterm": "app_killed_or_am_failed",
+        "application_gave_up": "app_killed_or_am_failed",
     }
-    assert all(r.category == "other" and r.retryable is None for r in symptoms)
+    assert all(r.retryable is None for r in symptoms)
     assert min(r.rank for r in symptoms) > max(causes)
 
 

@@ -157,8 +157,8 @@ def test_root_cause_wins_over_the_last_symptom(catalogue: Catalogue) -> None:
     assert diagnosis.partial is False
 
 
-def test_symptoms_alone_give_the_category_other(catalogue: Catalogue) -> None:
-    # Given a log that only says the job failed, not why
+def test_symptoms_with_an_error_no_rule_knows_give_the_category_other(catalogue: Catalogue) -> None:
+    # Given a log that says the job failed, with an error no rule knows
     log = (
         "23/05/04 10:05:02 ERROR TaskSetManager: Task 3 in stage 4.0 failed 4 times; aborting job\n"
         "23/05/04 10:05:03 INFO ApplicationMaster: Final app status: FAILED, exitCode: 15, (reason: User class "
@@ -169,10 +169,28 @@ def test_symptoms_alone_give_the_category_other(catalogue: Catalogue) -> None:
     # Then the category is `other`, the cause is unclear, and the first symptom is the evidence
     assert diagnosis.category == "other"
     assert diagnosis.rule_id == "spark_job_aborted"
-    assert diagnosis.title == "The job failed, but no known signature explains why"
+    assert diagnosis.title == "The job failed with an error no known signature covers"
     assert diagnosis.retryable is None
+    assert diagnosis.root_kind == "symptom"
     assert diagnosis.summary == "Task 3 in stage 4.0 failed 4 times; aborting job"
-    assert [s.rule_id for s in diagnosis.secondary] == ["application_failed"]
+    assert [s.rule_id for s in diagnosis.secondary] == ["application_failed", "yarn_application_failed"]
+
+
+def test_yarn_words_alone_give_app_killed_or_am_failed(catalogue: Catalogue) -> None:
+    # Given a YARN client's report that the application failed, and nothing about why
+    log = (
+        "23/05/04 10:05:03 INFO Client: Application report for application_1683190000000_0007 (state: FAILED)\n"
+        "\t final status: FAILED\n"
+        'Exception in thread "main" org.apache.spark.SparkException: Application application_1683190000000_0007 '
+        "finished with failed status\n"
+    )
+    # When it is diagnosed
+    diagnosis = _diagnose(catalogue, log)
+    # Then the verdict says the application failed and where to look next (the AM's log), not `other`
+    assert diagnosis.category == "app_killed_or_am_failed"
+    assert diagnosis.rule_id == "yarn_application_failed"
+    assert diagnosis.title == "YARN says the application failed; the logs read do not say why"
+    assert "_000001" in diagnosis.remediation
 
 
 def test_no_findings_in_logs_read_is_no_failure(catalogue: Catalogue) -> None:

@@ -19,6 +19,13 @@ def catalogue() -> Catalogue:
     return load_catalogue()
 
 
+FRAME_FOR = {
+    "hive_session_metastore_frames": [
+        "\tat org.apache.hadoop.hive.metastore.HiveMetaStoreClient.open(HiveMetaStoreClient.java:478)"
+    ],
+}
+
+
 @pytest.mark.parametrize(
     ("rule_id", "line"),
     [(rule_id, line) for rule_id, lines in EXAMPLES.items() for line in lines],
@@ -30,7 +37,9 @@ def test_every_example_line_passes_the_prefilter_and_is_found_inside_a_long_log(
     # Given a line a rule matches, buried in the middle of a batch of noise
     assert catalogue.prefilter.hit(line.lower()), "the prefilter would skip a line the rule matches"
     position = BLOCK_LINES + 137
-    log = [*NOISE[:position], line, *NOISE[position:]]
+    # (a rule that needs frames in its stack gets a frame its `frames:` names, right below it)
+    frames = FRAME_FOR.get(rule_id, [])
+    log = [*NOISE[:position], line, *frames, *NOISE[position:]]
     # When the log is analysed in batches
     findings = analyse_lines(log, catalogue=catalogue, source="test").findings
     # Then the rule's finding is there, on the right line

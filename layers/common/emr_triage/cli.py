@@ -8,6 +8,7 @@ Of ``analyze``: 0 whatever the verdict; 1 no input could be read at all; 2 bad u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -25,10 +26,14 @@ from emr_triage.exceptions import EmrTriageError, LogReadError
 from emr_triage.logs.reader import CHUNK_SIZE
 
 if TYPE_CHECKING:
+    from emr_triage.analysis.catalogue import Catalogue
     from emr_triage.aws.s3 import LogStore
+    from emr_triage.local.output import ProgressBar
+    from emr_triage.models.analysis import AnalysisReport, Diagnosis, Outcome
     from emr_triage.models.incident import Incident
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a pipeline stage its reader left
 
 
 def _project_root(explicit: str | None) -> Path:
@@ -308,7 +313,8 @@ def _file_opener(path: Path) -> Callable[[], Iterator[bytes]]:
     return open_file
 
 
-def _local_inputs(raw: str) -> list[LogInput]:
+def local_inputs(raw: str) -> list[LogInput]:
+    """The logs a local path names: the file itself, or every log file below a folder (name order)."""
     path = Path(raw)
     if path.is_dir():
         files = sorted(
@@ -398,6 +404,55 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def analyse_inputs(
+    inputs: Sequence[LogInput],
+    catalogue: Catalogue,
+    *,
+    outcome: Outcome = "unknown",
+    progress: ProgressBar | None = None,
+) -> tuple[AnalysisReport, Diagnosis, list[str]]:
+    """Analyse logs together and diagnose them, as ``analyze`` does (and as an incident does: the same
+    engine, merge and :func:`~emr_triage.analysis.verdict.diagnose`).
+
+    Returns the report, the diagnosis and, per input that could not be read at all, its reason.
+    """
+    from emr_triage.analysis.engine import analyse_stream
+    from emr_triage.analysis.findings import LineAnalysis
+    from emr_triage.analysis.verdict import build_report, diagnose
+    from emr_triage.models.analysis import LogRead
+
+    results: list[tuple[LineAnalysis, LogRead]] = []
+    unreadable: list[str] = []
+    for item in inputs:
+        reason = item.error
+        if item.opener is not None:
+            try:
+                chunks = item.opener()
+            except (EmrTriageError, OSError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        if reason is not None:
+            unreadable.append(f"{item.source}: {reason}")
+            results.append((LineAnalysis(), LogRead(source=item.source, partial=True, notes=[reason])))
+            if progress:
+                progress.end_input(item.size)
+            continue
+        analysis, read = analyse_stream(
+            progress.track(chunks) if progress else chunks,
+            catalogue=catalogue,
+            source=item.source,
+            source_weight=item.weight,
+            etag=item.etag,
+        )
+        if progress:
+            progress.end_input(item.size)
+        if read.partial and read.bytes_scanned == 0:  # binary, or not even the start could be read
+            unreadable.append(f"{item.source}: {'; '.join(read.notes)}")
+        results.append((analysis, read))
+    report = build_report(results)
+    diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes, outcome=outcome)
+    return report, diagnosis, unreadable
+
+
 def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     """Diagnose logs given as files, folders and s3:// URIs; see :func:`build_parser` for the options.
 
@@ -405,9 +460,7 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     A log that cannot be read (missing, access denied, binary) is noted and the others are analysed.
     """
     from emr_triage.analysis.catalogue import load_catalogue
-    from emr_triage.analysis.engine import analyse_stream
-    from emr_triage.analysis.findings import LineAnalysis
-    from emr_triage.analysis.verdict import build_report, diagnose
+    from emr_triage.analysis.verdict import diagnose
     from emr_triage.local.output import ProgressBar, analysis_json, print_analysis
     from emr_triage.models.analysis import LogRead
 
@@ -427,7 +480,7 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
             if note:
                 prefix_notes.append(LogRead(source=raw, partial=True, notes=[note]))
         else:
-            inputs.extend(_local_inputs(raw))
+            inputs.extend(local_inputs(raw))
 
     total = sum(i.size for i in inputs if i.error is None)
     progress = (
@@ -435,34 +488,8 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
         if not args.no_progress and total >= PROGRESS_MIN_BYTES and _is_terminal(sys.stderr)
         else None
     )
-    results: list[tuple[LineAnalysis, LogRead]] = []
-    unreadable: list[str] = []
     try:
-        for item in inputs:
-            reason = item.error
-            if item.opener is not None:
-                try:
-                    chunks = item.opener()
-                except (EmrTriageError, OSError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            if reason is not None:
-                unreadable.append(f"{item.source}: {reason}")
-                results.append((LineAnalysis(), LogRead(source=item.source, partial=True, notes=[reason])))
-                if progress:
-                    progress.end_input(item.size)
-                continue
-            analysis, read = analyse_stream(
-                progress.track(chunks) if progress else chunks,
-                catalogue=catalogue,
-                source=item.source,
-                source_weight=item.weight,
-                etag=item.etag,
-            )
-            if progress:
-                progress.end_input(item.size)
-            if read.partial and read.bytes_scanned == 0:  # binary, or not even the start could be read
-                unreadable.append(f"{item.source}: {'; '.join(read.notes)}")
-            results.append((analysis, read))
+        report, diagnosis, unreadable = analyse_inputs(inputs, catalogue, outcome=args.outcome, progress=progress)
     finally:
         if progress:
             progress.close()
@@ -472,15 +499,15 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
         shown = "; ".join(unreadable[:3]) + (f" (and {len(unreadable) - 3} more)" if len(unreadable) > 3 else "")
         sys.stderr.write(f"emr-triage: error: no input could be read: {shown}\n")
         return EXIT_FAILED
-    report = build_report(results)
     report.reads.extend(prefix_notes)
-    diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes)
+    if prefix_notes:
+        diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes, outcome=args.outcome)
     if args.save_extract:
         from emr_triage.analysis.verdict import attachment_text
 
         Path(args.save_extract).write_text(attachment_text(diagnosis, report.findings), "utf-8")
     if args.json:
-        document = analysis_json(diagnosis, report, catalogue_version=catalogue.version)
+        document = analysis_json(diagnosis, report, catalogue_version=catalogue.version, outcome=args.outcome)
         out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         color = _use_color(args.color, out, os.environ)
@@ -541,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     analyze.add_argument(
+        "--outcome",
+        choices=("failed", "succeeded", "unknown"),
+        default="unknown",
+        help="what you know of the run: failed (EMR or YARN says so; lines healthy runs also print, such as "
+        "lost executors, then name the cause), succeeded, or unknown (default: judged from the logs)",
+    )
+    analyze.add_argument(
         "--save-extract",
         metavar="FILE",
         help="also write the full redacted extract (every finding's lines, numbered) to FILE",
@@ -585,10 +619,18 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "analyze": cmd_analyze, "incidents": cmd_incidents}
     try:
-        return handlers[args.command](args, out)
+        status = handlers[args.command](args, out)
+        out.flush()
+        return status
     except EmrTriageError as exc:
         sys.stderr.write(f"emr-triage: error: {exc}\n")
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader went away (`emr-triage analyze ... | head`): stop quietly, as other tools do, and keep
+        # the interpreter from complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError, ValueError):  # not a real file descriptor (a test's captured output)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,12 +48,18 @@ class Rule(BaseModel):
     # Lines common in healthy runs too (a lost task that is retried, a WARN about a slow node): evidence
     # only when the logs also show the job failing (a symptom), never a verdict on their own.
     requires_failure: bool = False
+    # Lines every healthy run prints while it shuts down (executors whose driver went away, a SIGTERM from
+    # YARN after the end): evidence only in a run known or shown to have failed, after everything else.
+    shutdown_noise: bool = False
     # Lines written when an application or step ends (its final status): with no step around it, a match
     # in the driver's log means the application failed (not only that something failed inside it).
     final_status: bool = False
     # When the headline of what matched (e.g. the exception line that ends a Python traceback) matches one
     # of these, the finding is only a symptom: a wrapper such as Py4JJavaError around the real error.
     symptom_when: list[str] = Field(default_factory=list)
+    # A generic headline whose meaning is in the stack below it: the match counts only when one line of
+    # its block (a frame, a ``Caused by:``) matches one of these. Frames are never shown as evidence.
+    frames: list[str] = Field(default_factory=list)
     explanation: str = Field(min_length=3)
     remediation: str = Field(min_length=3)
 
@@ -68,6 +74,10 @@ class Rule(BaseModel):
     @cached_property
     def symptom_guard(self) -> re.Pattern[str] | None:
         return _compile(self.symptom_when, self.ignore_case) if self.symptom_when else None
+
+    @cached_property
+    def frames_matcher(self) -> re.Pattern[str] | None:
+        return _compile(self.frames, self.ignore_case) if self.frames else None
 
     @cached_property
     def hints(self) -> tuple[str, ...] | None:
@@ -112,6 +122,25 @@ class EmrReason(BaseModel):
     retryable: bool | None
     title: str = Field(min_length=3, max_length=120)
     remediation: str = Field(min_length=3)
+
+
+class BenignLine(BaseModel):
+    """A line that healthy runs of some stack print (often at ERROR, often with a stack): never a cause."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_SNAKE)
+    # Matched against the line a rule matched and against the log record that printed it (the message line
+    # above an exception's stack), so an exception logged by a benign record is benign too.
+    patterns: list[str] = Field(min_length=1)
+    ignore_case: bool = True
+    seen_in: str = Field(min_length=3)  # which stacks print it, in healthy runs
+    sources: list[str] = Field(min_length=1)  # public logs or code that show it
+    why: str = Field(min_length=3)
+
+    @cached_property
+    def matcher(self) -> re.Pattern[str]:
+        return _compile(self.patterns, self.ignore_case)
 
 
 _MIN_HINT = 4
@@ -200,18 +229,35 @@ class _CatalogueFile(BaseModel):
     version: str | int | float
     rules: list[dict[str, Any]] = Field(default_factory=list)
     emr_reasons: dict[str, EmrReason] = Field(default_factory=dict)
+    benign: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The rules in force: ours, then each user file's (same id replaces, new id adds)."""
+    """The rules in force: ours, then each user file's (same id replaces, new id adds), and the lines
+    known to be benign (ours, then the users')."""
 
     version: str
     rules: tuple[Rule, ...]
     emr_reasons: dict[str, EmrReason]
+    benign: tuple[BenignLine, ...] = ()
 
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
+
+    @cached_property
+    def benign_matcher(self) -> re.Pattern[str] | None:
+        """One expression for every benign line (None when there are none)."""
+        if not self.benign:
+            return None
+        return re.compile("|".join(f"(?{'i' if e.ignore_case else ''}:{e.matcher.pattern})" for e in self.benign))
+
+    def benign_entry(self, *texts: str | None) -> BenignLine | None:
+        """The benign entry one of ``texts`` matches, if any."""
+        matcher = self.benign_matcher
+        if matcher is None or not any(text and matcher.search(text) for text in texts):
+            return None
+        return next(e for e in self.benign if any(text and e.matcher.search(text) for text in texts))
 
     @cached_property
     def prefilter(self) -> Prefilter:
@@ -277,9 +323,45 @@ class Prefilter:
 
 
 DEFAULT_CATALOGUE = "catalogue.yaml"
+# Lines healthy runs print, that never count as a cause (data, each with its source).
+BENIGN_CATALOGUE = "benign.yaml"
 
 
-def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str, EmrReason]]:
+@dataclass(frozen=True)
+class _RulesFile:
+    version: str
+    rules: list[Rule]
+    emr_reasons: dict[str, EmrReason]
+    benign: list[BenignLine]
+
+
+def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str], ignore_case: bool) -> None:
+    """Each pattern must compile, run in linear time on long lines, and combine with the others."""
+    for number, pattern in enumerate(patterns, start=1):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise CatalogueError(
+                f"rules file {origin}: {what}: {field_name}[{number}] {pattern!r} "
+                f"is not a valid regular expression: {exc}"
+            ) from exc
+        if unbounded_wildcard(pattern):
+            raise CatalogueError(
+                f"rules file {origin}: {what}: {field_name}[{number}] {pattern!r} has '.*' or "
+                "'.+' before its end, which takes quadratic time on a long line that repeats the text "
+                "before it; bound it, e.g. '.{0,200}'"
+            )
+    try:
+        if patterns:
+            _compile(patterns, ignore_case)
+    except re.error as exc:
+        raise CatalogueError(
+            f"rules file {origin}: {what}: its {field_name} cannot be combined into one "
+            f"expression ({exc}); use a group name only once per rule"
+        ) from exc
+
+
+def _read_rules_file(text: str, origin: str) -> _RulesFile:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -289,7 +371,8 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
     except ValidationError as exc:
         problems = describe_validation_error(exc, root="file")
         raise CatalogueError(
-            f"rules file {origin}: expected 'version', a list of 'rules' and optional 'emr_reasons': {problems}"
+            f"rules file {origin}: expected 'version', a list of 'rules' and optional 'emr_reasons' and "
+            f"'benign': {problems}"
         ) from exc
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -299,30 +382,8 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
             rule = Rule.model_validate(raw)
         except ValidationError as exc:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
-        for field_name in ("patterns", "not_patterns", "symptom_when"):
-            patterns = getattr(rule, field_name)
-            for number, pattern in enumerate(patterns, start=1):
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise CatalogueError(
-                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} "
-                        f"is not a valid regular expression: {exc}"
-                    ) from exc
-                if unbounded_wildcard(pattern):
-                    raise CatalogueError(
-                        f"rules file {origin}: rule {rule.id!r}: {field_name}[{number}] {pattern!r} has '.*' or "
-                        "'.+' before its end, which takes quadratic time on a long line that repeats the text "
-                        "before it; bound it, e.g. '.{0,200}'"
-                    )
-            try:
-                if patterns:
-                    _compile(patterns, rule.ignore_case)
-            except re.error as exc:
-                raise CatalogueError(
-                    f"rules file {origin}: rule {rule.id!r}: its {field_name} cannot be combined into one "
-                    f"expression ({exc}); use a group name only once per rule"
-                ) from exc
+        for field_name in ("patterns", "not_patterns", "symptom_when", "frames"):
+            _check_patterns(origin, f"rule {rule.id!r}", field_name, getattr(rule, field_name), rule.ignore_case)
         for number, pattern in enumerate(rule.patterns, start=1):
             if required_literals(pattern) is None:
                 raise CatalogueError(
@@ -334,7 +395,20 @@ def _read_rules_file(text: str, origin: str) -> tuple[str, list[Rule], dict[str,
             raise CatalogueError(f"rules file {origin}: rule {rule.id!r} is defined twice")
         seen.add(rule.id)
         rules.append(rule)
-    return str(parsed.version), rules, parsed.emr_reasons
+    benign: list[BenignLine] = []
+    for index, raw in enumerate(parsed.benign):
+        entry_id = raw.get("id", f"#{index + 1}") if isinstance(raw, dict) else f"#{index + 1}"
+        try:
+            entry = BenignLine.model_validate(raw)
+        except ValidationError as exc:
+            raise CatalogueError(
+                f"rules file {origin}: benign line {entry_id!r}: {describe_validation_error(exc)}"
+            ) from exc
+        _check_patterns(origin, f"benign line {entry.id!r}", "patterns", entry.patterns, entry.ignore_case)
+        if entry.id in {e.id for e in benign}:
+            raise CatalogueError(f"rules file {origin}: benign line {entry.id!r} is defined twice")
+        benign.append(entry)
+    return _RulesFile(str(parsed.version), rules, parsed.emr_reasons, benign)
 
 
 def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
@@ -351,20 +425,31 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
     CatalogueError
         Naming the file, the rule id and the problem (bad field, invalid regex, duplicate id, bad YAML).
     """
-    text = resources.files("emr_triage.analysis").joinpath("rules", DEFAULT_CATALOGUE).read_text("utf-8")
-    version, rules, emr_reasons = _read_rules_file(text, f"emr_triage/analysis/rules/{DEFAULT_CATALOGUE}")
-    by_id = {rule.id: rule for rule in rules}
+    rules_dir = resources.files("emr_triage.analysis").joinpath("rules")
+    ours = _read_rules_file(
+        rules_dir.joinpath(DEFAULT_CATALOGUE).read_text("utf-8"), f"emr_triage/analysis/rules/{DEFAULT_CATALOGUE}"
+    )
+    benign_file = _read_rules_file(
+        rules_dir.joinpath(BENIGN_CATALOGUE).read_text("utf-8"), f"emr_triage/analysis/rules/{BENIGN_CATALOGUE}"
+    )
+    version, emr_reasons = ours.version, ours.emr_reasons
+    by_id = {rule.id: rule for rule in ours.rules}
+    benign = {entry.id: entry for entry in [*ours.benign, *benign_file.benign]}
     for path in _rules_paths(extra_files):
         try:
             extra_text = path.read_text("utf-8")
         except OSError as exc:
             raise CatalogueError(f"rules file {path}: cannot be read ({exc.strerror})") from exc
-        extra_version, extra_rules, extra_reasons = _read_rules_file(extra_text, str(path))
-        version = f"{version}+{path.stem}@{extra_version}"
-        for rule in extra_rules:
+        extra = _read_rules_file(extra_text, str(path))
+        version = f"{version}+{path.stem}@{extra.version}"
+        for rule in extra.rules:
             by_id[rule.id] = rule
-        emr_reasons = {**emr_reasons, **extra_reasons}
-    return Catalogue(version=version, rules=tuple(by_id.values()), emr_reasons=emr_reasons)
+        for entry in extra.benign:
+            benign[entry.id] = entry
+        emr_reasons = {**emr_reasons, **extra.emr_reasons}
+    return Catalogue(
+        version=version, rules=tuple(by_id.values()), emr_reasons=emr_reasons, benign=tuple(benign.values())
+    )
 
 
 def _rules_paths(extra_files: Iterable[str | Path]) -> list[Path]:

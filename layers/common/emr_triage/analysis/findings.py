@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from emr_triage.analysis.catalogue import Catalogue, Prefilter, Rule
@@ -26,6 +26,7 @@ from emr_triage.analysis.text import (
     MAX_EVIDENCE_LINE_CHARS,
     PYTHON_FRAME,
     TRACEBACK,
+    line_unwrapper,
     strip_log_prefix,
     user_java_frame,
     user_python_frame,
@@ -60,6 +61,8 @@ class _Block:
     symptom_when: re.Pattern[str] | None = None
     exception_line: str | None = None  # the line that ends a Python traceback
     wrapped: str | None = None  # the Java exception a Py4JJavaError wraps (": org.apache...: message")
+    frames: re.Pattern[str] | None = None  # a rule's frames: one line of the block must match
+    frames_seen: bool = False
 
     def feed(self, line: str) -> None:
         continuation = bool(CONTINUATION.match(line))
@@ -76,6 +79,8 @@ class _Block:
                 self.open = False
                 return
         self.scanned += 1
+        if self.frames is not None and not self.frames_seen and self.frames.search(line):
+            self.frames_seen = True
         if self.exception_line and self.wrapped is None and line.startswith(": "):
             self.wrapped = line[2:].strip()[:MAX_EVIDENCE_LINE_CHARS]
         if len(self.lines) < MAX_EVIDENCE_LINES:
@@ -87,8 +92,11 @@ class _Block:
         if self.scanned >= MAX_BLOCK_LINES:
             self.open = False
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Finish the finding; False when it does not stand (its rule's frames are not in its stack)."""
         self.open = False
+        if self.frames is not None and not self.frames_seen:
+            return False
         evidence = redact_lines(self.lines)
         self.finding.evidence = evidence
         self.finding.location = self.python_location or self.java_location
@@ -99,6 +107,7 @@ class _Block:
             self.finding.kind = "symptom"
             headline = self.wrapped or headline
         self.finding.headline = redact(headline)
+        return True
 
 
 def _summarise(lines: list[str]) -> str:
@@ -133,6 +142,10 @@ _SECTION_LOGTYPE = re.compile(r"^\s*LogType:\s*(\S+)")
 _DRIVER_CONTAINER = re.compile(r"_0*1$")
 
 
+def _identity(line: str) -> str:
+    return line
+
+
 def _decode(raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace")
     if "\x00" in text:
@@ -157,6 +170,9 @@ class _Scan:
     previous_tail: bytes = b""  # the end of the last block, for the lines before a match at a block's start
     container: str | None = None
     log_type: str | None = None
+    # Strips a prefix every line of this log carries (docker-compose, CI timestamps, an orchestrator's
+    # relay), found in its first block; identity when there is none.
+    unwrap: Callable[[str], str] = _identity
 
     def block(self, data: bytes, newlines: int | None = None) -> None:
         """Scan one block of text (ending at a line break, except pieces of an over-long line).
@@ -202,11 +218,22 @@ class _Scan:
         return position
 
     def _feed(self, line: str) -> None:
+        self._feed_text(self.unwrap(line))
+
+    def _feed_text(self, line: str) -> None:
         for block in self.open_blocks:
             block.feed(line)
             if not block.open:
-                block.close()
+                self._close(block)
         self.open_blocks = [b for b in self.open_blocks if b.open]
+
+    def _close(self, block: _Block) -> None:
+        if block.close():
+            return
+        # Its rule's frames are not in its stack: the match does not stand (a later one may).
+        self.result.findings.remove(block.finding)
+        if self.by_rule.get(block.finding.rule_id) is block.finding:
+            del self.by_rule[block.finding.rule_id]
 
     def _candidate(
         self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
@@ -217,10 +244,11 @@ class _Scan:
             for rule in prefilter.rules[index]:
                 rules.setdefault(rule.id, rule)
             extractors |= prefilter.extractors[index]
+        line = self.unwrap(line)
         expanded = expand_json_event(line) if line.startswith("{") else None
         for position, text in enumerate(expanded or [line]):
             if position or self.open_blocks:
-                self._feed(text)
+                self._feed_text(text)
             if "section" in extractors:
                 self._section(text)
             if "application_id" in extractors:
@@ -265,15 +293,19 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
-        record: tuple[str | None, bool] | None = None
+        record: _Record | None = None
         for rule in rules:
             if not rule.matches(line):
                 continue
             if record is None:
-                record = _record_level(line, data, start, self.previous_tail)
-            level, inherited = record
+                record = _record_of(line, data, start, self.previous_tail, self.unwrap)
+            level, inherited, record_line = record
+            if level in _SILENT_LEVELS:
+                return  # DEBUG and TRACE stacks (class loading, retries) are printed by healthy runs
+            if rule.kind == "cause" and self.catalogue.benign_entry(line, record_line) is not None:
+                continue  # a line healthy runs of some stack print (benign.yaml): never a cause
             # An exception printed under a WARN record was handled and logged, not fatal by itself.
-            quiet = inherited and level in QUIET_LEVELS
+            quiet = (inherited and level in QUIET_LEVELS) or rule.shutdown_noise
             existing = self.by_rule.get(rule.id)
             if existing is not None and not (existing.quiet and not quiet):
                 existing.count += 1
@@ -298,7 +330,7 @@ class _Scan:
                 source_weight=self.source_weight + (1 if driver else 0),
                 line_no=line_no,
                 headline="",
-                context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail)),
+                context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail, self.unwrap)),
                 section=section,
                 level=level,
                 quiet=quiet,
@@ -313,6 +345,7 @@ class _Scan:
                     # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
                     traceback=TRACEBACK in line or bool(PYTHON_FRAME.match(line)),
                     symptom_when=rule.symptom_guard,
+                    frames=rule.frames_matcher,
                     java_location=user_java_frame(line),
                     python_location=user_python_frame(line),
                 )
@@ -320,7 +353,7 @@ class _Scan:
 
     def finish(self) -> LineAnalysis:
         for block in self.open_blocks:
-            block.close()
+            self._close(block)
         self.open_blocks = []
         self.result.lines = self.lines_before + (1 if self.unterminated else 0)
         # Findings were appended as rules matched; keep them in line order.
@@ -339,42 +372,56 @@ def _tail(previous: bytes, data: bytes) -> bytes:
     return tail[newline + 1 :] if newline >= 0 else tail
 
 
-def _record_level(line: str, data: bytes, start: int, previous: bytes) -> tuple[str | None, bool]:
-    """The log level of the record a matched line belongs to, and whether it was inherited.
+_Record = tuple[str | None, bool, str | None]
+_UNCAUGHT = "Exception in thread "
+_SILENT_LEVELS = frozenset({"DEBUG", "TRACE"})
 
-    A line with its own prefix (``26/11/20 02:00:00 WARN ...``) has its own level. An exception line
+
+def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Callable[[str], str]) -> _Record:
+    """The log record a matched line belongs to: its level, whether the level was inherited, and the
+    record's own line.
+
+    A line with its own prefix (``26/11/20 02:00:00 WARN ...``) is its own record. An exception line
     without one belongs to the record above it that printed it (log4j prints the throwable after the
-    message), found by walking back over the stack; a bare line with no record above has no level.
+    message), found by walking back over the stack; a bare line with no record above has no level, and
+    neither has an uncaught exception (``Exception in thread "main" ...``, printed by the JVM itself).
     """
     own = LEVEL.match(line)
     if own:
-        return own["level"], False
-    if not (EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
-        return None, False  # not the throwable of a log record (a Python traceback, a report, plain text)
-    for before in itertools.islice(_lines_back(data, start, previous), _RECORD_LOOKBACK):
+        return own["level"], False, line
+    if line.startswith(_UNCAUGHT) or not (EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
+        return None, False, None  # not the throwable of a log record (a Python traceback, a report, plain text)
+    for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
         record = LEVEL.match(before)
         if record:
-            return record["level"], True
+            return record["level"], True, before
+        if before.startswith(_UNCAUGHT):
+            return None, False, None
         if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
-            return None, False
-    return None, False
+            return None, False, None
+    return None, False, None
 
 
-def _lines_back(data: bytes, start: int, previous: bytes = b"") -> Iterator[str]:
+def _lines_back(
+    data: bytes, start: int, previous: bytes = b"", unwrap: Callable[[str], str] | None = None
+) -> Iterator[str]:
     """The lines before the line at ``start``, nearest first, going on into ``previous`` (the end of the
     block before) when this block has no more; decoded one at a time, as the caller asks for them."""
     end = start - 1
     while end >= 0:
         begin = data.rfind(b"\n", 0, end) + 1
-        yield _decode(data[begin:end])[:MAX_EVIDENCE_LINE_CHARS]
+        line = _decode(data[begin:end])
+        yield (unwrap(line) if unwrap else line)[:MAX_EVIDENCE_LINE_CHARS]
         end = begin - 1
     if previous:
-        yield from _lines_back(previous, len(previous))
+        yield from _lines_back(previous, len(previous), unwrap=unwrap)
 
 
-def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") -> list[str]:
+def _lines_before(
+    data: bytes, start: int, count: int, previous: bytes = b"", unwrap: Callable[[str], str] | None = None
+) -> list[str]:
     """Up to ``count`` lines just before the line at ``start``, in order."""
-    return list(itertools.islice(_lines_back(data, start, previous), count))[::-1]
+    return list(itertools.islice(_lines_back(data, start, previous, unwrap), count))[::-1]
 
 
 def analyse_blocks(
@@ -417,11 +464,12 @@ def analyse_blocks(
         source_weight=source_weight,
         scanner=scanner or catalogue.prefilter.scanner(),
     )
+    first = True
     for item in blocks:
-        if isinstance(item, tuple):
-            scan.block(*item)
-        else:
-            scan.block(item)
+        data, newlines = item if isinstance(item, tuple) else (item, None)
+        if first:
+            scan.unwrap, first = line_unwrapper(data) or _identity, False
+        scan.block(data, newlines)
     return scan.finish()
 
 

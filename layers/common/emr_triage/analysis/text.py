@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 MAX_EVIDENCE_LINE_CHARS = 500
 
@@ -90,3 +91,59 @@ def user_python_frame(line: str) -> str | None:
         return None
     name = match["path"].rsplit("/", 1)[-1]
     return f"{name}:{match['line']} in {match['func']}"
+
+
+# Prefixes that something between the program and the reader put on every line, so that the line itself
+# (a log4j record, a stack frame, a traceback) starts after them. Tried in order on a log's first lines.
+_LINE_PREFIXES: tuple[re.Pattern[str], ...] = (
+    # docker-compose v1 and v2: "spark-master_1  | ...", "spark-worker-1  | ..."
+    re.compile(r"^[A-Za-z][\w.-]{0,62}(?:[_-]\d+)? {1,40}\| ?"),
+    # kubectl logs --prefix: "[pod/spark-pi-driver/spark-kubernetes-driver] ..."
+    re.compile(r"^\[pod/[^\]\s]{1,200}\] "),
+    # CI runners (GitHub Actions, Azure Pipelines): "2023-05-01T10:00:00.1234567Z ..."
+    re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z "),
+    # journald / syslog: "Dec 06 12:00:00 ip-10-0-0-1 spark-submit[1234]: ..."
+    re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S{1,100} [^\s:\[]{1,100}(?:\[\d{1,10}\])?: "),
+    # Airflow's task log relaying spark-submit: "[2021-03-01 10:00:00,123] {spark_submit.py:490} INFO - ..."
+    re.compile(r"^\[[^\]]{10,40}\] \{[^}\s]{1,100}\} [A-Z]{3,8} - "),
+    # Livy relaying spark-submit: "21/01/01 10:00:00 INFO LineBufferedStream: stdout: ..."
+    re.compile(r"^\S{1,30} \S{1,30} [A-Z]{4,5} (?:[\w.$]{1,100}\.)?LineBufferedStream: (?:(?:stdout|stderr): )?"),
+    # sbt: "[info] ...", "[error] ..."
+    re.compile(r"^\[(?:info|error|warn|warning|debug)\] "),
+    # A markdown quote of a pasted log: "> ..."
+    re.compile(r"^> ?"),
+)
+_SAMPLE_LINES = 200
+_MIN_PREFIXED = 0.5  # share of a log's first non-empty lines that must carry the prefix
+
+
+def line_unwrapper(sample: bytes) -> Callable[[str], str] | None:
+    """A function that strips the prefix every line of a log carries, found in its first bytes.
+
+    Parameters
+    ----------
+    sample:
+        The start of the log (its first block).
+
+    Returns
+    -------
+    Callable or None
+        Strips the prefix from a line that has it (others are returned as they are); None when at least
+        half of the first lines share no known prefix.
+    """
+    text = sample[: 64 << 10].decode("utf-8", errors="replace")
+    lines = [line for line in text.splitlines()[:_SAMPLE_LINES] if line.strip()]
+    if len(lines) < 2:
+        return None
+    for prefix in _LINE_PREFIXES:
+        if sum(1 for line in lines if prefix.match(line)) >= max(2, len(lines) * _MIN_PREFIXED):
+            return _stripper(prefix)
+    return None
+
+
+def _stripper(prefix: re.Pattern[str]) -> Callable[[str], str]:
+    def unwrap(line: str) -> str:
+        match = prefix.match(line)
+        return line[match.end() :] if match else line
+
+    return unwrap

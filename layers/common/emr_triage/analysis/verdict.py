@@ -13,19 +13,20 @@ from emr_triage.analysis.catalogue import Catalogue
 from emr_triage.analysis.extract import build_extract
 from emr_triage.analysis.findings import MAX_EXIT_CODES, LineAnalysis
 from emr_triage.analysis.text import fingerprint
-from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode, Finding, LogRead, SecondaryFinding
+from emr_triage.models.analysis import (
+    AnalysisReport,
+    Diagnosis,
+    ExitCode,
+    Finding,
+    LogRead,
+    Outcome,
+    SecondaryFinding,
+)
 
 MAX_FINDINGS_KEPT = 12
 
 
 _KIND_ORDER = {"cause": 0, "success": 1, "symptom": 2}
-
-
-def _verdict_key(finding: Finding) -> tuple[int, int, int]:
-    # Ties keep their order (sorted() is stable): within a log, earlier lines first; across logs, the
-    # log analysed first (a step's own logs, then logs that arrive later). Success markers sort before
-    # symptoms so that capping the list never drops the evidence that the job recovered.
-    return (_KIND_ORDER[finding.kind], finding.rank, -finding.source_weight)
 
 
 def _last(finding: Finding) -> int:
@@ -37,8 +38,10 @@ def succeeded(findings: Iterable[Finding]) -> bool:
 
     A success marker (``Final app status: SUCCEEDED``, ``Step succeeded with exitCode 0``, a driver's
     ``Job 6 finished``) overrides the task failures, lost executors and ERROR lines before it in its log:
-    Spark retried and recovered. It does not override anything failing after it in the same log, nor a
-    failure outcome (a symptom) in another log.
+    Spark retried and recovered. It does not override a failure after it in the same log, nor a failure
+    outcome (a symptom) in another log. Lines that healthy runs print too (lost executors, fetch failures,
+    network blips, a handled exception) never override it, wherever they are: executors are lost and
+    connections reset while an application shuts down.
     """
     findings = list(findings)
     last_success: dict[str, int] = {}
@@ -48,7 +51,7 @@ def succeeded(findings: Iterable[Finding]) -> bool:
     if not last_success:
         return False
     for f in findings:
-        if f.kind == "success":
+        if f.kind == "success" or f.requires_failure or f.quiet:
             continue
         if f.source in last_success:
             if _last(f) > last_success[f.source]:
@@ -111,33 +114,30 @@ def attachment_text(diagnosis: Diagnosis, findings: Iterable[Finding]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _counts(finding: Finding, failed: bool) -> bool:
-    """Whether a finding can be the verdict.
-
-    When the logs show the job failing (a symptom), every cause counts. Otherwise, lines that also appear
-    in healthy runs (``requires_failure``) count only as bare text with no log record around them (a stack
-    pasted on its own), and exceptions a WARN record printed (caught, then logged) do not.
-    """
-    if finding.kind == "success":
-        return False
-    if failed or finding.kind == "symptom":
-        return True
-    if finding.quiet:
-        return False
-    return not finding.requires_failure or finding.level is None
+def _verdict_key(finding: Finding) -> tuple[int, int, int, int]:
+    # Ties keep their order (sorted() is stable): within a log, earlier lines first; across logs, the
+    # log analysed first (a step's own logs, then logs that arrive later). Success markers sort before
+    # symptoms so that capping the list never drops the evidence that the job recovered. An exception a
+    # WARN record printed (caught and logged) comes after everything that was not handled.
+    return (int(finding.quiet), _KIND_ORDER[finding.kind], finding.rank, -finding.source_weight)
 
 
-def _confidence(root: Finding | None, failed: bool, success: bool, partial: bool) -> float:
+def _confidence(root: Finding | None, failed: bool, shown: bool, partial: bool) -> float:
+    """How sure the verdict is (the calibration table of ``make accuracy`` checks these against the share
+    of verdicts that were right): ``failed``, the run is known or shown to have failed; ``shown``, for
+    ``no_failure``, the logs show it succeeding."""
     if root is None:
-        value = 0.9 if success else 0.6
+        value = 0.9 if shown else (0.2 if failed else 0.6)
+    elif root.quiet:
+        value = 0.35  # only a handled exception, in a run known to have failed
     elif root.kind == "symptom":
-        value = 0.3
+        value = 0.6 if root.category == "app_killed_or_am_failed" else 0.5
+    elif root.requires_failure:
+        value = 0.7 if failed else 0.45  # lines healthy runs print too
     elif failed:
         value = 0.9
-    elif root.requires_failure:
-        value = 0.45  # evidence of a kind healthy runs also show, and no sign of the job failing
     else:
-        value = 0.75 if root.rank <= 30 else 0.6
+        value = 0.75 if root.rank <= 30 else 0.65
     return round(value - (0.1 if partial else 0.0), 2)
 
 
@@ -146,15 +146,33 @@ def diagnose(
     catalogue: Catalogue,
     reads: Iterable[LogRead] = (),
     exit_codes: Iterable[ExitCode] = (),
+    outcome: Outcome = "unknown",
 ) -> Diagnosis:
     """Choose the root cause among findings and explain it.
 
-    The verdict is the *cause* with the lowest rank (earliest in a failure chain: node lost < memory kill
-    < ... < Python traceback), preferring driver-side logs, then the earliest line. If only symptoms were
-    found, the verdict is ``other``; if nothing, or a success marker after every failure, ``no_failure``.
-    Causes marked ``requires_failure`` count only when a symptom shows the job failing. A location found
-    only in a symptom (the traceback of the action that triggered the failed job) is used when the cause
-    has none.
+    Parameters
+    ----------
+    findings, reads, exit_codes:
+        What the logs showed (merged over every log read), and what was read of them.
+    catalogue:
+        The rules the findings came from (for the explanation and remediation).
+    outcome:
+        What is known of the run besides its logs: ``failed`` (EMR's state, the final status), ``succeeded``
+        or ``unknown``. A run known to have succeeded is ``no_failure``. Otherwise, unless an unknown run's
+        logs show it succeeding after every failure (:func:`succeeded`), the verdict is the most specific
+        finding: the *cause* with the lowest rank (earliest in a failure chain: node lost < memory kill <
+        ... < Python traceback), preferring driver-side logs, then the earliest line; lines that healthy
+        runs print too (``requires_failure``) count, with a confidence that says so; an exception a WARN
+        record printed (handled) counts only in a run known or shown to have failed. With only symptoms,
+        the verdict is ``app_killed_or_am_failed`` when they are YARN's or the ApplicationMaster's words
+        that the application failed, else ``other`` (an error no rule covers). A location found only in a
+        symptom (the traceback of the action that triggered the failed job) is used when the cause has
+        none.
+
+    Returns
+    -------
+    Diagnosis
+        The verdict with its evidence, the other findings and a confidence.
     """
     reads = list(reads)
     partial_notes = [f"{r.source}: {note}" for r in reads if r.partial for note in r.notes]
@@ -167,27 +185,30 @@ def diagnose(
         "exit_codes": list(exit_codes),
         "bytes_scanned": sum(r.bytes_scanned for r in reads),
     }
-    recovered = succeeded(findings)
-    failed = any(f.kind == "symptom" for f in findings)
-    if recovered:
+    if outcome == "succeeded" or (outcome == "unknown" and succeeded(findings)):
         problems = sorted({f.title for f in findings if f.kind != "success"})
         return Diagnosis(
             category="no_failure",
             title="The application finished successfully",
             severity="low",
-            summary="The logs show the application succeeding"
+            summary=("The run succeeded" if outcome == "succeeded" else "The logs show the application succeeding")
             + (f" after recovering from: {'; '.join(problems)}." if problems else "."),
-            confidence=_confidence(None, failed, True, partial),
+            confidence=_confidence(None, False, True, partial),
             **common,
         )
-    ordered = sorted((f for f in findings if _counts(f, failed)), key=_verdict_key)
+    symptoms = any(f.kind == "symptom" and not f.quiet for f in findings)
+    failed = outcome == "failed" or symptoms
+    ordered = sorted(
+        (f for f in findings if f.kind != "success" and (failed or not f.quiet)),
+        key=_verdict_key,
+    )
     if not ordered:
         return Diagnosis(
             category="no_failure",
             title="No failure signature found in the logs",
             severity="low",
             summary="The logs read show no known failure." if from_logs else "No logs were read.",
-            confidence=_confidence(None, failed, False, partial) if from_logs else 0.0,
+            confidence=_confidence(None, outcome == "failed", False, partial) if from_logs else 0.0,
             **common,
         )
     root = ordered[0]
@@ -215,16 +236,15 @@ def diagnose(
                 line_no=f.line_no,
                 count=f.count,
             )
-    if root.kind == "symptom":
-        category, title = "other", "The job failed, but no known signature explains why"
-        explanation = "The logs show that the application failed, not why. " + (rule.explanation if rule else "")
-        remediation = "Read the evidence and the driver's log (YARN container ..._000001 stderr)."
-        retryable = None
-    else:
-        category, title = root.category, root.title
-        explanation = rule.explanation if rule else ""
-        remediation = rule.remediation if rule else ""
-        retryable = root.retryable
+    explanation = rule.explanation if rule else ""
+    remediation = rule.remediation if rule else ""
+    category, title, retryable = root.category, root.title, root.retryable
+    if root.kind == "symptom" and root.category == "app_killed_or_am_failed":
+        title = f"{root.title}; the logs read do not say why"
+    elif root.kind == "symptom":
+        category, title = "other", "The job failed with an error no known signature covers"
+        explanation = "The logs show that the application failed and the error it failed with. " + explanation
+        remediation = "Read the error in the evidence and the driver's log (YARN container ..._000001 stderr)."
     return Diagnosis(
         category=category,
         rule_id=root.rule_id,
@@ -242,6 +262,7 @@ def diagnose(
         fingerprint=fingerprint(root.rule_id, root.headline, location),
         secondary=list(secondary.values()),
         confidence=_confidence(root, failed, False, partial),
+        root_kind=root.kind,
         extract=build_extract(
             [root, *(f for f in ordered[1:] if f.rule_id in {s.rule_id for s in secondary.values()})]
         ),

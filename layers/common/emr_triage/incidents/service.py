@@ -97,8 +97,16 @@ MAX_REDELIVERIES = 3
 # through their own S3 events).
 MAX_SWEEP_OBJECTS = 6
 MAX_SWEPT_APPLICATIONS = 3
-# Verdicts an incoming webhook waits past (until the deadline) for a better one: it cannot edit.
-_PROVISIONAL = frozenset({"other", "no_failure"})
+
+
+# Verdicts an incoming webhook waits past (until the deadline) for a better one, as it cannot edit: no
+# finding, or only symptoms (YARN's words that the application failed, an error no rule knows).
+def _provisional(diagnosis: Diagnosis) -> bool:
+    if diagnosis.root_kind is None:  # stored before root_kind was recorded
+        return diagnosis.category in {"other", "no_failure"}
+    return diagnosis.root_kind != "cause"
+
+
 # A cancelled or interrupted step, or a cluster terminated by STEP_FAILURE, is folded into an open step
 # incident only if that step failed this recently (ActionOnFailure acts within minutes); a container log
 # with no known application link only joins an incident whose step failed this recently.
@@ -338,7 +346,11 @@ def apply_analysis(incident: Incident, results: list[tuple[LineAnalysis, LogRead
         for app in analysis.application_ids:
             if app not in incident.application_ids and len(incident.application_ids) < MAX_APPLICATION_IDS:
                 incident.application_ids.append(app)
-    diagnosis = diagnose(incident.findings, deps.catalogue, incident.logs_analysed, incident.exit_codes)
+    # Every incident is a run that did not succeed (EMR or YARN said so): lines healthy runs also print
+    # (lost executors, fetch failures) then name the cause when nothing more specific is in the logs.
+    diagnosis = diagnose(
+        incident.findings, deps.catalogue, incident.logs_analysed, incident.exit_codes, outcome="failed"
+    )
     if diagnosis.category == "no_failure" and incident.diagnosis and not incident.diagnosis.from_logs:
         # Logs that show nothing do not replace what EMR itself said (a cluster's reason code).
         diagnosis = incident.diagnosis.model_copy(
@@ -508,7 +520,7 @@ def ready_for_single_message(incident: Incident, follow_ups: bool) -> bool:
     if incident.kind == "cluster" or not incident.log_location or not follow_ups or incident.logs_deadline_passed:
         return True
     diagnosis = incident.diagnosis
-    return diagnosis is not None and diagnosis.from_logs and diagnosis.category not in _PROVISIONAL
+    return diagnosis is not None and diagnosis.from_logs and not _provisional(diagnosis)
 
 
 def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
@@ -668,7 +680,7 @@ def _thread_due(incident: Incident, now: datetime) -> str | None:
         lease = incident.slack.thread_claim_until
         if lease is None or lease > now:
             return None
-    if diagnosis.category in _PROVISIONAL and not incident.logs_deadline_passed:
+    if _provisional(diagnosis) and not incident.logs_deadline_passed:
         return None  # no cause identified yet: the evidence waits for a better log, or the deadline
     return diagnosis.fingerprint
 

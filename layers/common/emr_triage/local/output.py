@@ -319,7 +319,9 @@ def print_analysis(
         _block("partial" if index == 0 else "", note, out, palette, (_YELLOW,))
 
 
-def analysis_json(diagnosis: Diagnosis, report: AnalysisReport, *, catalogue_version: str) -> dict[str, Any]:
+def analysis_json(
+    diagnosis: Diagnosis, report: AnalysisReport, *, catalogue_version: str, outcome: str = "unknown"
+) -> dict[str, Any]:
     """``emr-triage analyze --json``: the verdict, its evidence and what was read, as one JSON object.
 
     ``file``/``line`` name where a line is (``source``/``line_no`` in the models); ``null`` stands for a
@@ -340,6 +342,8 @@ def analysis_json(diagnosis: Diagnosis, report: AnalysisReport, *, catalogue_ver
         "severity": diagnosis.severity,
         "retryable": diagnosis.retryable,
         "confidence": diagnosis.confidence,
+        "basis": diagnosis.root_kind or "none",
+        "outcome": outcome,
         "summary": diagnosis.summary,
         "explanation": diagnosis.explanation or None,
         "remediation": diagnosis.remediation or None,

@@ -10,6 +10,8 @@ Severity = Literal["critical", "high", "medium", "low"]
 # cause: explains a failure by itself; symptom: shows that the job failed, not why; success: shows that
 # the application or step finished successfully (what came before it was recovered from).
 FindingKind = Literal["cause", "symptom", "success"]
+# What is known of the run besides its logs: EMR or YARN said it failed (or succeeded), or nothing.
+Outcome = Literal["failed", "succeeded", "unknown"]
 
 
 class LogRead(BaseModel):
@@ -117,3 +119,5 @@ class Diagnosis(BaseModel):
     exit_codes: list[ExitCode] = Field(default_factory=list)
     extract: list[ExtractLine] = Field(default_factory=list)
     bytes_scanned: int = 0
+    # What the verdict rests on: a cause, only symptoms (the failure shown, its cause not), or no finding.
+    root_kind: FindingKind | None = None

@@ -1,0 +1,138 @@
+"""The known outcome of a run as an input of the diagnosis, and what counts as a cause with it.
+
+Logs are read because something failed: EMR said FAILED, the final status is FAILED, a person ran
+``analyze`` on a failed job. Lines that healthy runs print too (lost executors, fetch failures, network
+blips) are then the cause when nothing more specific is shown; ``no_failure`` is only for logs that show
+success or nothing a person should act on (how-verdicts-are-judged.md, 5 and 6).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from emr_triage.analysis.catalogue import Catalogue, load_catalogue
+from emr_triage.analysis.findings import analyse_lines
+from emr_triage.analysis.verdict import diagnose
+from emr_triage.models.analysis import Diagnosis, LogRead, Outcome
+
+SOURCE = "s3://acme-emr-logs/logs/j-3ANP7YJ2WQ0LC/steps/s-3H8ZKQW0EXAMP/stderr.gz"
+
+LOST_EXECUTORS = """\
+26/11/22 01:14:02 WARN HeartbeatReceiver: Removing executor 2 with no recent heartbeats: 161211 ms exceeds timeout 120000 ms
+26/11/22 01:14:02 ERROR YarnScheduler: Lost executor 2 on ip-10-0-2-57.ec2.internal: Executor heartbeat timed out after 161211 ms
+26/11/22 01:27:40 ERROR YarnScheduler: Lost executor 1 on ip-10-0-2-41.ec2.internal: Executor heartbeat timed out after 148877 ms
+"""
+JOB_FINISHED = "26/11/22 01:40:02 INFO DAGScheduler: Job 0 finished: parquet at sessionize.py:31, took 2399.1 s\n"
+HANDLED = """\
+26/11/22 01:14:02 WARN JdbcUtils: Could not read the watermark, starting from scratch
+java.net.ConnectException: Connection refused (Connection refused)
+\tat java.net.PlainSocketImpl.socketConnect(Native Method)
+"""
+EXECUTOR_AT_END = """\
+22/12/01 04:12:50 INFO Executor: Finished task 199.0 in stage 12.0 (TID 2400). 4011 bytes result sent to driver
+22/12/01 04:12:52 ERROR CoarseGrainedExecutorBackend: Executor self-exiting due to : Driver ip-10-0-1-5.ec2.internal:37501 disassociated! Shutting down.
+22/12/01 04:12:52 INFO ShutdownHookManager: Shutdown hook called
+"""
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+def _diagnose(catalogue: Catalogue, text: str, outcome: Outcome) -> Diagnosis:
+    analysis = analyse_lines(text.splitlines(), catalogue=catalogue, source=SOURCE)
+    return diagnose(analysis.findings, catalogue, [LogRead(source=SOURCE, lines=analysis.lines)], outcome=outcome)
+
+
+def test_a_failed_run_whose_logs_only_show_lost_executors_is_executor_lost(catalogue: Catalogue) -> None:
+    # Given a driver log that only shows executors lost to heartbeat timeouts, and EMR saying FAILED
+    # When it is diagnosed with the outcome known
+    diagnosis = _diagnose(catalogue, LOST_EXECUTORS, "failed")
+    # Then the lost executors are the cause, with a confidence that says healthy runs print such lines too
+    assert diagnosis.category == "executor_lost"
+    assert diagnosis.root_kind == "cause"
+    assert 0.6 <= diagnosis.confidence < 0.9
+
+
+def test_with_the_outcome_unknown_and_no_success_shown_the_most_specific_finding_is_the_verdict(
+    catalogue: Catalogue,
+) -> None:
+    # Given the same lines with nothing known of the run (a paste, `analyze` on a file)
+    diagnosis = _diagnose(catalogue, LOST_EXECUTORS, "unknown")
+    # Then they are still the verdict, less sure than with the failure known
+    assert diagnosis.category == "executor_lost"
+    assert diagnosis.confidence < _diagnose(catalogue, LOST_EXECUTORS, "failed").confidence
+
+
+def test_a_success_after_them_makes_lost_executors_recovered(catalogue: Catalogue) -> None:
+    # Given lost executors, then the driver's word that the job finished
+    diagnosis = _diagnose(catalogue, LOST_EXECUTORS + JOB_FINISHED, "unknown")
+    # Then Spark recovered: no failure, and the summary says from what
+    assert diagnosis.category == "no_failure"
+    assert "recovering from: Executors were lost" in diagnosis.summary
+
+
+def test_a_run_known_to_have_failed_is_not_no_failure_because_its_log_shows_a_job_finishing(
+    catalogue: Catalogue,
+) -> None:
+    # Given the same log, but EMR says the step FAILED (a later job, not in this log, failed it)
+    diagnosis = _diagnose(catalogue, LOST_EXECUTORS + JOB_FINISHED, "failed")
+    # Then the success marker does not hide what went wrong
+    assert diagnosis.category == "executor_lost"
+
+
+def test_a_run_known_to_have_succeeded_is_no_failure_whatever_its_log_shows(catalogue: Catalogue) -> None:
+    diagnosis = _diagnose(catalogue, LOST_EXECUTORS, "succeeded")
+    assert diagnosis.category == "no_failure"
+    assert diagnosis.summary.startswith("The run succeeded after recovering from")
+
+
+def test_a_handled_exception_counts_only_in_a_run_known_to_have_failed(catalogue: Catalogue) -> None:
+    # Given an exception a WARN record printed (caught and logged)
+    # Then alone, with nothing known, it is nothing to act on
+    assert _diagnose(catalogue, HANDLED, "unknown").category == "no_failure"
+    # And in a run known to have failed it is the best clue there is, and says how unsure it is
+    failed = _diagnose(catalogue, HANDLED, "failed")
+    assert failed.category == "network_error"
+    assert failed.confidence < 0.5
+
+
+def test_an_executor_whose_driver_went_away_at_the_end_is_healthy_unless_the_run_failed(
+    catalogue: Catalogue,
+) -> None:
+    # Given an executor's log that ends as every healthy run's executors do
+    assert _diagnose(catalogue, EXECUTOR_AT_END, "unknown").category == "no_failure"
+    # And with the run known to have failed, the driver's going away is where to look
+    assert _diagnose(catalogue, EXECUTOR_AT_END, "failed").category == "app_killed_or_am_failed"
+
+
+def test_a_failed_run_with_nothing_in_its_logs_is_no_failure_with_a_low_confidence(catalogue: Catalogue) -> None:
+    # Given logs read that show nothing at all, for a run that failed
+    diagnosis = _diagnose(catalogue, "26/11/22 01:00:03 INFO SparkContext: Running Spark version 3.5.2\n", "failed")
+    # Then there is no signature to name, and the confidence says the failure is unexplained
+    assert diagnosis.category == "no_failure"
+    assert diagnosis.confidence <= 0.2
+
+
+def test_an_uncaught_exception_after_a_warn_line_is_not_taken_as_handled(catalogue: Catalogue) -> None:
+    # Given a WARN line, then an exception the JVM printed because nothing caught it
+    log = (
+        "2021-09-14 08:01:30,118 WARN [main] impl.MetricsConfig: Cannot locate configuration\n"
+        'Exception in thread "main" java.nio.file.AccessDeniedException: s3a://drop/in/m.json: getFileStatus on '
+        "s3a://drop/in/m.json: com.amazonaws.services.s3.model.AmazonS3Exception: Forbidden (Service: Amazon S3; "
+        "Status Code: 403; Error Code: 403 Forbidden)\n"
+    )
+    # Then it is the failure, not a handled warning
+    assert _diagnose(catalogue, log, "unknown").category == "s3_access_denied"
+
+
+def test_debug_stacks_are_never_evidence(catalogue: Catalogue) -> None:
+    # Given a DEBUG record of a class that was looked up and not found (healthy runs print many)
+    log = (
+        "24/01/02 10:00:00 DEBUG IsolatedClientLoader: hive class: org.apache.hadoop.hive.Foo - null\n"
+        "java.lang.ClassNotFoundException: org.apache.hadoop.hive.Foo\n"
+        "\tat java.net.URLClassLoader.findClass(URLClassLoader.java:387)\n"
+    )
+    # Then it is not a cause, even in a run known to have failed
+    assert _diagnose(catalogue, log, "failed").category == "no_failure"
