@@ -4,7 +4,7 @@ A case's half is drawn from a hash of a fixed seed and its id, so it never chang
 gets its own draw without moving any other case. Only cases without a ``split`` are assigned; nothing that
 has one is ever moved. Run it after adding cases, before running the classifier on them.
 
-    python tests/accuracy/split.py
+    python tests/accuracy/split.py [MANIFEST...]     # default: every manifest of the corpus
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def manifests() -> list[Path]:
     return [*found, runs] if runs.exists() else found
 
 
-def main() -> int:
-    for manifest in manifests():
+def main(argv: list[str] | None = None) -> int:
+    given = [Path(p).resolve() for p in (sys.argv[1:] if argv is None else argv)]
+    for manifest in given or manifests():
         entries = yaml.safe_load(manifest.read_text("utf-8")) or []
         added = 0
         for entry in entries:

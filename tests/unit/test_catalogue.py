@@ -372,6 +372,42 @@ EXAMPLES: dict[str, list[str]] = {
         "java.lang.IllegalArgumentException: Error while instantiating "
         "'org.apache.spark.sql.hive.HiveExternalCatalog':",
     ],
+    "job_tool_says_failed": [
+        "FAILED: Execution Error, return code 2 from org.apache.hadoop.hive.ql.exec.mr.MapRedTask",
+        "15/04/06 22:30:47 ERROR exec.Task: Ended Job = job_1427108893685_8230 with errors",
+        "FAILED: SemanticException Failed to get a spark session: org.apache.hadoop.hive.ql.metadata.HiveException: "
+        "Failed to create Spark client for Spark session 1b4b6a16",
+        "\tSession 0 unexpectedly reached final status 'error'. See logs:",
+        "Invalid status code '400' from https://livy:8998/sessions/3/statements/17 with error payload: \"requirement "
+        "failed: Session isn't active\"",
+        "Invalid status code '404' from http://livy:8998/sessions/824/statements/39 with error payload: \"Session "
+        "'824' not found.\"",
+        '            "state": "SUBMISSION_FAILED"',
+        '"errorMessage": "failed to run spark-submit for SparkApplication default/etl: exit status 1",',
+        "ERROR: The Spark job failed to start due to an error in the driver",
+        "ERROR: (gcloud.dataproc.jobs.submit.pyspark) Job [38fe2b2b5b92] failed with error:",
+        "org.apache.kyuubi.KyuubiSQLException: Timeout(180000 ms, you can modify "
+        "kyuubi.session.engine.initialize.timeout)",
+        "15/04/06 22:30:48 INFO impl.YarnClientImpl: Killed application application_1427108893685_8230",
+    ],
+    "mapreduce_job_failed": [
+        "15/03/26 21:47:05 INFO mapreduce.Job: Job job_1427418278269_0006 failed with state FAILED due to: Task "
+        "failed task_1427418278269_0006_m_000000",
+        "15/03/26 21:47:05 ERROR streaming.StreamJob: Job not Successful!",
+        "Streaming Command Failed!",
+    ],
+    "unknown_exception": [
+        "java.lang.NullPointerException",
+        "scala.MatchError: Some() (of class scala.Some)",
+        "Caused by: org.apache.hadoop.yarn.exceptions.YarnException: Failed to submit application_1680484062426_0005",
+        "ml.dmlc.xgboost4j.java.XGBoostError: XGBoostModel training failed",
+        "Error: java.io.IOException: File copy failed: hdfs://nn:8020/in/a -> webhdfs://nn2/out/a",
+    ],
+    "python_lost_its_jvm": [
+        "py4j.protocol.Py4JNetworkError: Answer from Java side is empty",
+        "ERROR:py4j.java_gateway:An error occurred while trying to connect to the Java server (127.0.0.1:39103) "
+        "py4j.protocol.Py4JNetworkError: Error while receiving",
+    ],
     "am_received_sigterm": [
         "23/05/04 10:05:04 ERROR ApplicationMaster: RECEIVED SIGNAL TERM",
     ],
@@ -522,8 +558,11 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
         "spark_job_aborted": "other",
         "application_failed": "other",
         "python_spark_call_failed": "other",
+        "mapreduce_job_failed": "other",
+        "unknown_exception": "other",
         "yarn_application_failed": "app_killed_or_am_failed",
         "am_received_sigterm": "app_killed_or_am_failed",
+        "job_tool_says_failed": "app_killed_or_am_failed",
         "application_gave_up": "app_killed_or_am_failed",
     }
     assert all(r.retryable is None for r in symptoms)

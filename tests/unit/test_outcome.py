@@ -136,3 +136,33 @@ def test_debug_stacks_are_never_evidence(catalogue: Catalogue) -> None:
     )
     # Then it is not a cause, even in a run known to have failed
     assert _diagnose(catalogue, log, "failed").category == "no_failure"
+
+
+SPARK_SHELL = """\
+Spark context available as 'sc' (master = yarn, app id = application_1700000000000_0042).
+Spark session available as 'spark'.
+scala> spark.table("sales.orders_2023").count()
+org.apache.spark.sql.AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view `sales`.`orders_2023` cannot be found.
+scala> spark.table("sales.orders").count()
+23/06/01 10:05:00 INFO DAGScheduler: Job 0 finished: count at <console>:24, took 3.1 s
+res1: Long = 1822
+"""
+BATCH = "".join(line + "\n" for line in SPARK_SHELL.splitlines()[3:] if not line.startswith("scala> "))
+
+
+def test_in_an_interactive_session_a_later_statement_does_not_hide_a_failed_one(catalogue: Catalogue) -> None:
+    # Given a spark-shell session where a statement failed and the next one succeeded
+    # When it is diagnosed, with nothing known of the run
+    diagnosis = _diagnose_with_reads(catalogue, SPARK_SHELL)
+    # Then the failed statement's cause is the verdict
+    assert diagnosis.category == "sql_analysis_error"
+    # And the same lines in a batch driver's log are an error the job got past
+    assert _diagnose_with_reads(catalogue, BATCH).category == "no_failure"
+
+
+def _diagnose_with_reads(catalogue: Catalogue, text: str) -> Diagnosis:
+    from emr_triage.analysis.engine import analyse_stream
+
+    analysis, read = analyse_stream([text.encode()], catalogue=catalogue, source=SOURCE)
+    assert read.interactive == ("Spark session available as" in text)
+    return diagnose(analysis.findings, catalogue, [read])

@@ -19,6 +19,7 @@ def catalogue() -> Catalogue:
     return load_catalogue()
 
 
+RECORD_FOR = {"unknown_exception": ["26/11/20 02:15:00 ERROR Main: the job failed"]}
 FRAME_FOR = {
     "hive_session_metastore_frames": [
         "\tat org.apache.hadoop.hive.metastore.HiveMetaStoreClient.open(HiveMetaStoreClient.java:478)"
@@ -37,9 +38,12 @@ def test_every_example_line_passes_the_prefilter_and_is_found_inside_a_long_log(
     # Given a line a rule matches, buried in the middle of a batch of noise
     assert catalogue.prefilter.hit(line.lower()), "the prefilter would skip a line the rule matches"
     position = BLOCK_LINES + 137
-    # (a rule that needs frames in its stack gets a frame its `frames:` names, right below it)
+    # (a rule that needs frames in its stack gets a frame its `frames:` names, right below it; one that
+    # only counts under some log records gets such a record right above it)
     frames = FRAME_FOR.get(rule_id, [])
-    log = [*NOISE[:position], line, *frames, *NOISE[position:]]
+    record = RECORD_FOR.get(rule_id, [])
+    position += len(record)
+    log = [*NOISE[: position - len(record)], *record, line, *frames, *NOISE[position - len(record) :]]
     # When the log is analysed in batches
     findings = analyse_lines(log, catalogue=catalogue, source="test").findings
     # Then the rule's finding is there, on the right line

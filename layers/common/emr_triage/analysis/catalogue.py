@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,21 @@ EXTRACTOR_HINTS: dict[str, tuple[str, ...]] = {
     "exit_code": ("exit code", "exitcode", "exit status", "exited with status", "received signal"),
     # Sections of `yarn logs` output: "Container: container_... on host" then "LogType:stderr"
     "section": ("container: container_", "logtype:"),
+    # Interactive sessions, where a statement can fail and later ones succeed: spark-shell, the pyspark
+    # shell, the Thrift server, Livy, Zeppelin, Jupyter
+    "session": (
+        "spark context available as",
+        "spark session available as",
+        "type in expressions to have them evaluated",
+        "scala> ",
+        "hivethriftserver2",
+        "sparkexecutestatementoperation",
+        "livyserver",
+        "interactivesession",
+        "remoteinterpreterserver",
+        "notebookapp",
+        "ipkernelapp",
+    ),
 }
 
 
@@ -51,6 +66,12 @@ class Rule(BaseModel):
     # Lines every healthy run prints while it shuts down (executors whose driver went away, a SIGTERM from
     # YARN after the end): evidence only in a run known or shown to have failed, after everything else.
     shutdown_noise: bool = False
+    # The log levels of the record a match must belong to ("none": a line no log record printed, e.g. an
+    # uncaught exception or a paste); empty: any. For rules so general that healthy runs' INFO and WARN
+    # records print matches all the time.
+    levels: list[Literal["FATAL", "ERROR", "WARN", "INFO", "none"]] = Field(default_factory=list)
+    # A catch-all (an exception no rule knows): tried only on lines no other rule matched.
+    fallback: bool = False
     # Lines written when an application or step ends (its final status): with no step around it, a match
     # in the driver's log means the application failed (not only that something failed inside it).
     final_status: bool = False

@@ -171,5 +171,6 @@ def analyse_stream(
         lines=analysis.lines,
         partial=stats.partial,
         notes=list(stats.notes),
+        interactive=analysis.interactive,
     )
     return analysis, read

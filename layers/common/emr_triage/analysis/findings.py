@@ -43,6 +43,12 @@ _APPLICATION_ID = re.compile(
     r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
 )
 # The driver's "INFO SparkContext: Submitted application: <spark.app.name>" (the name people know a job by).
+_SESSION = re.compile(
+    r"Spark (?:context|session) available as|Type in expressions to have them evaluated|^scala> "
+    r"|HiveThriftServer2|SparkExecuteStatementOperation|LivyServer|InteractiveSession|RemoteInterpreterServer"
+    r"|NotebookApp|IPKernelApp",
+    re.IGNORECASE,
+)
 _SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (\S.{0,199})")
 
 
@@ -130,6 +136,9 @@ class LineAnalysis:
     lines: int = 0
     # The Spark application's name, when this is its driver's log (redacted).
     spark_app_name: str | None = None
+    # An interactive session (a shell, a notebook, Livy, the Thrift server): its statements fail and
+    # succeed one by one, so a later success does not mean an earlier failure was recovered from.
+    interactive: bool = False
 
 
 BLOCK_LINES = 4096
@@ -255,6 +264,8 @@ class _Scan:
                 self._application_id(text)
             if "exit_code" in extractors:
                 self._exit_code(text, line_no)
+            if "session" in extractors and not self.result.interactive:
+                self.result.interactive = bool(_SESSION.search(text))
             if rules and not JAVA_FRAME_LINE.match(text):
                 self._match(text, line_no, rules.values(), data, start)
 
@@ -294,16 +305,21 @@ class _Scan:
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
         record: _Record | None = None
-        for rule in rules:
-            if not rule.matches(line):
+        matched = False
+        # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched.
+        for rule in sorted(rules, key=lambda r: r.fallback):
+            if (rule.fallback and matched) or not rule.matches(line):
                 continue
             if record is None:
                 record = _record_of(line, data, start, self.previous_tail, self.unwrap)
             level, inherited, record_line = record
             if level in _SILENT_LEVELS:
                 return  # DEBUG and TRACE stacks (class loading, retries) are printed by healthy runs
-            if rule.kind == "cause" and self.catalogue.benign_entry(line, record_line) is not None:
+            if rule.levels and (level or "none").replace("WARNING", "WARN") not in rule.levels:
+                continue
+            if (rule.kind == "cause" or rule.fallback) and self.catalogue.benign_entry(line, record_line):
                 continue  # a line healthy runs of some stack print (benign.yaml): never a cause
+            matched = True
             # An exception printed under a WARN record was handled and logged, not fatal by itself.
             quiet = (inherited and level in QUIET_LEVELS) or rule.shutdown_noise
             existing = self.by_rule.get(rule.id)
@@ -338,12 +354,17 @@ class _Scan:
             )
             self.by_rule[rule.id] = finding
             self.result.findings.append(finding)
+            ipython = _IPYTHON_TRACEBACK.match(line)
             self.open_blocks.append(
                 _Block(
                     finding=finding,
                     lines=[line[:MAX_EVIDENCE_LINE_CHARS]],
                     # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
                     traceback=TRACEBACK in line or bool(PYTHON_FRAME.match(line)),
+                    # IPython (Jupyter, Databricks) names the exception in the traceback's first line and
+                    # prints its frames unindented: the class is the headline, the block is that line.
+                    exception_line=ipython["exception"] if ipython else None,
+                    exception_line_seen=bool(ipython),
                     symptom_when=rule.symptom_guard,
                     frames=rule.frames_matcher,
                     java_location=user_java_frame(line),
@@ -372,8 +393,11 @@ def _tail(previous: bytes, data: bytes) -> bytes:
     return tail[newline + 1 :] if newline >= 0 else tail
 
 
+_IPYTHON_TRACEBACK = re.compile(r"^(?P<exception>[A-Za-z_][\w.]{0,200})\s{2,}Traceback \(most recent call last\)")
 _Record = tuple[str | None, bool, str | None]
 _UNCAUGHT = "Exception in thread "
+# Lines that continue a record's throwable: its causes, and MapReduce's task diagnostics ("Error: ...").
+_THROWABLE_LEADS = ("Caused by:", "Error: ")
 _SILENT_LEVELS = frozenset({"DEBUG", "TRACE"})
 
 
@@ -389,7 +413,7 @@ def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Call
     own = LEVEL.match(line)
     if own:
         return own["level"], False, line
-    if line.startswith(_UNCAUGHT) or not (EXCEPTION_HEADLINE.match(line) or line.startswith("Caused by:")):
+    if line.startswith(_UNCAUGHT) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
         return None, False, None  # not the throwable of a log record (a Python traceback, a report, plain text)
     for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
         record = LEVEL.match(before)

@@ -33,7 +33,7 @@ def _last(finding: Finding) -> int:
     return finding.last_line_no or finding.line_no
 
 
-def succeeded(findings: Iterable[Finding]) -> bool:
+def succeeded(findings: Iterable[Finding], interactive: frozenset[str] = frozenset()) -> bool:
     """Whether the logs show the application finishing successfully after every failure they show.
 
     A success marker (``Final app status: SUCCEEDED``, ``Step succeeded with exitCode 0``, a driver's
@@ -41,7 +41,8 @@ def succeeded(findings: Iterable[Finding]) -> bool:
     Spark retried and recovered. It does not override a failure after it in the same log, nor a failure
     outcome (a symptom) in another log. Lines that healthy runs print too (lost executors, fetch failures,
     network blips, a handled exception) never override it, wherever they are: executors are lost and
-    connections reset while an application shuts down.
+    connections reset while an application shuts down. In an interactive session's log (``interactive``:
+    their sources), a statement's failure is not recovered from by a later statement's success.
     """
     findings = list(findings)
     last_success: dict[str, int] = {}
@@ -54,7 +55,7 @@ def succeeded(findings: Iterable[Finding]) -> bool:
         if f.kind == "success" or f.requires_failure or f.quiet:
             continue
         if f.source in last_success:
-            if _last(f) > last_success[f.source]:
+            if _last(f) > last_success[f.source] or f.source in interactive:
                 return False
         elif f.kind == "symptom":
             return False
@@ -185,7 +186,8 @@ def diagnose(
         "exit_codes": list(exit_codes),
         "bytes_scanned": sum(r.bytes_scanned for r in reads),
     }
-    if outcome == "succeeded" or (outcome == "unknown" and succeeded(findings)):
+    interactive = frozenset(r.source for r in reads if r.interactive)
+    if outcome == "succeeded" or (outcome == "unknown" and succeeded(findings, interactive)):
         problems = sorted({f.title for f in findings if f.kind != "success"})
         return Diagnosis(
             category="no_failure",

@@ -24,6 +24,9 @@ class LogRead(BaseModel):
     lines: int = 0
     partial: bool = False
     notes: list[str] = Field(default_factory=list)
+    # The log of an interactive session (shell, notebook, Livy, Thrift server): a statement's failure is
+    # not recovered from by a later statement's success.
+    interactive: bool = False
 
 
 class ExitCode(BaseModel):
