@@ -404,6 +404,18 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
+def _reading_order(item: LogInput) -> tuple[int, int, str]:
+    """Logs in the order an incident reads them, so that ties between equally good findings are broken
+    the same way: a step's own logs (stderr first), then the driver's container, then the rest."""
+    from emr_triage.logs.locations import identify_log_object
+
+    found = identify_log_object(
+        "", item.source.split("://", 1)[-1].split("/", 1)[-1] if "://" in item.source else item.source
+    )
+    step = found is not None and found.kind == "step"
+    return (0 if step else 1, -item.weight, item.source)
+
+
 def analyse_inputs(
     inputs: Sequence[LogInput],
     catalogue: Catalogue,
@@ -423,7 +435,7 @@ def analyse_inputs(
 
     results: list[tuple[LineAnalysis, LogRead]] = []
     unreadable: list[str] = []
-    for item in inputs:
+    for item in sorted(inputs, key=_reading_order):
         reason = item.error
         if item.opener is not None:
             try:
