@@ -537,7 +537,7 @@ def test_shipped_catalogue_loads_with_unique_ids_and_complete_rules(catalogue: C
     # When it is loaded (the fixture)
     ids = [rule.id for rule in catalogue.rules]
     # Then it has a version, unique ids, and every rule has patterns and words for the on-call engineer
-    assert catalogue.version == "2026.11.2"
+    assert catalogue.version == "2026.12.1"
     assert len(ids) == len(set(ids)) >= 10
     for rule in catalogue.rules:
         assert rule.patterns, rule.id
@@ -676,7 +676,7 @@ def test_user_file_adds_a_rule_and_overrides_an_existing_id(tmp_path: Path, cata
     assert replaced.matches("AcmeHeapGone")
     assert not replaced.matches("java.lang.OutOfMemoryError: Java heap space")
     # And its version says which files made it, and EMR reasons are merged
-    assert merged.version == "2026.11.2+acme-rules@3"
+    assert merged.version == "2026.12.1+acme-rules@3"
     assert "ACME_REASON" in merged.emr_reasons
     assert "BOOTSTRAP_FAILURE" in merged.emr_reasons
 

@@ -36,7 +36,7 @@ def test_every_example_line_passes_the_prefilter_and_is_found_inside_a_long_log(
     catalogue: Catalogue, rule_id: str, line: str
 ) -> None:
     # Given a line a rule matches, buried in the middle of a batch of noise
-    assert catalogue.prefilter.hit(line.lower()), "the prefilter would skip a line the rule matches"
+    assert catalogue.prefilter.hit(line.lower() + "\n"), "the prefilter would skip a line the rule matches"
     position = BLOCK_LINES + 137
     # (a rule that needs frames in its stack gets a frame its `frames:` names, right below it; one that
     # only counts under some log records gets such a record right above it)
@@ -97,7 +97,29 @@ def test_each_hint_knows_which_rules_and_extractors_to_run(catalogue: Catalogue)
         assert owning, rule.id
         for index in owning:
             assert any(prefilter.hints[index] in hint for hint in rule.hints or ()), (rule.id, prefilter.hints[index])
-    # No hint contains another one (the longer would add nothing)
+    # No hint contains another one (the longer would add nothing), but a rule's own `scan_for` literal
+    # ("exception:"), which keeps its place so that other rules are not tried on all its lines
+    exclusive = {h for rule in catalogue.rules for h in rule.scan_for}
     for a in prefilter.hints:
-        assert not any(b != a and b in a for b in prefilter.hints), a
+        assert not any(b != a and b in a and b not in exclusive for b in prefilter.hints), a
     assert any("exit_code" in extractors for extractors in prefilter.extractors)
+
+
+def test_a_rules_scan_for_literals_replace_its_patterns_own(tmp_path: Path) -> None:
+    # Given a user rule whose pattern's own literal ("error") is on every ERROR line, scanning for
+    # "badness:" instead
+    rules = tmp_path / "ours.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - id: acme_badness\n    category: other\n    rank: 50\n    severity: low\n"
+        "    retryable: null\n    title: Our badness\n    patterns: ['(?:error|badness): acme']\n"
+        "    scan_for: ['badness:']\n    explanation: bad\n    remediation: fix it\n",
+        encoding="utf-8",
+    )
+    extended = load_catalogue([rules])
+    # Then only lines with the literal are tried: the rule's match without it is (knowingly) not found
+    found = analyse_lines(["ERROR Main: badness: acme", "ERROR Main: error: acme"], catalogue=extended, source="t")
+    assert [f.line_no for f in found.findings if f.rule_id == "acme_badness"] == [1]
+    # And a literal too short to be worth scanning for is refused
+    rules.write_text(rules.read_text("utf-8").replace("scan_for: ['badness:']", "scan_for: ['bad']"), "utf-8")
+    with pytest.raises(CatalogueError, match="scan_for"):
+        load_catalogue([rules])

@@ -72,6 +72,10 @@ class Rule(BaseModel):
     levels: list[Literal["FATAL", "ERROR", "WARN", "INFO", "none"]] = Field(default_factory=list)
     # A catch-all (an exception no rule knows): tried only on lines no other rule matched.
     fallback: bool = False
+    # The literals the scanner looks for instead of the patterns' own, when those are too common to be
+    # worth it ("error" is on every ERROR line): a line without one of these is not tried. A trade of
+    # recall for speed that the rule's author makes knowingly ("\n" ends a line).
+    scan_for: list[str] = Field(default_factory=list)
     # Lines written when an application or step ends (its final status): with no step around it, a match
     # in the driver's log means the application failed (not only that something failed inside it).
     final_status: bool = False
@@ -104,6 +108,8 @@ class Rule(BaseModel):
     def hints(self) -> tuple[str, ...] | None:
         """Lowercase literals, one of which every matching line contains (None: no usable literal, so the
         rule must be tried on every line). Lets the analyser skip the vast majority of lines in C."""
+        if self.scan_for:
+            return tuple(dict.fromkeys(h.lower() for h in self.scan_for))
         found: list[str] = []
         for pattern in self.patterns:
             literals = required_literals(pattern)
@@ -308,9 +314,12 @@ class Prefilter:
         for extractor, hints in (EXTRACTOR_HINTS if extractor_hints is None else extractor_hints).items():
             for hint in hints:
                 owners.setdefault(hint.lower(), (set(), set()))[1].add(extractor)
+        # A rule's own `scan_for` literals are common on purpose-limited lines ("exception:"): a longer
+        # hint that contains one keeps its own place, so its rules are not tried on every such line.
+        exclusive = {h.lower() for rule in rules for h in rule.scan_for}
         minimal: list[str] = []
         for hint in sorted(owners, key=lambda h: (len(h), h)):
-            if not any(shorter in hint for shorter in minimal):
+            if not any(shorter in hint for shorter in minimal if shorter not in exclusive):
                 minimal.append(hint)
         rule_sets: list[tuple[Rule, ...]] = []
         extractor_sets: list[frozenset[str]] = []
@@ -318,7 +327,7 @@ class Prefilter:
             rule_ids: set[str] = set()
             extractors: set[str] = set()
             for hint, (hint_rules, hint_extractors) in owners.items():
-                if literal in hint:
+                if hint == literal or (literal in hint and literal not in exclusive):
                     rule_ids |= hint_rules
                     extractors |= hint_extractors
             # Keep the catalogue's order: it is the order rules are tried in.
@@ -405,7 +414,12 @@ def _read_rules_file(text: str, origin: str) -> _RulesFile:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
         for field_name in ("patterns", "not_patterns", "symptom_when", "frames"):
             _check_patterns(origin, f"rule {rule.id!r}", field_name, getattr(rule, field_name), rule.ignore_case)
-        for number, pattern in enumerate(rule.patterns, start=1):
+        short = [h for h in rule.scan_for if len(h) < _MIN_HINT]
+        if short:
+            raise CatalogueError(
+                f"rules file {origin}: rule {rule.id!r}: scan_for {short!r}: {_MIN_HINT}+ characters each"
+            )
+        for number, pattern in enumerate([] if rule.scan_for else rule.patterns, start=1):
             if required_literals(pattern) is None:
                 raise CatalogueError(
                     f"rules file {origin}: rule {rule.id!r}: patterns[{number}] {pattern!r} has no fixed text of "

@@ -132,13 +132,13 @@ def _confidence(root: Finding | None, failed: bool, shown: bool, partial: bool) 
     elif root.quiet:
         value = 0.35  # only a handled exception, in a run known to have failed
     elif root.kind == "symptom":
-        value = 0.6 if root.category == "app_killed_or_am_failed" else 0.5
+        value = 0.8 if root.category == "app_killed_or_am_failed" else 0.75
     elif root.requires_failure:
-        value = 0.7 if failed else 0.45  # lines healthy runs print too
+        value = 0.75 if failed else 0.7  # lines healthy runs print too
     elif failed:
         value = 0.9
     else:
-        value = 0.75 if root.rank <= 30 else 0.65
+        value = 0.8 if root.rank <= 30 else 0.7
     return round(value - (0.1 if partial else 0.0), 2)
 
 
@@ -240,11 +240,15 @@ def diagnose(
             )
     explanation = rule.explanation if rule else ""
     remediation = rule.remediation if rule else ""
+    summary = root.headline
     category, title, retryable = root.category, root.title, root.retryable
     if root.kind == "symptom" and root.category == "app_killed_or_am_failed":
         title = f"{root.title}; the logs read do not say why"
     elif root.kind == "symptom":
         category, title = "other", "The job failed with an error no known signature covers"
+        # The deepest cause in the chain says best what failed (a wrapper's "Caused by: ..." at the bottom).
+        deepest = next((line for line in reversed(root.evidence) if line.startswith("Caused by: ")), None)
+        summary = deepest.removeprefix("Caused by: ").strip() if deepest else summary
         explanation = "The logs show that the application failed and the error it failed with. " + explanation
         remediation = "Read the error in the evidence and the driver's log (YARN container ..._000001 stderr)."
     return Diagnosis(
@@ -253,7 +257,7 @@ def diagnose(
         title=title,
         severity=root.severity,
         retryable=retryable,
-        summary=root.headline,
+        summary=summary,
         explanation=explanation.strip(),
         remediation=remediation.strip(),
         headline=root.headline,

@@ -116,8 +116,8 @@ class Diagnosis(BaseModel):
     partial: bool = False
     partial_notes: list[str] = Field(default_factory=list)
     from_logs: bool = False
-    # How sure the verdict is: 0.9 a cause with the failure it explains, 0.6 a cause alone, 0.3 a
-    # failure nothing explains; for no_failure, 0.9 with a success marker, 0.6 without.
+    # How sure the verdict is, calibrated on the development half of the corpus (make accuracy prints the
+    # share of verdicts right per confidence group): see emr_triage.analysis.verdict._confidence.
     confidence: float = 0.0
     exit_codes: list[ExitCode] = Field(default_factory=list)
     extract: list[ExtractLine] = Field(default_factory=list)
