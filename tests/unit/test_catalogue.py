@@ -403,6 +403,10 @@ EXAMPLES: dict[str, list[str]] = {
         "ml.dmlc.xgboost4j.java.XGBoostError: XGBoostModel training failed",
         "Error: java.io.IOException: File copy failed: hdfs://nn:8020/in/a -> webhdfs://nn2/out/a",
     ],
+    "python_exception_line": [
+        " ValueError: Cannot run multiple SparkContexts at once; existing SparkContext(app=pyspark-shell)",
+        "KeyError: 'customer_id'",
+    ],
     "python_lost_its_jvm": [
         "py4j.protocol.Py4JNetworkError: Answer from Java side is empty",
         "ERROR:py4j.java_gateway:An error occurred while trying to connect to the Java server (127.0.0.1:39103) "
