@@ -166,3 +166,13 @@ def _diagnose_with_reads(catalogue: Catalogue, text: str) -> Diagnosis:
     analysis, read = analyse_stream([text.encode()], catalogue=catalogue, source=SOURCE)
     assert read.interactive == ("Spark session available as" in text)
     return diagnose(analysis.findings, catalogue, [read])
+
+
+def test_a_pyspark_exception_after_a_warn_line_is_not_that_records_handled_throwable(catalogue: Catalogue) -> None:
+    # Given a start-up WARN, then the exception Python printed when the driver's query failed
+    log = (
+        "21/07/31 13:34:50 WARN NativeCodeLoader: Unable to load native-hadoop library for your platform\n"
+        "pyspark.sql.utils.AnalysisException: \"Database 'glue_database' not found;\"\n"
+    )
+    # Then it is the failure (log4j prints a record's throwable, Python prints its own exceptions)
+    assert _diagnose(catalogue, log, "unknown").category == "sql_analysis_error"

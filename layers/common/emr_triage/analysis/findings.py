@@ -396,6 +396,9 @@ def _tail(previous: bytes, data: bytes) -> bytes:
 _IPYTHON_TRACEBACK = re.compile(r"^(?P<exception>[A-Za-z_][\w.]{0,200})\s{2,}Traceback \(most recent call last\)")
 _Record = tuple[str | None, bool, str | None]
 _UNCAUGHT = "Exception in thread "
+# Exceptions no log4j record printed: an uncaught one (the JVM prints it), and PySpark's and py4j's (Python
+# prints them), even right after a record line.
+_PRINTED_BY_ITSELF = (_UNCAUGHT, "pyspark.", "py4j.")
 # Lines that continue a record's throwable: its causes, and MapReduce's task diagnostics ("Error: ...").
 _THROWABLE_LEADS = ("Caused by:", "Error: ")
 _SILENT_LEVELS = frozenset({"DEBUG", "TRACE"})
@@ -413,7 +416,7 @@ def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Call
     own = LEVEL.match(line)
     if own:
         return own["level"], False, line
-    if line.startswith(_UNCAUGHT) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
+    if line.startswith(_PRINTED_BY_ITSELF) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
         return None, False, None  # not the throwable of a log record (a Python traceback, a report, plain text)
     for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
         record = LEVEL.match(before)
