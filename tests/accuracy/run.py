@@ -43,7 +43,7 @@ GROUPS = {
     "test": ("excerpts-test", "wholelogs-test"),
     "spark-runs": ("spark-runs-dev", "spark-runs-test"),
 }
-CONFIDENCE_BINS = ((0.0, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.01))
+CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.01))
 
 
 @dataclass
