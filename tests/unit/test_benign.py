@@ -105,3 +105,27 @@ def test_a_bad_benign_line_is_rejected_with_the_file_and_the_problem(tmp_path: P
     with pytest.raises(CatalogueError, match=problem) as raised:
         load_catalogue([rules])
     assert "bad.yaml" in str(raised.value)
+
+
+def test_a_missing_listener_jar_is_not_benign_though_the_listener_is(catalogue: Catalogue) -> None:
+    # Given the OpenLineage listener's class missing from the classpath (the SparkContext cannot start)
+    log = (
+        "24/03/01 10:00:00 ERROR SparkContext: Error initializing SparkContext.\n"
+        "java.lang.ClassNotFoundException: io.openlineage.spark.agent.OpenLineageSparkListener\n"
+    )
+    # Then the missing class is the cause, as it would be for any other listener
+    assert _category(catalogue, log, "failed") == "dependency_conflict"
+
+
+def test_users_benign_lines_with_the_same_group_names_load_and_work(catalogue: Catalogue, tmp_path: Path) -> None:
+    rules = tmp_path / "ours.yaml"
+    entry = "    patterns: ['(?P<what>AcmeProbe{n}): failed']\n    seen_in: abc\n    sources: [x]\n    why: abc\n"
+    rules.write_text(
+        "version: 1\nbenign:\n" + "".join(f"  - id: acme_{n}\n" + entry.format(n=n) for n in (1, 2)), encoding="utf-8"
+    )
+    extended = load_catalogue([rules])
+    log = "24/03/01 10:00:00 ERROR Executor: task failed\njava.lang.OutOfMemoryError: Java heap space\n"
+    assert _category(extended, log) == "oom_heap"
+    assert _category(extended, "24/03/01 10:00:00 ERROR AcmeProbe2: failed\njava.lang.UnsatisfiedLinkError: x\n") == (
+        "no_failure"
+    )

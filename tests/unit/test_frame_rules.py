@@ -87,3 +87,28 @@ def test_a_frames_rule_whose_first_match_does_not_stand_can_stand_at_a_later_mat
     # Then the finding is the second match, counted once
     found = [f for f in analysis.findings if f.rule_id == "acme_pool_exhausted"]
     assert [(f.line_no, f.count) for f in found] == [(4, 1)]
+
+
+def test_a_handled_generic_headline_then_a_real_one_without_frames_does_not_break_the_scan(
+    catalogue: Catalogue,
+) -> None:
+    # Given the generic headline under a WARN record (handled), then the same headline again outside it,
+    # and no metastore frame anywhere
+    head = "Error while instantiating 'org.apache.spark.sql.hive.HiveSessionStateBuilder'"
+    lines = [
+        "23/06/01 10:00:01 WARN SharedState: could not build the Hive session state, falling back",
+        f"java.lang.IllegalArgumentException: {head}:",
+        *(f"\tat org.apache.spark.Foo.bar{i}(Foo.scala:{i})" for i in range(45)),
+        f"Caused by: java.lang.IllegalArgumentException: {head}:",
+        "\tat org.apache.spark.sql.SparkSession.x(SparkSession.scala:1)",
+    ]
+    # When it is analysed, then it completes, and the frames rule does not stand
+    assert _diagnose(catalogue, "\n".join(lines) + "\n").rule_id != "hive_session_metastore_frames"
+
+
+def test_a_specific_cause_inside_the_stack_beats_the_frames_rule(catalogue: Catalogue) -> None:
+    log = HIVE_SESSION + (
+        "Caused by: java.lang.RuntimeException: java.lang.ClassNotFoundException: Class "
+        "com.amazonaws.glue.catalog.metastore.AWSGlueDataCatalogHiveClientFactory not found\n"
+    )
+    assert _diagnose(catalogue, log).category == "dependency_conflict"

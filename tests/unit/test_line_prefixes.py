@@ -74,3 +74,16 @@ def test_lines_without_the_prefix_are_left_as_they_are() -> None:
 def test_a_plain_log_has_no_prefix_to_strip() -> None:
     assert line_unwrapper(PLAIN.encode()) is None
     assert line_unwrapper(b"") is None
+
+
+def test_a_log_whose_own_layout_starts_with_an_iso_timestamp_keeps_it(catalogue: Catalogue) -> None:
+    # Given a log4j layout with ISO "...Z" timestamps (what a CI runner's prefix also looks like)
+    lines = [
+        "2023-06-01T10:00:00.123Z INFO SparkContext: Running Spark version 3.5.1",
+        "2023-06-01T10:00:09.123Z WARN Retry: connecting again",
+        "java.net.ConnectException: Connection refused",
+        "2023-06-01T10:00:10.123Z INFO DAGScheduler: Job 0 finished: count at x.py:1, took 1.0 s",
+    ]
+    assert line_unwrapper("\n".join(lines).encode()) is None
+    # Then the handled WARN stays handled
+    assert _diagnose(catalogue, "\n".join(lines) + "\n").category == "no_failure"

@@ -13,7 +13,7 @@ import pytest
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.findings import analyse_lines
 from emr_triage.analysis.verdict import diagnose
-from emr_triage.models.analysis import Diagnosis, LogRead, Outcome
+from emr_triage.models.analysis import Diagnosis, KnownOutcome, LogRead
 
 SOURCE = "s3://acme-emr-logs/logs/j-3ANP7YJ2WQ0LC/steps/s-3H8ZKQW0EXAMP/stderr.gz"
 
@@ -40,7 +40,7 @@ def catalogue() -> Catalogue:
     return load_catalogue()
 
 
-def _diagnose(catalogue: Catalogue, text: str, outcome: Outcome) -> Diagnosis:
+def _diagnose(catalogue: Catalogue, text: str, outcome: KnownOutcome) -> Diagnosis:
     analysis = analyse_lines(text.splitlines(), catalogue=catalogue, source=SOURCE)
     return diagnose(analysis.findings, catalogue, [LogRead(source=SOURCE, lines=analysis.lines)], outcome=outcome)
 
@@ -134,8 +134,10 @@ def test_debug_stacks_are_never_evidence(catalogue: Catalogue) -> None:
         "java.lang.ClassNotFoundException: org.apache.hadoop.hive.Foo\n"
         "\tat java.net.URLClassLoader.findClass(URLClassLoader.java:387)\n"
     )
-    # Then it is not a cause, even in a run known to have failed
-    assert _diagnose(catalogue, log, "failed").category == "no_failure"
+    # Then alone it is nothing to act on
+    assert _diagnose(catalogue, log, "unknown").category == "no_failure"
+    # And in a run known to have failed it is a handled detail, the least sure of clues
+    assert _diagnose(catalogue, log, "failed").confidence < 0.5
 
 
 SPARK_SHELL = """\
@@ -176,3 +178,63 @@ def test_a_pyspark_exception_after_a_warn_line_is_not_that_records_handled_throw
     )
     # Then it is the failure (log4j prints a record's throwable, Python prints its own exceptions)
     assert _diagnose(catalogue, log, "unknown").category == "sql_analysis_error"
+
+
+def _warn_stack(frames: int) -> str:
+    lines = [
+        "23/06/01 10:00:00 INFO SparkContext: Running Spark version 3.5.1",
+        "23/06/01 10:00:01 WARN HiveClientImpl: Failed to refresh a cached table, will retry later",
+        "org.apache.spark.SparkException: refresh failed",
+        *(f"\tat org.apache.spark.Foo.bar{i}(Foo.scala:{i})" for i in range(frames)),
+        "Caused by: com.acme.cache.CacheStaleException: entry expired",
+        "\tat com.acme.cache.Cache.get(Cache.java:10)",
+        "23/06/01 10:00:05 INFO BlockManager: stored block",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("frames", [30, 45])
+def test_a_handled_stack_is_handled_however_deep_its_causes_are(catalogue: Catalogue, frames: int) -> None:
+    # Given a WARN record's stack whose Caused by is more lines down than the record is looked for
+    # Then it is still not taken for an error no rule knows
+    assert _diagnose(catalogue, _warn_stack(frames), "unknown").category == "no_failure"
+
+
+def test_the_jvms_own_out_of_memory_after_a_debug_line_still_counts_in_a_failed_run(catalogue: Catalogue) -> None:
+    # Given an executor logging at DEBUG, and the JVM printing its OutOfMemoryError right after a record
+    log = (
+        "24/03/01 10:00:00 INFO Executor: Running task 3.0 in stage 2.0 (TID 17)\n"
+        "24/03/01 10:00:09 DEBUG TaskMemoryManager: Task 17 acquired 64.0 MiB\n"
+        "java.lang.OutOfMemoryError: Java heap space\n"
+        "Dumping heap to /mnt/var/log/hadoop/heapdump.hprof ...\n"
+    )
+    # Then in a run known to have failed it is the cause (taken as the DEBUG record's, it is only less sure)
+    assert _diagnose(catalogue, log, "failed").category == "oom_heap"
+
+
+def test_a_resourcemanager_log_whose_second_attempt_succeeded_is_healthy(catalogue: Catalogue) -> None:
+    rm = "INFO org.apache.hadoop.yarn.server.resourcemanager"
+    log = (
+        f"2024-03-01 10:00:00,003 {rm}.rmapp.attempt.RMAppAttemptImpl: appattempt_1709280000000_0007_000001 "
+        "State change from FINAL_SAVING to FAILED on event = CONTAINER_FINISHED\n"
+        f"2024-03-01 10:30:00,001 {rm}.rmapp.RMAppImpl: application_1709280000000_0007 State change from "
+        "FINAL_SAVING to FINISHED on event = ATTEMPT_FINISHED\n"
+        f"2024-03-01 10:30:00,002 {rm}.RMAppManager$ApplicationSummary: appId=application_1709280000000_0007,"
+        "name=etl,state=FINISHED,finalStatus=SUCCEEDED\n"
+    )
+    assert _diagnose(catalogue, log, "unknown").category == "no_failure"
+
+
+def test_an_am_stopped_mid_stage_after_an_earlier_job_finished_is_a_kill(catalogue: Catalogue) -> None:
+    log = (
+        "24/03/01 10:05:00 INFO DAGScheduler: Job 0 finished: count at etl.py:10, took 290.1 s\n"
+        "24/03/01 10:05:01 INFO DAGScheduler: Submitting ResultStage 1 (MapPartitionsRDD[7] at save at etl.py:20)\n"
+        "24/03/01 10:09:12 ERROR ApplicationMaster: RECEIVED SIGNAL TERM\n"
+    )
+    assert _diagnose(catalogue, log, "unknown").category == "app_killed_or_am_failed"
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_an_exception_no_rule_knows_is_found_whatever_the_line_ends(catalogue: Catalogue, end: str) -> None:
+    log = f"com.acme.etl.QualityGateException{end}\tat com.acme.etl.Gate.check(Gate.java:10){end}"
+    assert _diagnose(catalogue, log, "unknown").category == "other"

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from emr_triage.analysis.catalogue import Catalogue
     from emr_triage.aws.s3 import LogStore
     from emr_triage.local.output import ProgressBar
-    from emr_triage.models.analysis import AnalysisReport, Diagnosis, Outcome
+    from emr_triage.models.analysis import AnalysisReport, Diagnosis, KnownOutcome
     from emr_triage.models.incident import Incident
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -420,7 +420,7 @@ def analyse_inputs(
     inputs: Sequence[LogInput],
     catalogue: Catalogue,
     *,
-    outcome: Outcome = "unknown",
+    outcome: KnownOutcome = "unknown",
     progress: ProgressBar | None = None,
 ) -> tuple[AnalysisReport, Diagnosis, list[str]]:
     """Analyse logs together and diagnose them, as ``analyze`` does (and as an incident does: the same

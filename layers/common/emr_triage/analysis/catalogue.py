@@ -20,6 +20,21 @@ from emr_triage.models.validation import describe_validation_error
 
 _SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
 # What the analyser reads from lines besides rule matches, and the literals every such line contains.
+# What only an interactive session's log says, where a statement can fail and later ones succeed:
+# spark-shell and the pyspark shell, the Thrift server, Livy, Zeppelin, Jupyter.
+SESSION_MARKERS = (
+    "Spark context available as",
+    "Spark session available as",
+    "Type in expressions to have them evaluated",
+    "scala> ",
+    "HiveThriftServer2",
+    "SparkExecuteStatementOperation",
+    "LivyServer",
+    "InteractiveSession",
+    "RemoteInterpreterServer",
+    "NotebookApp",
+    "IPKernelApp",
+)
 EXTRACTOR_HINTS: dict[str, tuple[str, ...]] = {
     # YARN application ids: "Submitted application application_..." (spark-submit, step stderr) ...
     "application_id": ("submitted application", "application report for", "application id"),
@@ -27,21 +42,8 @@ EXTRACTOR_HINTS: dict[str, tuple[str, ...]] = {
     "exit_code": ("exit code", "exitcode", "exit status", "exited with status", "received signal"),
     # Sections of `yarn logs` output: "Container: container_... on host" then "LogType:stderr"
     "section": ("container: container_", "logtype:"),
-    # Interactive sessions, where a statement can fail and later ones succeed: spark-shell, the pyspark
-    # shell, the Thrift server, Livy, Zeppelin, Jupyter
-    "session": (
-        "spark context available as",
-        "spark session available as",
-        "type in expressions to have them evaluated",
-        "scala> ",
-        "hivethriftserver2",
-        "sparkexecutestatementoperation",
-        "livyserver",
-        "interactivesession",
-        "remoteinterpreterserver",
-        "notebookapp",
-        "ipkernelapp",
-    ),
+    # Interactive sessions (see SESSION_MARKERS)
+    "session": tuple(marker.lower() for marker in SESSION_MARKERS),
 }
 
 
@@ -169,6 +171,24 @@ class BenignLine(BaseModel):
     def matcher(self) -> re.Pattern[str]:
         return _compile(self.patterns, self.ignore_case)
 
+    @cached_property
+    def hints(self) -> tuple[str, ...] | None:
+        """Lowercase literals one of which every match contains (None: try the expression on every line)."""
+        found: list[str] = []
+        for pattern in self.patterns:
+            literals = required_literals(pattern)
+            if not literals:
+                return None
+            found.extend(h.lower() for h in literals)
+        return tuple(found)
+
+    def matches(self, text: str, lowered: str) -> bool:
+        """Whether ``text`` (``lowered``: the same, lowercased) is this benign line."""
+        hints = self.hints
+        if hints is not None and not any(hint in lowered for hint in hints):
+            return False
+        return self.matcher.search(text) is not None
+
 
 _MIN_HINT = 4
 
@@ -272,19 +292,17 @@ class Catalogue:
     def get(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
 
-    @cached_property
-    def benign_matcher(self) -> re.Pattern[str] | None:
-        """One expression for every benign line (None when there are none)."""
-        if not self.benign:
-            return None
-        return re.compile("|".join(f"(?{'i' if e.ignore_case else ''}:{e.matcher.pattern})" for e in self.benign))
-
     def benign_entry(self, *texts: str | None) -> BenignLine | None:
-        """The benign entry one of ``texts`` matches, if any."""
-        matcher = self.benign_matcher
-        if matcher is None or not any(text and matcher.search(text) for text in texts):
-            return None
-        return next(e for e in self.benign if any(text and e.matcher.search(text) for text in texts))
+        """The benign entry one of ``texts`` matches, if any (each entry's literals are looked for first,
+        so most lines cost a few substring tests)."""
+        for text in texts:
+            if not text:
+                continue
+            lowered = text.lower()
+            for entry in self.benign:
+                if entry.matches(text, lowered):
+                    return entry
+        return None
 
     @cached_property
     def prefilter(self) -> Prefilter:
@@ -414,10 +432,11 @@ def _read_rules_file(text: str, origin: str) -> _RulesFile:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
         for field_name in ("patterns", "not_patterns", "symptom_when", "frames"):
             _check_patterns(origin, f"rule {rule.id!r}", field_name, getattr(rule, field_name), rule.ignore_case)
-        short = [h for h in rule.scan_for if len(h) < _MIN_HINT]
+        short = [h for h in rule.scan_for if len(h) < _MIN_HINT or "\n" in h[:-1]]
         if short:
             raise CatalogueError(
-                f"rules file {origin}: rule {rule.id!r}: scan_for {short!r}: {_MIN_HINT}+ characters each"
+                f"rules file {origin}: rule {rule.id!r}: scan_for {short!r}: {_MIN_HINT}+ characters each, and a "
+                "line break only at the end (a literal is found within one line)"
             )
         for number, pattern in enumerate([] if rule.scan_for else rule.patterns, start=1):
             if required_literals(pattern) is None:

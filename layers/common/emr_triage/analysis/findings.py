@@ -12,8 +12,9 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from emr_triage.analysis.catalogue import Catalogue, Prefilter, Rule
+from emr_triage.analysis.catalogue import SESSION_MARKERS, Catalogue, Prefilter, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
 from emr_triage.analysis.redact import redact, redact_lines
@@ -43,12 +44,7 @@ _APPLICATION_ID = re.compile(
     r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
 )
 # The driver's "INFO SparkContext: Submitted application: <spark.app.name>" (the name people know a job by).
-_SESSION = re.compile(
-    r"Spark (?:context|session) available as|Type in expressions to have them evaluated|^scala> "
-    r"|HiveThriftServer2|SparkExecuteStatementOperation|LivyServer|InteractiveSession|RemoteInterpreterServer"
-    r"|NotebookApp|IPKernelApp",
-    re.IGNORECASE,
-)
+_SESSION = re.compile("|".join(re.escape(marker) for marker in SESSION_MARKERS), re.IGNORECASE)
 _SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (\S.{0,199})")
 
 
@@ -237,7 +233,7 @@ class _Scan:
         self.open_blocks = [b for b in self.open_blocks if b.open]
 
     def _close(self, block: _Block) -> None:
-        if block.close():
+        if block.close() or block.finding not in self.result.findings:
             return
         # Its rule's frames are not in its stack: the match does not stand (a later one may).
         self.result.findings.remove(block.finding)
@@ -312,16 +308,15 @@ class _Scan:
                 continue
             if record is None:
                 record = _record_of(line, data, start, self.previous_tail, self.unwrap)
-            level, inherited, record_line = record
-            if level in _SILENT_LEVELS:
-                return  # DEBUG and TRACE stacks (class loading, retries) are printed by healthy runs
-            if rule.levels and (level or "none").replace("WARNING", "WARN") not in rule.levels:
+            if record.level in _SILENT_LEVELS and not record.inherited:
+                return  # a DEBUG or TRACE record's own line (class loading, retries): healthy runs print many
+            if rule.levels and (record.level or "none").replace("WARNING", "WARN") not in rule.levels:
                 continue
-            if (rule.kind == "cause" or rule.fallback) and self.catalogue.benign_entry(line, record_line):
+            if (rule.kind == "cause" or rule.fallback) and self.catalogue.benign_entry(line, record.line):
                 continue  # a line healthy runs of some stack print (benign.yaml): never a cause
             matched = True
-            # An exception printed under a WARN record was handled and logged, not fatal by itself.
-            quiet = (inherited and level in QUIET_LEVELS) or rule.shutdown_noise
+            # An exception printed under a WARN (or DEBUG) record was handled and logged, not fatal by itself.
+            quiet = (record.inherited and record.level in _QUIET_WHEN_INHERITED) or rule.shutdown_noise
             existing = self.by_rule.get(rule.id)
             if existing is not None and not (existing.quiet and not quiet):
                 existing.count += 1
@@ -330,6 +325,7 @@ class _Scan:
             count = 1
             if existing is not None:  # a quiet first match, now a real one: this one is the evidence
                 self.result.findings.remove(existing)
+                self.open_blocks = [b for b in self.open_blocks if b.finding is not existing]
                 count = existing.count + 1
             section = f"{self.container} {self.log_type or ''}".strip() if self.container else None
             driver = bool(self.container and _DRIVER_CONTAINER.search(self.container))
@@ -348,7 +344,7 @@ class _Scan:
                 headline="",
                 context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail, self.unwrap)),
                 section=section,
-                level=level,
+                level=record.level,
                 quiet=quiet,
                 count=count,
             )
@@ -394,7 +390,18 @@ def _tail(previous: bytes, data: bytes) -> bytes:
 
 
 _IPYTHON_TRACEBACK = re.compile(r"^(?P<exception>[A-Za-z_][\w.]{0,200})\s{2,}Traceback \(most recent call last\)")
-_Record = tuple[str | None, bool, str | None]
+
+
+class _Record(NamedTuple):
+    """The log record a matched line belongs to."""
+
+    level: str | None  # its level; None: no record printed the line; _UNKNOWN_LEVEL: too far up to tell
+    inherited: bool  # the line is a record's throwable, not the record's own line
+    line: str | None  # the record's own line
+
+
+_UNKNOWN_LEVEL = "?"  # a throwable whose record is more lines up than are walked back: no `levels` takes it
+_NO_RECORD = _Record(None, False, None)
 _UNCAUGHT = "Exception in thread "
 # Exceptions no log4j record printed: an uncaught one (the JVM prints it), and PySpark's and py4j's (Python
 # prints them), even right after a record line.
@@ -402,6 +409,8 @@ _PRINTED_BY_ITSELF = (_UNCAUGHT, "pyspark.", "py4j.")
 # Lines that continue a record's throwable: its causes, and MapReduce's task diagnostics ("Error: ...").
 _THROWABLE_LEADS = ("Caused by:", "Error: ")
 _SILENT_LEVELS = frozenset({"DEBUG", "TRACE"})
+# The levels whose records' throwables are handled: caught and logged as a warning, or only for debugging.
+_QUIET_WHEN_INHERITED = QUIET_LEVELS | _SILENT_LEVELS
 
 
 def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Callable[[str], str]) -> _Record:
@@ -415,18 +424,22 @@ def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Call
     """
     own = LEVEL.match(line)
     if own:
-        return own["level"], False, line
+        return _Record(own["level"], False, line)
     if line.startswith(_PRINTED_BY_ITSELF) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
-        return None, False, None  # not the throwable of a log record (a Python traceback, a report, plain text)
+        return _NO_RECORD  # not the throwable of a log record (a Python traceback, a report, plain text)
+    walked = 0
     for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
+        walked += 1
         record = LEVEL.match(before)
         if record:
-            return record["level"], True, before
+            return _Record(record["level"], True, before)
         if before.startswith(_UNCAUGHT):
-            return None, False, None
+            return _NO_RECORD
         if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
-            return None, False, None
-    return None, False, None
+            return _NO_RECORD
+    if walked < _RECORD_LOOKBACK:
+        return _NO_RECORD  # the start of the text: a bare stack, pasted
+    return _Record(_UNKNOWN_LEVEL, True, None)  # still inside a stack: some record above printed it
 
 
 def _lines_back(

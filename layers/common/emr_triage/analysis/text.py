@@ -101,7 +101,8 @@ _LINE_PREFIXES: tuple[re.Pattern[str], ...] = (
     # kubectl logs --prefix: "[pod/spark-pi-driver/spark-kubernetes-driver] ..."
     re.compile(r"^\[pod/[^\]\s]{1,200}\] "),
     # CI runners (GitHub Actions, Azure Pipelines): "2023-05-01T10:00:00.1234567Z ..."
-    re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z "),
+    # (not a log4j layout's own ISO timestamp, which a level follows)
+    re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z (?!(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\b)"),
     # journald / syslog: "Dec 06 12:00:00 ip-10-0-0-1 spark-submit[1234]: ..."
     re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S{1,100} [^\s:\[]{1,100}(?:\[\d{1,10}\])?: "),
     # Airflow's task log relaying spark-submit: "[2021-03-01 10:00:00,123] {spark_submit.py:490} INFO - ..."

@@ -18,8 +18,8 @@ from emr_triage.models.analysis import (
     Diagnosis,
     ExitCode,
     Finding,
+    KnownOutcome,
     LogRead,
-    Outcome,
     SecondaryFinding,
 )
 
@@ -147,7 +147,7 @@ def diagnose(
     catalogue: Catalogue,
     reads: Iterable[LogRead] = (),
     exit_codes: Iterable[ExitCode] = (),
-    outcome: Outcome = "unknown",
+    outcome: KnownOutcome = "unknown",
 ) -> Diagnosis:
     """Choose the root cause among findings and explain it.
 
@@ -198,7 +198,8 @@ def diagnose(
             confidence=_confidence(None, False, True, partial),
             **common,
         )
-    symptoms = any(f.kind == "symptom" and not f.quiet for f in findings)
+    # (a symptom healthy runs print too, such as an exception no rule knows, does not show a failure)
+    symptoms = any(f.kind == "symptom" and not f.quiet and not f.requires_failure for f in findings)
     failed = outcome == "failed" or symptoms
     ordered = sorted(
         (f for f in findings if f.kind != "success" and (failed or not f.quiet)),

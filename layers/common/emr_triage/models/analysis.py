@@ -11,7 +11,7 @@ Severity = Literal["critical", "high", "medium", "low"]
 # the application or step finished successfully (what came before it was recovered from).
 FindingKind = Literal["cause", "symptom", "success"]
 # What is known of the run besides its logs: EMR or YARN said it failed (or succeeded), or nothing.
-Outcome = Literal["failed", "succeeded", "unknown"]
+KnownOutcome = Literal["failed", "succeeded", "unknown"]
 
 
 class LogRead(BaseModel):

@@ -1,4 +1,4 @@
-"""Bugs found by reviewing the log engine (reader, scanners, block scanner, read-ahead): each test failed
+"""Edge cases of the log engine (reader, scanners, block scanner, read-ahead), each found by a review: each test failed
 before its fix."""
 
 from __future__ import annotations
