@@ -17,7 +17,7 @@ from emr_triage.analysis.catalogue import Catalogue, Prefilter, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
 from emr_triage.analysis.redact import redact, redact_lines
-from emr_triage.analysis.scan import LiteralScanner
+from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.analysis.text import (
     CONTINUATION,
     EXCEPTION_HEADLINE,
@@ -158,41 +158,26 @@ class _Scan:
     container: str | None = None
     log_type: str | None = None
 
-    def block(self, data: bytes, newlines: int | None = None) -> None:
-        """Scan one block of text (ending at a line break, except pieces of an over-long line).
-        ``newlines``: its number of line breaks, when the reader counted them already."""
+    def block(self, block: bytes | ScannedBlock) -> None:
+        """Scan one block of text (ending at a line break, except pieces of an over-long line), or take
+        one already scanned (:func:`~emr_triage.analysis.scan.scan_block`, e.g. on the read-ahead thread)."""
+        scanned = block if isinstance(block, ScannedBlock) else scan_block(self.scanner, block)
+        data = scanned.data
         prefilter = self.catalogue.prefilter
-        # Which literals hit on which line: (line start, line end, literal indexes), in line order.
-        candidates: list[tuple[int, int, set[int]]] = []
-        line_end = -1
-        for end, index in self.scanner.scan(data):
-            if end <= line_end:
-                candidates[-1][2].add(index)
-                continue
-            start = data.rfind(b"\n", 0, end - 1) + 1
-            line_end = data.find(b"\n", end - 1)
-            if line_end < 0:
-                line_end = len(data)
-            candidates.append((start, line_end, {index}))
-        counted_at = 0
-        counted = 0
         position = 0  # start of the first line not yet handed to the open blocks
-        for start, end, indexes in candidates:
+        for start, end, newlines_before, indexes in scanned.candidates:
             if self.open_blocks and position < start:
-                position = self._feed_blocks(data, position, start, counted_at, counted)
-            counted += data.count(b"\n", counted_at, start)
-            counted_at = start
-            line_no = self.lines_before + counted + 1
+                position = self._feed_blocks(data, position, start)
             line = _decode(data[start:end])
-            self._candidate(line, line_no, indexes, prefilter, data, start)
+            self._candidate(line, self.lines_before + newlines_before + 1, indexes, prefilter, data, start)
             position = end + 1
         if self.open_blocks and position < len(data):
-            self._feed_blocks(data, position, len(data), counted_at, counted)
-        self.lines_before += newlines if newlines is not None else counted + data.count(b"\n", counted_at)
+            self._feed_blocks(data, position, len(data))
+        self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = _tail(self.previous_tail, data)
 
-    def _feed_blocks(self, data: bytes, position: int, stop: int, counted_at: int, counted: int) -> int:
+    def _feed_blocks(self, data: bytes, position: int, stop: int) -> int:
         """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
         while self.open_blocks and position < stop:
             end = data.find(b"\n", position, stop)
@@ -378,7 +363,7 @@ def _lines_before(data: bytes, start: int, count: int, previous: bytes = b"") ->
 
 
 def analyse_blocks(
-    blocks: Iterable[bytes] | Iterable[tuple[bytes, int]],
+    blocks: Iterable[bytes] | Iterable[ScannedBlock],
     *,
     catalogue: Catalogue,
     source: str,
@@ -395,8 +380,8 @@ def analyse_blocks(
     Parameters
     ----------
     blocks:
-        The log's text, each block ending at a line break (but pieces of an over-long line); or pairs of
-        a block and its number of line breaks, counted by the producer (on another core).
+        The log's text, each block ending at a line break (but pieces of an over-long line); or blocks
+        already scanned (:func:`~emr_triage.analysis.scan.scan_block`), e.g. on another core.
     catalogue:
         The rules.
     source:
@@ -417,11 +402,8 @@ def analyse_blocks(
         source_weight=source_weight,
         scanner=scanner or catalogue.prefilter.scanner(),
     )
-    for item in blocks:
-        if isinstance(item, tuple):
-            scan.block(*item)
-        else:
-            scan.block(item)
+    for block in blocks:
+        scan.block(block)
     return scan.finish()
 
 

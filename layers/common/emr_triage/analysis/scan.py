@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -86,6 +87,47 @@ class HyperscanScanner:
         self._database.scan(block, match_event_handler=on_match, scratch=self._scratch())
         hits.sort()
         return hits
+
+
+# A line with a hit: its start and end offsets in the block, the line breaks before it in the block, and
+# the indexes of the literals that hit on it.
+Candidate = tuple[int, int, int, set[int]]
+
+
+@dataclass(slots=True)
+class ScannedBlock:
+    """A block of text, its line breaks, and the lines in it where literals hit (in line order)."""
+
+    data: bytes
+    newlines: int
+    candidates: list[Candidate]
+
+
+def scan_block(scanner: LiteralScanner, data: bytes) -> ScannedBlock:
+    """Find the literals in ``data``, the lines they hit and those lines' places, in one pass.
+
+    The bytes work of a block, apart from the decoding of the lines that hit: it needs no state from the
+    blocks before, so it can run on any thread, ahead of the ordered part of the scan. Every line break
+    is counted once, each stretch between two candidate lines with one ``bytes.count``.
+    """
+    hits = scanner.scan(data)
+    if not hits:
+        return ScannedBlock(data, data.count(b"\n"), [])
+    candidates: list[Candidate] = []
+    line_end = -1
+    counted_at = counted = 0
+    for end, index in hits:
+        if end <= line_end:
+            candidates[-1][3].add(index)
+            continue
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        line_end = data.find(b"\n", end - 1)
+        if line_end < 0:
+            line_end = len(data)
+        counted += data.count(b"\n", counted_at, start)
+        counted_at = start
+        candidates.append((start, line_end, counted, {index}))
+    return ScannedBlock(data, counted + data.count(b"\n", counted_at), candidates)
 
 
 def _hyperscan_literal(literal: bytes) -> bytes:
