@@ -14,10 +14,14 @@ Two interchangeable backends:
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from emr_triage.cache import write_atomically
 
 
 class LiteralScanner(Protocol):
@@ -55,16 +59,10 @@ class HyperscanScanner:
 
     name = "hyperscan"
 
-    def __init__(self, literals: Sequence[bytes]) -> None:
+    def __init__(self, literals: Sequence[bytes], cache_dir: Path | None = None) -> None:
         import hyperscan
 
-        self._database: Any = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._database.compile(
-            expressions=[_hyperscan_literal(literal) for literal in literals],
-            ids=list(range(len(literals))),
-            elements=len(literals),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(literals),
-        )
+        self._database: Any = _database(hyperscan, literals, cache_dir)
         self._scratch_type: Any = hyperscan.Scratch
         # Hyperscan's scratch space serves one scan at a time: one per thread (Lambda runs one invocation
         # per process, but the replay command, the tests and the load bench run handlers in threads).
@@ -130,6 +128,46 @@ def scan_block(scanner: LiteralScanner, data: bytes) -> ScannedBlock:
     return ScannedBlock(data, counted + data.count(b"\n", counted_at), candidates)
 
 
+_DB_MAGIC = b"emr-triage hyperscan database 1\n"
+
+
+def _database(hyperscan: Any, literals: Sequence[bytes], cache_dir: Path | None) -> Any:
+    """The compiled database for these literals: read back from ``cache_dir`` when it holds the one for
+    exactly this literal set and Hyperscan version, else compiled (and kept there for the next process).
+
+    Compiling takes a noticeable part of a command's start-up; reading one back takes a millisecond. Any
+    problem with the cache (missing, unreadable, stale, damaged, from another CPU) means compiling; a
+    cache that cannot be written is skipped.
+    """
+    key = hashlib.sha256(b"\0".join([str(hyperscan.__version__).encode(), *literals])).hexdigest().encode()
+    path = cache_dir / "hyperscan.db" if cache_dir is not None else None
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+            head = _DB_MAGIC + key + b"\n"
+            digest, payload = raw[len(head) : len(head) + 64], raw[len(head) + 65 :]
+            if raw.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode():
+                return hyperscan.loadb(payload, hyperscan.HS_MODE_BLOCK)
+        except Exception:  # noqa: S110 - any problem with the cache means compiling
+            pass
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=[_hyperscan_literal(literal) for literal in literals],
+        ids=list(range(len(literals))),
+        elements=len(literals),
+        flags=[hyperscan.HS_FLAG_CASELESS] * len(literals),
+    )
+    if path is not None:
+        try:
+            payload = hyperscan.dumpb(database)
+            write_atomically(
+                path, b"".join((_DB_MAGIC, key, b"\n", hashlib.sha256(payload).hexdigest().encode(), b"\n", payload))
+            )
+        except Exception:  # noqa: S110 - a cache that cannot be written is no cache
+            pass
+    return database
+
+
 def _hyperscan_literal(literal: bytes) -> bytes:
     """A literal as a Hyperscan (PCRE syntax) expression: every byte that is not a letter or digit is
     written as a hex escape, so no byte can be read as syntax."""
@@ -138,7 +176,7 @@ def _hyperscan_literal(literal: bytes) -> bytes:
     )
 
 
-def make_scanner(literals: Sequence[str], backend: str | None = None) -> LiteralScanner:
+def make_scanner(literals: Sequence[str], backend: str | None = None, cache_dir: Path | None = None) -> LiteralScanner:
     """The fastest scanner available for these literals.
 
     Parameters
@@ -147,6 +185,9 @@ def make_scanner(literals: Sequence[str], backend: str | None = None) -> Literal
         Text to find; matched caselessly (ASCII), as UTF-8 bytes.
     backend:
         ``"hyperscan"``, ``"python"`` or ``None``/``"auto"`` (hyperscan when it can be imported).
+    cache_dir:
+        Where the compiled Hyperscan database is kept between processes (the command line's start-up);
+        ``None``: compiled in memory only.
     """
     encoded = [literal.encode("utf-8") for literal in literals]
     choice = (backend or "auto").lower()
@@ -155,7 +196,7 @@ def make_scanner(literals: Sequence[str], backend: str | None = None) -> Literal
     if choice == "python":
         return PythonScanner(encoded)
     try:
-        return HyperscanScanner(encoded)
+        return HyperscanScanner(encoded, cache_dir)
     except ImportError:
         if choice == "hyperscan":
             raise
