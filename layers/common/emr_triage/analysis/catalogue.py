@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -80,11 +80,82 @@ class Rule(BaseModel):
             found.extend(literals)
         return tuple(dict.fromkeys(h.lower() for h in found))
 
+    @cached_property
+    def screened(self) -> tuple[_Screened, _Screened] | None:
+        """The patterns and the guards one by one, each behind the literals its matches contain (see
+        :func:`_screened`); None when the rule is only ever tried as one expression."""
+        patterns = _screened(self.patterns, self.ignore_case)
+        guards = _screened(self.not_patterns, self.ignore_case)
+        return None if patterns is None or guards is None else (patterns, guards)
+
     def matches(self, line: str) -> bool:
         """True when ``line`` is evidence for this rule (a pattern matches and no guard does)."""
+        screened = self.screened
+        if screened is not None and line.isascii():
+            lowered = line.lower()
+            if not _any_search(screened[0], line, lowered):
+                return False
+            return not _any_search(screened[1], line, lowered)
         if self.matcher.search(line) is None:
             return False
         return self.guard is None or self.guard.search(line) is None
+
+
+# One pattern of a rule compiled alone, and the lowercase literals one of which each of its matches
+# contains (None: none known, always searched).
+_Screened = tuple[tuple[Callable[[str], re.Match[str] | None], tuple[str, ...] | None], ...]
+
+
+def _screened(patterns: list[str], ignore_case: bool) -> _Screened | None:
+    """``patterns`` as separate expressions with their literals, to try on a line of ASCII text.
+
+    A rule's patterns are one alternation, and a line matches it exactly when it matches one of them; and
+    each match of a pattern contains one of its required literals (:func:`required_literals`, which the
+    scanner's prefilter relies on too). In ASCII text, an ASCII literal occurs caselessly exactly where
+    it occurs in ``line.lower()``, so a pattern whose literals are not there cannot match and is not
+    searched: one ``in`` test instead of a regular expression that tries every position of the line (most
+    candidate lines hit one pattern of a rule, and a guard none). Patterns with back references cannot be
+    taken apart (a group number means another group in the joined expression): such a rule returns None.
+    Lines with other characters, whose case folding ``str.lower`` does not model, get the joined
+    expressions.
+    """
+    screened = []
+    for pattern in patterns:
+        if _refers_back(pattern):
+            return None
+        literals = required_literals(pattern)
+        lowered = tuple(dict.fromkeys(literal.lower() for literal in literals)) if literals else None
+        if lowered is not None and not all(literal.isascii() for literal in lowered):
+            lowered = None
+        screened.append((_compile([pattern], ignore_case).search, lowered))
+    return tuple(screened)
+
+
+def _any_search(screened: _Screened, line: str, lowered: str) -> bool:
+    for search, literals in screened:
+        if (literals is None or any(literal in lowered for literal in literals)) and search(line) is not None:
+            return True
+    return False
+
+
+def _refers_back(pattern: str) -> bool:
+    """Whether ``pattern`` has a back reference or a conditional on a group (or cannot be parsed here)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    references = {c.GROUPREF, c.GROUPREF_EXISTS, c.GROUPREF_IGNORE, c.GROUPREF_LOC_IGNORE, c.GROUPREF_UNI_IGNORE}
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, _parser.SubPattern):
+            return any(op in references or walk(argument) for op, argument in value)
+        if isinstance(value, (tuple, list)):
+            return any(walk(item) for item in value)
+        return False
+
+    try:
+        return walk(_parser.parse(pattern))
+    except Exception:  # a private parser: if it changes, keep the rule in one expression
+        return True
 
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
