@@ -23,11 +23,13 @@ TOKEN = "xoxb-test-token"
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # Nothing from the developer's shell (a real Slack token, an AWS profile) reaches a test.
     for name in ("SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_CHANNEL", "AWS_PROFILE", "EMR_TRIAGE_RULES_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    # The command line's cache (checked catalogue, compiled scanner) stays out of the developer's home.
+    monkeypatch.setenv("EMR_TRIAGE_CACHE_DIR", str(tmp_path_factory.mktemp("emr-triage-cache")))
     runtime.reset()
     yield
     runtime.reset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -208,6 +209,34 @@ def test_json_has_every_key_with_its_type(tmp_path: Path) -> None:
             "notes": [],
         }
     ]
+
+
+def test_the_read_budget_is_16_gib_by_default_and_can_be_set(tmp_path: Path) -> None:
+    # Given a log of a few KiB
+    log = tmp_path / "stderr"
+    log.write_text(HEALTHY * 100 + HEAP_OOM)
+    # When it is analysed with the default budget, then with one smaller than the log
+    code, whole = run_json(str(log))
+    code_cut, cut = run_json("--max-gib", "0.000001", str(log))
+    # Then the whole log is read by default, and the smaller budget cuts it and says so
+    assert cli.build_parser().parse_args(["analyze", "x"]).max_gib == cli.DEFAULT_READ_BUDGET_GIB == 16
+    assert code == code_cut == EXIT_OK
+    assert whole["partial"] is False and whole["category"] == "oom_heap"
+    assert cut["partial"] is True
+    assert any("read budget of 1,073 bytes reached" in note for note in cut["partial_notes"]), cut["partial_notes"]
+
+
+def test_a_second_run_reads_the_catalogue_back_from_the_cache(tmp_path: Path) -> None:
+    # Given the cache folder the test environment points at, empty
+    cache = Path(os.environ["EMR_TRIAGE_CACHE_DIR"])
+    log = tmp_path / "stderr"
+    log.write_text(HEAP_OOM)
+    # When the same log is analysed twice
+    first = run_json(str(log))
+    assert (cache / "catalogue.json").is_file() and (cache / "hyperscan.db").is_file()
+    second = run_json(str(log))
+    # Then both runs say the same
+    assert first == second
 
 
 def test_an_empty_file_is_no_failure(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import gzip
 import json
 import random
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 
@@ -356,6 +357,52 @@ def test_read_ahead_passes_errors_on_and_stops_its_producer_when_the_consumer_st
     for _ in read_ahead(endless(), depth=2):
         break
     assert len(produced) < 10
+    assert not [t for t in threading.enumerate() if t.name == "emr-triage-read-ahead"]
+
+
+def test_read_ahead_with_work_does_each_items_work_once_on_either_thread_and_yields_results_in_order() -> None:
+    # Given work that records which thread did it, a producer slower than the consumer for the first half
+    # (the consumer does the work), then a consumer slower than the producer (which, finding the queue
+    # full, does the work of queued items itself)
+    done: list[tuple[int, str]] = []
+
+    def square(n: int) -> int:
+        done.append((n, threading.current_thread().name))
+        return n * n
+
+    def items() -> Iterator[int]:
+        for n in range(200):
+            if n < 100:
+                time.sleep(0.001)
+            yield n
+
+    results = []
+    for result in read_ahead(items(), depth=3, work=square):
+        results.append(result)
+        if result >= 100 * 100:
+            time.sleep(0.001)
+    # Then every result comes once, in order, each item's work was done exactly once, by both threads
+    assert results == [n * n for n in range(200)]
+    assert sorted(n for n, _ in done) == list(range(200))
+    assert {name for _, name in done} == {"MainThread", "emr-triage-read-ahead"}
+
+
+def test_an_error_in_the_work_is_raised_where_its_item_comes_in_order() -> None:
+    def work(n: int) -> int:
+        if n == 5:
+            raise ValueError("bad block 5")
+        return n
+
+    got: list[int] = []
+
+    def consume() -> None:
+        for result in read_ahead(iter(range(50)), depth=2, work=work):
+            got.append(result)
+            time.sleep(0.001)
+
+    with pytest.raises(ValueError, match="bad block 5"):
+        consume()
+    assert got == [0, 1, 2, 3, 4]
     assert not [t for t in threading.enumerate() if t.name == "emr-triage-read-ahead"]
 
 

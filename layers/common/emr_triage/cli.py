@@ -257,6 +257,10 @@ PROGRESS_MIN_BYTES = 64 << 20
 # At most this many objects are analysed under one s3:// prefix (a note says when there were more).
 MAX_S3_OBJECTS = 1000
 RULES_FILE_VARIABLE = "EMR_TRIAGE_RULES_FILE"
+# Decompressed bytes read of one log by default. The functions keep their own budgets (they must alert in
+# time); on a workstation a whole multi-GB log is what was asked for, and 16 GiB (~15 s) still stops a
+# gzip bomb long before it fills a disk's worth of time.
+DEFAULT_READ_BUDGET_GIB = 16
 
 # Driver-side logs weigh more when findings tie (see LogObject.weight). EMR's S3 layout is recognised by
 # identify_log_object; these cover trees without the cluster folder (a downloaded steps/ or containers/
@@ -422,6 +426,7 @@ def analyse_inputs(
     *,
     outcome: KnownOutcome = "unknown",
     progress: ProgressBar | None = None,
+    max_bytes: int = DEFAULT_READ_BUDGET_GIB << 30,
 ) -> tuple[AnalysisReport, Diagnosis, list[str]]:
     """Analyse logs together and diagnose them, as ``analyze`` does (and as an incident does: the same
     engine, merge and :func:`~emr_triage.analysis.verdict.diagnose`).
@@ -454,6 +459,7 @@ def analyse_inputs(
             source=item.source,
             source_weight=item.weight,
             etag=item.etag,
+            max_bytes=max_bytes,
         )
         if progress:
             progress.end_input(item.size)
@@ -473,10 +479,11 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     """
     from emr_triage.analysis.catalogue import load_catalogue
     from emr_triage.analysis.verdict import diagnose
+    from emr_triage.cache import default_cache_dir
     from emr_triage.local.output import ProgressBar, analysis_json, print_analysis
     from emr_triage.models.analysis import LogRead
 
-    catalogue = load_catalogue(_rules_files(args, os.environ))
+    catalogue = load_catalogue(_rules_files(args, os.environ), cache_dir=default_cache_dir(os.environ))
     started = time.monotonic()
     inputs: list[LogInput] = []
     prefix_notes: list[LogRead] = []
@@ -501,7 +508,9 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
         else None
     )
     try:
-        report, diagnosis, unreadable = analyse_inputs(inputs, catalogue, outcome=args.outcome, progress=progress)
+        report, diagnosis, unreadable = analyse_inputs(
+            inputs, catalogue, outcome=args.outcome, progress=progress, max_bytes=int(args.max_gib * (1 << 30))
+        )
     finally:
         if progress:
             progress.close()
@@ -533,6 +542,16 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
             color=color,
         )
     return EXIT_OK
+
+
+def _positive_gib(value: str) -> float:
+    try:
+        gib = float(value)
+    except ValueError:
+        gib = 0.0
+    if not gib > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of GiB above 0, got {value!r}")
+    return gib
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -596,6 +615,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "always", "never"),
         default="auto",
         help="colour the report: auto (default) when writing to a terminal and NO_COLOR is not set",
+    )
+    analyze.add_argument(
+        "--max-gib",
+        type=_positive_gib,
+        default=DEFAULT_READ_BUDGET_GIB,
+        metavar="N",
+        help=f"read at most N GiB of decompressed text per log; the rest is flagged partial (default "
+        f"{DEFAULT_READ_BUDGET_GIB})",
     )
     analyze.add_argument(
         "--no-progress",

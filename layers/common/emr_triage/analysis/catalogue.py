@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from emr_triage.analysis.scan import LiteralScanner, make_scanner
@@ -120,11 +119,82 @@ class Rule(BaseModel):
             found.extend(literals)
         return tuple(dict.fromkeys(h.lower() for h in found))
 
+    @cached_property
+    def screened(self) -> tuple[_Screened, _Screened] | None:
+        """The patterns and the guards one by one, each behind the literals its matches contain (see
+        :func:`_screened`); None when the rule is only ever tried as one expression."""
+        patterns = _screened(self.patterns, self.ignore_case)
+        guards = _screened(self.not_patterns, self.ignore_case)
+        return None if patterns is None or guards is None else (patterns, guards)
+
     def matches(self, line: str) -> bool:
         """True when ``line`` is evidence for this rule (a pattern matches and no guard does)."""
+        screened = self.screened
+        if screened is not None and line.isascii():
+            lowered = line.lower()
+            if not _any_search(screened[0], line, lowered):
+                return False
+            return not _any_search(screened[1], line, lowered)
         if self.matcher.search(line) is None:
             return False
         return self.guard is None or self.guard.search(line) is None
+
+
+# One pattern of a rule compiled alone, and the lowercase literals one of which each of its matches
+# contains (None: none known, always searched).
+_Screened = tuple[tuple[Callable[[str], re.Match[str] | None], tuple[str, ...] | None], ...]
+
+
+def _screened(patterns: list[str], ignore_case: bool) -> _Screened | None:
+    """``patterns`` as separate expressions with their literals, to try on a line of ASCII text.
+
+    A rule's patterns are one alternation, and a line matches it exactly when it matches one of them; and
+    each match of a pattern contains one of its required literals (:func:`required_literals`, which the
+    scanner's prefilter relies on too). In ASCII text, an ASCII literal occurs caselessly exactly where
+    it occurs in ``line.lower()``, so a pattern whose literals are not there cannot match and is not
+    searched: one ``in`` test instead of a regular expression that tries every position of the line (most
+    candidate lines hit one pattern of a rule, and a guard none). Patterns with back references cannot be
+    taken apart (a group number means another group in the joined expression): such a rule returns None.
+    Lines with other characters, whose case folding ``str.lower`` does not model, get the joined
+    expressions.
+    """
+    screened = []
+    for pattern in patterns:
+        if _refers_back(pattern):
+            return None
+        literals = required_literals(pattern)
+        lowered = tuple(dict.fromkeys(literal.lower() for literal in literals)) if literals else None
+        if lowered is not None and not all(literal.isascii() for literal in lowered):
+            lowered = None
+        screened.append((_compile([pattern], ignore_case).search, lowered))
+    return tuple(screened)
+
+
+def _any_search(screened: _Screened, line: str, lowered: str) -> bool:
+    for search, literals in screened:
+        if (literals is None or any(literal in lowered for literal in literals)) and search(line) is not None:
+            return True
+    return False
+
+
+def _refers_back(pattern: str) -> bool:
+    """Whether ``pattern`` has a back reference or a conditional on a group (or cannot be parsed here)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]
+
+    references = {c.GROUPREF, c.GROUPREF_EXISTS, c.GROUPREF_IGNORE, c.GROUPREF_LOC_IGNORE, c.GROUPREF_UNI_IGNORE}
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, _parser.SubPattern):
+            return any(op in references or walk(argument) for op, argument in value)
+        if isinstance(value, (tuple, list)):
+            return any(walk(item) for item in value)
+        return False
+
+    try:
+        return walk(_parser.parse(pattern))
+    except Exception:  # a private parser: if it changes, keep the rule in one expression
+        return True
 
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -295,14 +365,25 @@ class Catalogue:
     def benign_entry(self, *texts: str | None) -> BenignLine | None:
         """The benign entry one of ``texts`` matches, if any (each entry's literals are looked for first,
         so most lines cost a few substring tests)."""
+        always = self._benign_without_literals
         for text in texts:
             if not text:
                 continue
             lowered = text.lower()
+            if not always and not any(hint in lowered for hint in self._benign_literals):
+                continue  # the usual case: none of any entry's literals is there
             for entry in self.benign:
                 if entry.matches(text, lowered):
                     return entry
         return None
+
+    @cached_property
+    def _benign_literals(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(hint for entry in self.benign for hint in entry.hints or ()))
+
+    @cached_property
+    def _benign_without_literals(self) -> bool:
+        return any(entry.hints is None for entry in self.benign)
 
     @cached_property
     def prefilter(self) -> Prefilter:
@@ -410,8 +491,11 @@ def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str]
 
 
 def _read_rules_file(text: str, origin: str) -> _RulesFile:
+    import yaml  # here, not at import time: a catalogue read back from the cache needs no YAML
+
     try:
-        data = yaml.safe_load(text)
+        # libyaml's loader when PyYAML was built with it: the same documents, ten times faster
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise CatalogueError(f"rules file {origin}: not valid YAML: {exc}") from exc
     try:
@@ -465,7 +549,7 @@ def _read_rules_file(text: str, origin: str) -> _RulesFile:
     return _RulesFile(str(parsed.version), rules, parsed.emr_reasons, benign)
 
 
-def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
+def load_catalogue(extra_files: Iterable[str | Path] = (), *, cache_dir: Path | None = None) -> Catalogue:
     """Load our catalogue, then each user rules file in order.
 
     Parameters
@@ -473,6 +557,9 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
     extra_files:
         YAML files in the same format as ours, or folders of them. A rule with an existing id replaces
         that rule.
+    cache_dir:
+        Where the checked catalogue and its compiled scanner are kept between processes (the command
+        line's start-up; see :mod:`emr_triage.analysis.catalogue_cache`). ``None``: no cache.
 
     Raises
     ------
@@ -480,16 +567,35 @@ def load_catalogue(extra_files: Iterable[str | Path] = ()) -> Catalogue:
         Naming the file, the rule id and the problem (bad field, invalid regex, duplicate id, bad YAML).
     """
     rules_dir = resources.files("emr_triage.analysis").joinpath("rules")
-    ours = _read_rules_file(
-        rules_dir.joinpath(DEFAULT_CATALOGUE).read_text("utf-8"), f"emr_triage/analysis/rules/{DEFAULT_CATALOGUE}"
-    )
-    benign_file = _read_rules_file(
-        rules_dir.joinpath(BENIGN_CATALOGUE).read_text("utf-8"), f"emr_triage/analysis/rules/{BENIGN_CATALOGUE}"
-    )
-    version, emr_reasons = ours.version, ours.emr_reasons
-    by_id = {rule.id: rule for rule in ours.rules}
-    benign = {entry.id: entry for entry in [*ours.benign, *benign_file.benign]}
-    for path in _rules_paths(extra_files):
+    ours = [
+        (f"emr_triage/analysis/rules/{name}", rules_dir.joinpath(name).read_text("utf-8"))
+        for name in (DEFAULT_CATALOGUE, BENIGN_CATALOGUE)
+    ]
+    paths = _rules_paths(extra_files)
+    if cache_dir is None:
+        return _load(ours, paths)
+    from emr_triage.analysis import catalogue_cache
+
+    try:
+        key = catalogue_cache.cache_key([*ours, *((str(path), path.read_text("utf-8")) for path in paths)])
+    except (OSError, UnicodeDecodeError):  # the usual load says what is wrong with the file
+        return _load(ours, paths)
+    catalogue = catalogue_cache.load(cache_dir, key)
+    if catalogue is None:
+        catalogue = _load(ours, paths)
+        catalogue_cache.store(cache_dir, key, catalogue)
+    # The scanner is compiled once per catalogue; its Hyperscan database is kept in the cache folder too.
+    catalogue.prefilter._scanners[""] = make_scanner(catalogue.prefilter.hints, cache_dir=cache_dir)
+    return catalogue
+
+
+def _load(ours: list[tuple[str, str]], paths: list[Path]) -> Catalogue:
+    """Our catalogue and benign lines (``ours``: origin and text of each), then each user file in order."""
+    catalogue_file, benign_file = (_read_rules_file(text, origin) for origin, text in ours)
+    version, emr_reasons = catalogue_file.version, catalogue_file.emr_reasons
+    by_id = {rule.id: rule for rule in catalogue_file.rules}
+    benign = {entry.id: entry for entry in [*catalogue_file.benign, *benign_file.benign]}
+    for path in paths:
         try:
             extra_text = path.read_text("utf-8")
         except OSError as exc:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
-from typing import TypeVar
+from functools import partial
+from typing import Generic, TypeVar, cast
 
 from emr_triage.analysis.catalogue import Catalogue
 from emr_triage.analysis.findings import LineAnalysis, analyse_blocks
-from emr_triage.analysis.scan import LiteralScanner
+from emr_triage.analysis.scan import LiteralScanner, scan_block
 from emr_triage.logs.reader import MAX_LINE_BYTES, ReadStats, iter_text_blocks
 from emr_triage.models.analysis import LogRead
 
@@ -34,6 +36,7 @@ def _guarded(chunks: Iterable[bytes], stats: ReadStats, deadline: float | None =
 
 
 T = TypeVar("T")
+U = TypeVar("U")
 _OUT_OF_TIME = "time budget reached"
 
 
@@ -55,30 +58,80 @@ def _until(deadline: float | None, stats: ReadStats, blocks: Iterable[T]) -> Ite
         yield block
 
 
-_READ_AHEAD = 4  # blocks decompressed ahead of the scan (about 1 MiB each)
+_READ_AHEAD = 4  # blocks read ahead of the scan (about 1 MiB each)
 _DONE = object()
 
 
-def _with_line_counts(blocks: Iterable[bytes]) -> Iterator[tuple[bytes, int]]:
-    for block in blocks:
-        yield block, block.count(b"\n")
+class _Job(Generic[T, U]):
+    """One item and the work to do on it, done once, by whichever thread gets to it first."""
+
+    __slots__ = ("claim", "done", "error", "item", "result")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.result: U | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.claim = threading.Lock()  # held by the thread doing the work
+
+    def run(self, work: Callable[[T], U]) -> None:
+        try:
+            self.result = work(self.item)
+        except BaseException as exc:  # raised where the consumer reaches this item, in order
+            self.error = exc
+        self.done = True
+
+    def steal(self, work: Callable[[T], U]) -> bool:
+        """Do the work here unless it is done or under way; whether it was done here. (Only the producer
+        steals, and the consumer keeps the claim once it has it: a job is never done twice.)"""
+        if self.done or not self.claim.acquire(blocking=False):
+            return False
+        try:
+            self.run(work)
+        finally:
+            self.claim.release()
+        return True
+
+    def outcome(self, work: Callable[[T], U]) -> U:
+        """The result: the work done here, or waited for when the producer is doing it."""
+        if self.claim.acquire(blocking=False):  # kept: nobody else needs it once the consumer has it
+            if not self.done:
+                self.run(work)
+        else:
+            self.claim.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
 
 
-def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Generator[T, None, None]:
-    """Produce ``blocks`` in a background thread, up to ``depth`` ahead of the consumer.
+def read_ahead(
+    items: Iterable[T], depth: int = _READ_AHEAD, work: Callable[[T], U] | None = None
+) -> Generator[U, None, None]:
+    """Produce ``items`` in a background thread, up to ``depth`` ahead of the consumer; with ``work``,
+    yield ``work(item)`` for each, in order, done by whichever thread is free.
 
-    Reading the object and inflating it (zlib releases the GIL) then run on one core while the scan
-    (Hyperscan releases it too) runs on the other. Lambda shows two vCPUs to functions up to 3,008 MB but
-    gives one vCPU's worth of time per 1,769 MB: below 3,538 MB the thread mostly costs a switch per
-    block. Memory stays bounded by ``depth`` blocks; an error in the producer is raised in the consumer;
-    a consumer that stops early stops the producer.
+    Reading the object and inflating it (ISA-L releases the GIL) then run on one core while the scan
+    (Hyperscan releases it too) runs on the other. When the consumer falls behind (the queue is full),
+    the producer does the work of the newest queued items instead of waiting: on an easily inflated log
+    both cores scan. Lambda shows two vCPUs to functions up to 3,008 MB but gives one vCPU's worth of
+    time per 1,769 MB: below 3,538 MB the thread mostly costs a switch per block. Memory stays bounded by
+    about ``2 * depth`` items; an error in the producer or in the work is raised in the consumer, in
+    order; a consumer that stops early stops the producer.
     """
     out: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
+    recent: deque[_Job[T, U]] = deque(maxlen=depth + 1)  # the producer's newest jobs, to steal from
 
     def offer(item: object) -> bool:
         """Queue ``item`` unless the consumer stops first (then nobody would ever make room for it)."""
         while not stop.is_set():
+            try:
+                out.put_nowait(item)
+                return True
+            except queue.Full:
+                pass
+            if work is not None and any(job.steal(work) for job in reversed(recent)):
+                continue  # did the work of a queued job while the consumer was busy
             try:
                 out.put(item, timeout=0.1)
                 return True
@@ -88,8 +141,11 @@ def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Generator[T, No
 
     def produce() -> None:
         try:
-            for block in blocks:
-                if not offer(block):
+            for item in items:
+                job: _Job[T, U] = _Job(item)
+                if work is not None:
+                    recent.append(job)
+                if not offer(job):
                     return
             offer(_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
@@ -99,12 +155,14 @@ def read_ahead(blocks: Iterable[T], depth: int = _READ_AHEAD) -> Generator[T, No
     producer.start()
     try:
         while True:
-            item = out.get()
-            if item is _DONE:
+            got = out.get()
+            if got is _DONE:
                 return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
+            if isinstance(got, BaseException):
+                raise got
+            job = cast("_Job[T, U]", got)
+            # Without work, the items pass through as they are (U is T).
+            yield cast(U, job.item) if work is None else job.outcome(work)
     finally:
         stop.set()
         producer.join()
@@ -151,11 +209,12 @@ def analyse_stream(
     blocks = iter_text_blocks(
         _guarded(chunks, stats, deadline), max_bytes=max_bytes, max_line_bytes=max_line_bytes, stats=stats
     )
-    # The producer thread also counts line breaks (the scan needs them for line numbers): it holds the
-    # GIL while the consumer is mostly inside Hyperscan, which releases it.
+    scanner = scanner or catalogue.prefilter.scanner()
+    # The bytes work of each block (the literal scan, line breaks, the places of the lines that hit) is
+    # done ahead, by whichever thread is free; only the lines that hit are handled here, in order.
     # Closed on the way out, even when the scan raises: that stops and joins the producer thread at once
     # instead of whenever the exception's traceback lets go of the generator.
-    with closing(read_ahead(_with_line_counts(blocks))) as ahead:
+    with closing(read_ahead(blocks, work=partial(scan_block, scanner))) as ahead:
         analysis = analyse_blocks(
             _until(deadline, stats, ahead),
             catalogue=catalogue,

@@ -7,8 +7,6 @@ import signal
 from functools import lru_cache
 from importlib import resources
 
-import yaml
-
 # "exit code 137", "exitCode: -104", "Exit status: -100", "exited with status 1", "Exit code is 143",
 # "Exit code from container container_... is : 137", "Step failed with exitCode 1".
 # The blanks are matched possessively: "exit code" then a long run of blanks and no number must fail in
@@ -22,6 +20,8 @@ SIGNAL = re.compile(r"\bRECEIVED SIGNAL (?:SIG)?(?P<name>[A-Z]{2,6})\b")
 
 @lru_cache(maxsize=1)
 def _table() -> tuple[dict[int, str], dict[str, str]]:
+    import yaml  # here: most logs have no exit code, and the command line's start-up is measured
+
     text = resources.files("emr_triage.analysis").joinpath("rules", "exit_codes.yaml").read_text("utf-8")
     data = yaml.safe_load(text)
     codes = {int(code): str(meaning) for code, meaning in data["codes"].items()}

@@ -18,7 +18,7 @@ from emr_triage.analysis.catalogue import SESSION_MARKERS, Catalogue, Prefilter,
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
 from emr_triage.analysis.redact import redact, redact_lines
-from emr_triage.analysis.scan import LiteralScanner
+from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.analysis.text import (
     CONTINUATION,
     EXCEPTION_HEADLINE,
@@ -179,41 +179,26 @@ class _Scan:
     # relay), found in its first block; identity when there is none.
     unwrap: Callable[[str], str] = _identity
 
-    def block(self, data: bytes, newlines: int | None = None) -> None:
-        """Scan one block of text (ending at a line break, except pieces of an over-long line).
-        ``newlines``: its number of line breaks, when the reader counted them already."""
+    def block(self, block: bytes | ScannedBlock) -> None:
+        """Scan one block of text (ending at a line break, except pieces of an over-long line), or take
+        one already scanned (:func:`~emr_triage.analysis.scan.scan_block`, e.g. on the read-ahead thread)."""
+        scanned = block if isinstance(block, ScannedBlock) else scan_block(self.scanner, block)
+        data = scanned.data
         prefilter = self.catalogue.prefilter
-        # Which literals hit on which line: (line start, line end, literal indexes), in line order.
-        candidates: list[tuple[int, int, set[int]]] = []
-        line_end = -1
-        for end, index in self.scanner.scan(data):
-            if end <= line_end:
-                candidates[-1][2].add(index)
-                continue
-            start = data.rfind(b"\n", 0, end - 1) + 1
-            line_end = data.find(b"\n", end - 1)
-            if line_end < 0:
-                line_end = len(data)
-            candidates.append((start, line_end, {index}))
-        counted_at = 0
-        counted = 0
         position = 0  # start of the first line not yet handed to the open blocks
-        for start, end, indexes in candidates:
+        for start, end, newlines_before, indexes in scanned.candidates:
             if self.open_blocks and position < start:
-                position = self._feed_blocks(data, position, start, counted_at, counted)
-            counted += data.count(b"\n", counted_at, start)
-            counted_at = start
-            line_no = self.lines_before + counted + 1
+                position = self._feed_blocks(data, position, start)
             line = _decode(data[start:end])
-            self._candidate(line, line_no, indexes, prefilter, data, start)
+            self._candidate(line, self.lines_before + newlines_before + 1, indexes, prefilter, data, start)
             position = end + 1
         if self.open_blocks and position < len(data):
-            self._feed_blocks(data, position, len(data), counted_at, counted)
-        self.lines_before += newlines if newlines is not None else counted + data.count(b"\n", counted_at)
+            self._feed_blocks(data, position, len(data))
+        self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = _tail(self.previous_tail, data)
 
-    def _feed_blocks(self, data: bytes, position: int, stop: int, counted_at: int, counted: int) -> int:
+    def _feed_blocks(self, data: bytes, position: int, stop: int) -> int:
         """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
         while self.open_blocks and position < stop:
             end = data.find(b"\n", position, stop)
@@ -465,7 +450,7 @@ def _lines_before(
 
 
 def analyse_blocks(
-    blocks: Iterable[bytes] | Iterable[tuple[bytes, int]],
+    blocks: Iterable[bytes] | Iterable[ScannedBlock],
     *,
     catalogue: Catalogue,
     source: str,
@@ -482,8 +467,8 @@ def analyse_blocks(
     Parameters
     ----------
     blocks:
-        The log's text, each block ending at a line break (but pieces of an over-long line); or pairs of
-        a block and its number of line breaks, counted by the producer (on another core).
+        The log's text, each block ending at a line break (but pieces of an over-long line); or blocks
+        already scanned (:func:`~emr_triage.analysis.scan.scan_block`), e.g. on another core.
     catalogue:
         The rules.
     source:
@@ -504,13 +489,34 @@ def analyse_blocks(
         source_weight=source_weight,
         scanner=scanner or catalogue.prefilter.scanner(),
     )
-    first = True
-    for item in blocks:
-        data, newlines = item if isinstance(item, tuple) else (item, None)
-        if first:
-            scan.unwrap, first = line_unwrapper(data) or _identity, False
-        scan.block(data, newlines)
+    # The prefix every line may carry is decided on the log's first lines (up to 64 KiB), which the first
+    # block holds but for very long lines: the blocks before the decision wait for it.
+    pending: list[bytes | ScannedBlock] = []
+    sample = b""
+    decided = False
+    for block in blocks:
+        if decided:
+            scan.block(block)
+            continue
+        pending.append(block)
+        sample += (block.data if isinstance(block, ScannedBlock) else block)[: _SAMPLE_BYTES - len(sample)]
+        decided = len(sample) >= _SAMPLE_BYTES or sample.count(b"\n") >= _SAMPLE_LINES
+        if decided:
+            _start(scan, sample, pending)
+    if not decided:
+        _start(scan, sample, pending)
     return scan.finish()
+
+
+_SAMPLE_BYTES = 64 << 10
+_SAMPLE_LINES = 200
+
+
+def _start(scan: _Scan, sample: bytes, blocks: list[bytes | ScannedBlock]) -> None:
+    """Decide the log's line prefix from its first lines, then scan the blocks that waited for it."""
+    scan.unwrap = line_unwrapper(sample) or _identity
+    for block in blocks:
+        scan.block(block)
 
 
 def analyse_lines(

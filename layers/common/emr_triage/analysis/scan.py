@@ -14,9 +14,14 @@ Two interchangeable backends:
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+
+from emr_triage.cache import write_atomically
 
 
 class LiteralScanner(Protocol):
@@ -54,16 +59,10 @@ class HyperscanScanner:
 
     name = "hyperscan"
 
-    def __init__(self, literals: Sequence[bytes]) -> None:
+    def __init__(self, literals: Sequence[bytes], cache_dir: Path | None = None) -> None:
         import hyperscan
 
-        self._database: Any = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-        self._database.compile(
-            expressions=[_hyperscan_literal(literal) for literal in literals],
-            ids=list(range(len(literals))),
-            elements=len(literals),
-            flags=[hyperscan.HS_FLAG_CASELESS] * len(literals),
-        )
+        self._database: Any = _database(hyperscan, literals, cache_dir)
         self._scratch_type: Any = hyperscan.Scratch
         # Hyperscan's scratch space serves one scan at a time: one per thread (Lambda runs one invocation
         # per process, but the replay command, the tests and the load bench run handlers in threads).
@@ -88,6 +87,87 @@ class HyperscanScanner:
         return hits
 
 
+# A line with a hit: its start and end offsets in the block, the line breaks before it in the block, and
+# the indexes of the literals that hit on it.
+Candidate = tuple[int, int, int, set[int]]
+
+
+@dataclass(slots=True)
+class ScannedBlock:
+    """A block of text, its line breaks, and the lines in it where literals hit (in line order)."""
+
+    data: bytes
+    newlines: int
+    candidates: list[Candidate]
+
+
+def scan_block(scanner: LiteralScanner, data: bytes) -> ScannedBlock:
+    """Find the literals in ``data``, the lines they hit and those lines' places, in one pass.
+
+    The bytes work of a block, apart from the decoding of the lines that hit: it needs no state from the
+    blocks before, so it can run on any thread, ahead of the ordered part of the scan. Every line break
+    is counted once, each stretch between two candidate lines with one ``bytes.count``.
+    """
+    hits = scanner.scan(data)
+    if not hits:
+        return ScannedBlock(data, data.count(b"\n"), [])
+    candidates: list[Candidate] = []
+    line_end = -1
+    counted_at = counted = 0
+    for end, index in hits:
+        if end <= line_end:
+            candidates[-1][3].add(index)
+            continue
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        line_end = data.find(b"\n", end - 1)
+        if line_end < 0:
+            line_end = len(data)
+        counted += data.count(b"\n", counted_at, start)
+        counted_at = start
+        candidates.append((start, line_end, counted, {index}))
+    return ScannedBlock(data, counted + data.count(b"\n", counted_at), candidates)
+
+
+_DB_MAGIC = b"emr-triage hyperscan database 1\n"
+
+
+def _database(hyperscan: Any, literals: Sequence[bytes], cache_dir: Path | None) -> Any:
+    """The compiled database for these literals: read back from ``cache_dir`` when it holds the one for
+    exactly this literal set and Hyperscan version, else compiled (and kept there for the next process).
+
+    Compiling takes a noticeable part of a command's start-up; reading one back takes a millisecond. Any
+    problem with the cache (missing, unreadable, stale, damaged, from another CPU) means compiling; a
+    cache that cannot be written is skipped.
+    """
+    key = hashlib.sha256(b"\0".join([str(hyperscan.__version__).encode(), *literals])).hexdigest().encode()
+    path = cache_dir / "hyperscan.db" if cache_dir is not None else None
+    if path is not None:
+        try:
+            raw = path.read_bytes()
+            head = _DB_MAGIC + key + b"\n"
+            digest, payload = raw[len(head) : len(head) + 64], raw[len(head) + 65 :]
+            if raw.startswith(head) and digest == hashlib.sha256(payload).hexdigest().encode():
+                return hyperscan.loadb(payload, hyperscan.HS_MODE_BLOCK)
+        except Exception:  # noqa: S110 - any problem with the cache means compiling
+            pass
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=[_hyperscan_literal(literal) for literal in literals],
+        ids=list(range(len(literals))),
+        elements=len(literals),
+        flags=[hyperscan.HS_FLAG_CASELESS] * len(literals),
+    )
+    if path is not None:
+        try:
+            payload = hyperscan.dumpb(database)
+            write_atomically(
+                path, b"".join((_DB_MAGIC, key, b"\n", hashlib.sha256(payload).hexdigest().encode(), b"\n", payload))
+            )
+        except Exception:  # noqa: S110 - a cache that cannot be written is no cache
+            pass
+    return database
+
+
 def _hyperscan_literal(literal: bytes) -> bytes:
     """A literal as a Hyperscan (PCRE syntax) expression: every byte that is not a letter or digit is
     written as a hex escape, so no byte can be read as syntax."""
@@ -96,7 +176,7 @@ def _hyperscan_literal(literal: bytes) -> bytes:
     )
 
 
-def make_scanner(literals: Sequence[str], backend: str | None = None) -> LiteralScanner:
+def make_scanner(literals: Sequence[str], backend: str | None = None, cache_dir: Path | None = None) -> LiteralScanner:
     """The fastest scanner available for these literals.
 
     Parameters
@@ -105,6 +185,9 @@ def make_scanner(literals: Sequence[str], backend: str | None = None) -> Literal
         Text to find; matched caselessly (ASCII), as UTF-8 bytes.
     backend:
         ``"hyperscan"``, ``"python"`` or ``None``/``"auto"`` (hyperscan when it can be imported).
+    cache_dir:
+        Where the compiled Hyperscan database is kept between processes (the command line's start-up);
+        ``None``: compiled in memory only.
     """
     encoded = [literal.encode("utf-8") for literal in literals]
     choice = (backend or "auto").lower()
@@ -113,7 +196,7 @@ def make_scanner(literals: Sequence[str], backend: str | None = None) -> Literal
     if choice == "python":
         return PythonScanner(encoded)
     try:
-        return HyperscanScanner(encoded)
+        return HyperscanScanner(encoded, cache_dir)
     except ImportError:
         if choice == "hyperscan":
             raise

@@ -25,6 +25,7 @@ _RETAIN_LIMIT = 8 << 20
 # Feed the inflater this much compressed input at a time: its output then stays in the CPU cache.
 _INFLATE_INPUT = 1 << 16
 MAX_LINE_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 20  # whole lines gathered into one block for the scan
 PIECE_OVERLAP = 4096  # bytes a piece of an over-long line repeats from the piece before
 _SNIFF_BYTES = 8192
 _NUL_HOLD = 1 << 20
@@ -265,6 +266,7 @@ def iter_text_blocks(
     max_bytes: int = 1 << 30,
     max_line_bytes: int = MAX_LINE_BYTES,
     stats: ReadStats | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> Iterator[bytes]:
     """Yield the decompressed text of a log as byte blocks that end at a line break.
 
@@ -278,20 +280,28 @@ def iter_text_blocks(
         As for :func:`iter_log_lines`.
     max_line_bytes:
         The most bytes of one line held at a time.
+    block_bytes:
+        Whole lines are gathered into blocks of about this size (each block costs the scan a few Python
+        steps, whatever its size).
 
     Yields
     ------
     bytes
-        Blocks of at most about 1 MiB + ``max_line_bytes``; line breaks are left in.
+        Blocks of at most about ``block_bytes`` + ``max_line_bytes``; line breaks are left in.
     """
     stats = stats if stats is not None else ReadStats()
-    carry = b""
+    lines: list[bytes | memoryview] = []  # whole lines not passed on yet, copied into one block when enough
+    size = 0
+    carry = b""  # the start of a line whose end has not come yet
     in_long_line = False
     for data in _open(chunks, stats, max_bytes):
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             carry += data
             if len(carry) >= max_line_bytes:
+                if lines:
+                    yield _joined(lines)
+                    lines, size = [], 0
                 if not in_long_line:
                     stats.long_lines += 1
                     in_long_line = True
@@ -301,15 +311,28 @@ def iter_text_blocks(
                 carry = carry[-PIECE_OVERLAP:]
             continue
         in_long_line = False
-        # One copy at most: the carried start of a line, then this chunk up to its last line break.
-        yield b"".join((carry, memoryview(data)[:cut])) if carry or cut < len(data) else data
+        if carry:
+            lines.append(carry)
+        lines.append(data if cut == len(data) else memoryview(data)[:cut])
+        size += len(carry) + cut
         carry = data[cut:]
+        if size >= block_bytes:
+            yield _joined(lines)
+            lines, size = [], 0
+    if lines:
+        yield _joined(lines)
     if carry:
         yield carry
     if stats.bytes_out == 0 and not stats.partial:
         stats.notes.append("empty log")
     if stats.long_lines:
         stats.notes.append(f"{stats.long_lines} line(s) over {max_line_bytes:,} bytes were read in pieces")
+
+
+def _joined(parts: list[bytes | memoryview]) -> bytes:
+    """The parts as one bytes object: copied once, or not at all when there is only one."""
+    first = parts[0]
+    return first if len(parts) == 1 and isinstance(first, bytes) else b"".join(parts)
 
 
 def _open(chunks: Iterable[bytes], stats: ReadStats, max_bytes: int) -> Iterator[bytes]:
