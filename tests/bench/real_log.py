@@ -1,7 +1,8 @@
 """A 1 GiB gzip log made of real log text, for `make bench` (generated, cached, never committed).
 
-The text is every ``*.log`` and ``*.log.gz`` under ``tests/fixtures/`` and ``tests/corpus/`` (logs real
-jobs wrote, excerpts users pasted, real Spark runs), in path order, repeated until 1 GiB; or, when
+The text is every whole log in ``tests/corpus/`` (``wholelogs/``: files real jobs committed to public
+repositories; ``spark_runs/``: real Spark 3.5 runs), in path order, repeated until 1 GiB (the excerpts and
+fixtures are left out: they are nearly all failure lines, which bulk log text is not); or, when
 ``BENCH_REAL_LOGS`` names a folder, every file in it (e.g. the public loghub Spark and Hadoop logs, which
 may not be committed here). Each file's text ends with a line break; the last repetition is cut at one.
 It is gzip level 6, one member, as EMR's log pusher writes it, cached under ``tests/bench/.data/`` by the
@@ -52,13 +53,13 @@ def real_sources() -> tuple[list[Path], str]:
     files = sorted(
         {
             p
-            for where in ("tests/fixtures", "tests/corpus")
+            for where in ("tests/corpus/wholelogs", "tests/corpus/spark_runs")
             for pattern in ("*.log", "*.log.gz")
             for p in (ROOT / where).rglob(pattern)
             if p.is_file()
         }
     )
-    return files, "tests/fixtures and tests/corpus (*.log, *.log.gz)"
+    return files, "the corpus's whole logs (tests/corpus/wholelogs, tests/corpus/spark_runs)"
 
 
 def _pieces(path: Path) -> Iterator[bytes]:

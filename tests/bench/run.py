@@ -8,7 +8,7 @@ Machines are noisy, so every figure comes with a ratio against a baseline measur
 - the engine on a realistic 1 GiB gzip executor log (``--only engine``): full-analysis throughput vs
   ``zcat | grep -ciE`` of the catalogue's trigger words and vs a naive line-by-line Python regex loop over
   the same patterns, and the engine's peak RSS (in a fresh interpreter);
-- real log text (``--only real``, ``real_log.py``): a 1 GiB gzip log made of the real logs in the
+- real log text (``--only real``, ``real_log.py``): a 1 GiB gzip log made of the whole real logs in the
   repository (or of the files in ``$BENCH_REAL_LOGS``, e.g. loghub's), and, on that same file in the same
   run, best of 3 each: ``igzip -dc`` to /dev/null (single-core decompression, the floor for anything that
   reads gzip), ``rg -z`` of the catalogue's literals, and the whole ``emr-triage analyze --no-progress``

@@ -440,7 +440,7 @@ def analyse_inputs(
 
     results: list[tuple[LineAnalysis, LogRead]] = []
     unreadable: list[str] = []
-    for item in sorted(inputs, key=_reading_order):
+    for item in inputs:
         reason = item.error
         if item.opener is not None:
             try:
@@ -466,7 +466,11 @@ def analyse_inputs(
         if read.partial and read.bytes_scanned == 0:  # binary, or not even the start could be read
             unreadable.append(f"{item.source}: {'; '.join(read.notes)}")
         results.append((analysis, read))
-    report = build_report(results)
+    # Findings are merged in the order an incident reads its logs (ties are broken the same way); what was
+    # read is reported in the order given.
+    merge_order = sorted(range(len(results)), key=lambda index: _reading_order(inputs[index]))
+    report = build_report([results[index] for index in merge_order])
+    report.reads = [read for _, read in results]
     diagnosis = diagnose(report.findings, catalogue, report.reads, report.exit_codes, outcome=outcome)
     return report, diagnosis, unreadable
 

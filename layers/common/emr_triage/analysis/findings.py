@@ -291,6 +291,15 @@ class _Scan:
         for rule in sorted(rules, key=lambda r: r.fallback):
             if (rule.fallback and matched) or not rule.matches(line):
                 continue
+            repeat = self.by_rule.get(rule.id)
+            if repeat is not None and not repeat.quiet and not rule.levels and not rule.fallback:
+                # Another match of a finding that stands (its first match was weighed): only counted. A
+                # failing log repeats its errors by the thousand; the walk back to each one's record is
+                # what would cost.
+                repeat.count += 1
+                repeat.last_line_no = line_no
+                matched = True
+                continue
             if record is None:
                 record = _record_of(line, data, start, self.previous_tail, self.unwrap)
             if record.level in _SILENT_LEVELS and not record.inherited:
