@@ -93,7 +93,7 @@ def test_the_exit_code_pattern_cannot_backtrack_over_blanks() -> None:
 def test_no_catalogue_pattern_has_an_unbounded_wildcard_before_its_end() -> None:
     # Given the shipped catalogue: ".*" in the middle of a pattern rescans the rest of a line from every
     # occurrence of the text before it (21 s for a 200 KB line once); the loader rejects it
-    from emr_triage.analysis.catalogue import unbounded_wildcard
+    from emr_triage.analysis.patterns import unbounded_wildcard
 
     offenders = [
         (rule.id, pattern)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from tests.unit.test_catalogue import EXAMPLES
 
-from emr_triage.analysis.catalogue import Catalogue, load_catalogue, required_literals
+from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.findings import BLOCK_LINES, analyse_lines
+from emr_triage.analysis.patterns import required_literals
 from emr_triage.exceptions import CatalogueError
 
 NOISE = [f"26/11/20 02:00:{i % 60:02d} INFO Executor: Running task {i}.0 in stage 3.0 (TID {i})" for i in range(6000)]

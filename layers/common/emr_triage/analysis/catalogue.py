@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -12,38 +12,22 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from emr_triage.analysis.scan import LiteralScanner, make_scanner
+from emr_triage.analysis.patterns import (
+    MIN_LITERAL,
+    Screened,
+    any_search,
+    compile_patterns,
+    required_literals,
+    screened,
+    unbounded_wildcard,
+)
+from emr_triage.analysis.prefilter import Prefilter
+from emr_triage.analysis.scan import make_scanner
 from emr_triage.exceptions import CatalogueError
 from emr_triage.models.analysis import FindingKind, Severity
 from emr_triage.models.validation import describe_validation_error
 
 _SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
-# What the analyser reads from lines besides rule matches, and the literals every such line contains.
-# What only an interactive session's log says, where a statement can fail and later ones succeed:
-# spark-shell and the pyspark shell, the Thrift server, Livy, Zeppelin, Jupyter.
-SESSION_MARKERS = (
-    "Spark context available as",
-    "Spark session available as",
-    "Type in expressions to have them evaluated",
-    "scala> ",
-    "HiveThriftServer2",
-    "SparkExecuteStatementOperation",
-    "LivyServer",
-    "InteractiveSession",
-    "RemoteInterpreterServer",
-    "NotebookApp",
-    "IPKernelApp",
-)
-EXTRACTOR_HINTS: dict[str, tuple[str, ...]] = {
-    # YARN application ids: "Submitted application application_..." (spark-submit, step stderr) ...
-    "application_id": ("submitted application", "application report for", "application id"),
-    # Exit codes and signals: "exit code 137", "exitCode: -104", "Exit status: -100", "RECEIVED SIGNAL TERM"
-    "exit_code": ("exit code", "exitcode", "exit status", "exited with status", "received signal"),
-    # Sections of `yarn logs` output: "Container: container_... on host" then "LogType:stderr"
-    "section": ("container: container_", "logtype:"),
-    # Interactive sessions (see SESSION_MARKERS)
-    "session": tuple(marker.lower() for marker in SESSION_MARKERS),
-}
 
 
 class Rule(BaseModel):
@@ -91,19 +75,19 @@ class Rule(BaseModel):
 
     @cached_property
     def matcher(self) -> re.Pattern[str]:
-        return _compile(self.patterns, self.ignore_case)
+        return compile_patterns(self.patterns, self.ignore_case)
 
     @cached_property
     def guard(self) -> re.Pattern[str] | None:
-        return _compile(self.not_patterns, self.ignore_case) if self.not_patterns else None
+        return compile_patterns(self.not_patterns, self.ignore_case) if self.not_patterns else None
 
     @cached_property
     def symptom_guard(self) -> re.Pattern[str] | None:
-        return _compile(self.symptom_when, self.ignore_case) if self.symptom_when else None
+        return compile_patterns(self.symptom_when, self.ignore_case) if self.symptom_when else None
 
     @cached_property
     def frames_matcher(self) -> re.Pattern[str] | None:
-        return _compile(self.frames, self.ignore_case) if self.frames else None
+        return compile_patterns(self.frames, self.ignore_case) if self.frames else None
 
     @cached_property
     def hints(self) -> tuple[str, ...] | None:
@@ -120,11 +104,11 @@ class Rule(BaseModel):
         return tuple(dict.fromkeys(h.lower() for h in found))
 
     @cached_property
-    def screened(self) -> tuple[_Screened, _Screened] | None:
+    def screened(self) -> tuple[Screened, Screened] | None:
         """The patterns and the guards one by one, each behind the literals its matches contain (see
-        :func:`_screened`); None when the rule is only ever tried as one expression."""
-        patterns = _screened(self.patterns, self.ignore_case)
-        guards = _screened(self.not_patterns, self.ignore_case)
+        :func:`screened`); None when the rule is only ever tried as one expression."""
+        patterns = screened(self.patterns, self.ignore_case)
+        guards = screened(self.not_patterns, self.ignore_case)
         return None if patterns is None or guards is None else (patterns, guards)
 
     def matches(self, line: str) -> bool:
@@ -132,83 +116,12 @@ class Rule(BaseModel):
         screened = self.screened
         if screened is not None and line.isascii():
             lowered = line.lower()
-            if not _any_search(screened[0], line, lowered):
+            if not any_search(screened[0], line, lowered):
                 return False
-            return not _any_search(screened[1], line, lowered)
+            return not any_search(screened[1], line, lowered)
         if self.matcher.search(line) is None:
             return False
         return self.guard is None or self.guard.search(line) is None
-
-
-# One pattern of a rule compiled alone, and the lowercase literals one of which each of its matches
-# contains (None: none known, always searched).
-_Screened = tuple[tuple[Callable[[str], re.Match[str] | None], tuple[str, ...] | None], ...]
-
-
-def _screened(patterns: list[str], ignore_case: bool) -> _Screened | None:
-    """``patterns`` as separate expressions with their literals, to try on a line of ASCII text.
-
-    A rule's patterns are one alternation, and a line matches it exactly when it matches one of them; and
-    each match of a pattern contains one of its required literals (:func:`required_literals`, which the
-    scanner's prefilter relies on too). In ASCII text, an ASCII literal occurs caselessly exactly where
-    it occurs in ``line.lower()``, so a pattern whose literals are not there cannot match and is not
-    searched: one ``in`` test instead of a regular expression that tries every position of the line (most
-    candidate lines hit one pattern of a rule, and a guard none). Patterns with back references cannot be
-    taken apart (a group number means another group in the joined expression): such a rule returns None.
-    Lines with other characters, whose case folding ``str.lower`` does not model, get the joined
-    expressions.
-    """
-    screened = []
-    for pattern in patterns:
-        if _refers_back(pattern):
-            return None
-        literals = required_literals(pattern)
-        lowered = tuple(dict.fromkeys(literal.lower() for literal in literals)) if literals else None
-        if lowered is not None and not all(literal.isascii() for literal in lowered):
-            lowered = None
-        screened.append((_compile([pattern], ignore_case).search, lowered))
-    return tuple(screened)
-
-
-def _any_search(screened: _Screened, line: str, lowered: str) -> bool:
-    for search, literals in screened:
-        if (literals is None or any(literal in lowered for literal in literals)) and search(line) is not None:
-            return True
-    return False
-
-
-def _refers_back(pattern: str) -> bool:
-    """Whether ``pattern`` has a back reference or a conditional on a group (or cannot be parsed here)."""
-    from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser  # type: ignore[attr-defined]
-
-    references = {c.GROUPREF, c.GROUPREF_EXISTS, c.GROUPREF_IGNORE, c.GROUPREF_LOC_IGNORE, c.GROUPREF_UNI_IGNORE}
-
-    def walk(value: Any) -> bool:
-        if isinstance(value, _parser.SubPattern):
-            return any(op in references or walk(argument) for op, argument in value)
-        if isinstance(value, (tuple, list)):
-            return any(walk(item) for item in value)
-        return False
-
-    try:
-        return walk(_parser.parse(pattern))
-    except Exception:  # a private parser: if it changes, keep the rule in one expression
-        return True
-
-
-_LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
-
-
-def _scoped(pattern: str) -> str:
-    """``(?i)foo`` → ``(?i:foo)``: global flags are only legal at the start of the whole expression, and
-    a rule's patterns are joined into one."""
-    match = _LEADING_FLAGS.match(pattern)
-    return f"(?{match[1]}:{pattern[match.end() :]})" if match else f"(?:{pattern})"
-
-
-def _compile(patterns: list[str], ignore_case: bool) -> re.Pattern[str]:
-    return re.compile("|".join(_scoped(p) for p in patterns), re.IGNORECASE if ignore_case else 0)
 
 
 class EmrReason(BaseModel):
@@ -239,7 +152,7 @@ class BenignLine(BaseModel):
 
     @cached_property
     def matcher(self) -> re.Pattern[str]:
-        return _compile(self.patterns, self.ignore_case)
+        return compile_patterns(self.patterns, self.ignore_case)
 
     @cached_property
     def hints(self) -> tuple[str, ...] | None:
@@ -258,86 +171,6 @@ class BenignLine(BaseModel):
         if hints is not None and not any(hint in lowered for hint in hints):
             return False
         return self.matcher.search(text) is not None
-
-
-_MIN_HINT = 4
-
-
-def _required(parsed: Any) -> list[str] | None:
-    """Literals one of which every match of a parsed (sub)pattern contains, or None."""
-    from re import _constants as c  # type: ignore[attr-defined]
-
-    candidates: list[list[str]] = []
-    run: list[str] = []
-
-    def close_run() -> None:
-        if run:
-            candidates.append(["".join(run)])
-            run.clear()
-
-    for op, value in parsed:
-        if op is c.LITERAL:
-            run.append(chr(value))
-            continue
-        close_run()
-        if op is c.SUBPATTERN:
-            inner = _required(value[-1])
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and value[0] >= 1:
-            inner = _required(value[2])
-        elif op is c.BRANCH:
-            options = [_required(branch) for branch in value[1]]
-            inner = None if any(o is None for o in options) else [h for o in options if o for h in o]
-        else:
-            inner = None
-        if inner:
-            candidates.append(inner)
-    close_run()
-    usable = [option for option in candidates if min(len(h) for h in option) >= _MIN_HINT]
-    return max(usable, key=lambda option: min(len(h) for h in option)) if usable else None
-
-
-def unbounded_wildcard(pattern: str) -> bool:
-    """Whether ``pattern`` has ``.*`` or ``.+`` anywhere but at its very end.
-
-    On a line that repeats the text before it, such a pattern rescans the rest of the line from every
-    occurrence: quadratic time, hours for a 1 MB line. ``.{0,200}`` says the same thing in linear time.
-    """
-    from re import _constants as c  # type: ignore[attr-defined]
-    from re import _parser  # type: ignore[attr-defined]
-
-    def walk(parsed: Any, at_end: bool) -> bool:
-        items = list(parsed)
-        for index, (op, value) in enumerate(items):
-            last = at_end and index == len(items) - 1
-            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
-                _, high, sub = value
-                if high == c.MAXREPEAT and list(sub) == [(c.ANY, None)] and not last:
-                    return True
-                inner = [sub]
-            elif op is c.SUBPATTERN:
-                inner = [value[-1]]
-            elif op is c.BRANCH:
-                inner = list(value[1])
-            else:
-                continue
-            if any(walk(part, last and op is not c.MAX_REPEAT and op is not c.MIN_REPEAT) for part in inner):
-                return True
-        return False
-
-    try:
-        return walk(_parser.parse(pattern), True)
-    except Exception:  # a private parser: if it changes, skip the check rather than reject rules
-        return False
-
-
-def required_literals(pattern: str) -> list[str] | None:
-    """Literals one of which every match of ``pattern`` contains (None if it cannot be told)."""
-    try:
-        from re import _parser  # type: ignore[attr-defined]
-
-        return _required(_parser.parse(pattern))
-    except Exception:  # a private parser: if it changes, fall back to testing every line
-        return None
 
 
 class _CatalogueFile(BaseModel):
@@ -390,67 +223,6 @@ class Catalogue:
         return Prefilter.build(self.rules)
 
 
-@dataclass(frozen=True)
-class Prefilter:
-    """The literals the scanner looks for, and who asked for each.
-
-    Every line a rule can match contains one of the rule's hints (see :attr:`Rule.hints`), so only lines
-    with a hit are decoded and tried, and only against the rules (and extractors) whose hints hit there.
-    A hint that contains a shorter hint adds nothing (the shorter one fires whenever it would), so it is
-    dropped and its owners move to the shorter one.
-    """
-
-    hints: tuple[str, ...]
-    rules: tuple[tuple[Rule, ...], ...]  # per hint, the rules that may match a line with it
-    extractors: tuple[frozenset[str], ...]  # per hint, the extractors (EXTRACTOR_HINTS keys) to run
-
-    @classmethod
-    def build(cls, rules: tuple[Rule, ...], extractor_hints: dict[str, tuple[str, ...]] | None = None) -> Prefilter:
-        owners: dict[str, tuple[set[str], set[str]]] = {}
-        for rule in rules:
-            for hint in rule.hints or ():
-                owners.setdefault(hint, (set(), set()))[0].add(rule.id)
-        for extractor, hints in (EXTRACTOR_HINTS if extractor_hints is None else extractor_hints).items():
-            for hint in hints:
-                owners.setdefault(hint.lower(), (set(), set()))[1].add(extractor)
-        # A rule's own `scan_for` literals are common on purpose-limited lines ("exception:"): a longer
-        # hint that contains one keeps its own place, so its rules are not tried on every such line.
-        exclusive = {h.lower() for rule in rules for h in rule.scan_for}
-        minimal: list[str] = []
-        for hint in sorted(owners, key=lambda h: (len(h), h)):
-            if not any(shorter in hint for shorter in minimal if shorter not in exclusive):
-                minimal.append(hint)
-        rule_sets: list[tuple[Rule, ...]] = []
-        extractor_sets: list[frozenset[str]] = []
-        for literal in minimal:
-            rule_ids: set[str] = set()
-            extractors: set[str] = set()
-            for hint, (hint_rules, hint_extractors) in owners.items():
-                if hint == literal or (literal in hint and literal not in exclusive):
-                    rule_ids |= hint_rules
-                    extractors |= hint_extractors
-            # Keep the catalogue's order: it is the order rules are tried in.
-            rule_sets.append(tuple(rule for rule in rules if rule.id in rule_ids))
-            extractor_sets.append(frozenset(extractors))
-        return cls(hints=tuple(minimal), rules=tuple(rule_sets), extractors=tuple(extractor_sets))
-
-    def hit(self, lowered: str) -> bool:
-        """Whether lowercased text contains any hint."""
-        return any(hint in lowered for hint in self.hints)
-
-    def scanner(self, backend: str | None = None) -> LiteralScanner:
-        """A scanner for these hints (compiled once per catalogue and backend)."""
-        key = backend or ""
-        cached = self._scanners.get(key)
-        if cached is None:
-            cached = self._scanners[key] = make_scanner(self.hints, backend)
-        return cached
-
-    @cached_property
-    def _scanners(self) -> dict[str, LiteralScanner]:
-        return {}
-
-
 DEFAULT_CATALOGUE = "catalogue.yaml"
 # Lines healthy runs print, that never count as a cause (data, each with its source).
 BENIGN_CATALOGUE = "benign.yaml"
@@ -482,7 +254,7 @@ def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str]
             )
     try:
         if patterns:
-            _compile(patterns, ignore_case)
+            compile_patterns(patterns, ignore_case)
     except re.error as exc:
         raise CatalogueError(
             f"rules file {origin}: {what}: its {field_name} cannot be combined into one "
@@ -516,17 +288,17 @@ def _read_rules_file(text: str, origin: str) -> _RulesFile:
             raise CatalogueError(f"rules file {origin}: rule {rule_id!r}: {describe_validation_error(exc)}") from exc
         for field_name in ("patterns", "not_patterns", "symptom_when", "frames"):
             _check_patterns(origin, f"rule {rule.id!r}", field_name, getattr(rule, field_name), rule.ignore_case)
-        short = [h for h in rule.scan_for if len(h) < _MIN_HINT or "\n" in h[:-1]]
+        short = [h for h in rule.scan_for if len(h) < MIN_LITERAL or "\n" in h[:-1]]
         if short:
             raise CatalogueError(
-                f"rules file {origin}: rule {rule.id!r}: scan_for {short!r}: {_MIN_HINT}+ characters each, and a "
+                f"rules file {origin}: rule {rule.id!r}: scan_for {short!r}: {MIN_LITERAL}+ characters each, and a "
                 "line break only at the end (a literal is found within one line)"
             )
         for number, pattern in enumerate([] if rule.scan_for else rule.patterns, start=1):
             if required_literals(pattern) is None:
                 raise CatalogueError(
                     f"rules file {origin}: rule {rule.id!r}: patterns[{number}] {pattern!r} has no fixed text of "
-                    f"{_MIN_HINT}+ characters that every match contains; the scanner looks for such text first, "
+                    f"{MIN_LITERAL}+ characters that every match contains; the scanner looks for such text first, "
                     "so add a distinctive word (e.g. the exception's class name) to the pattern"
                 )
         if rule.id in seen:

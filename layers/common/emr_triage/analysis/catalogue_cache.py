@@ -31,10 +31,10 @@ _FILE = "catalogue.json"
 
 def cache_key(sources: list[tuple[str, str]]) -> str:
     """The key of a catalogue loaded from ``sources`` (each rules file's origin and text, in order)."""
-    from emr_triage.analysis import catalogue
+    from emr_triage.analysis import catalogue, patterns, prefilter
 
     digest = hashlib.sha256(f"{_FORMAT}\0{__version__}\0{sys.version}\0".encode())
-    for module in (catalogue.__file__, __file__):
+    for module in (catalogue.__file__, patterns.__file__, prefilter.__file__, __file__):
         digest.update(Path(module).read_bytes())
     for origin, text in sources:
         digest.update(f"\0{origin}\0{len(text)}\0".encode())
@@ -44,7 +44,8 @@ def cache_key(sources: list[tuple[str, str]]) -> str:
 
 def load(cache_dir: Path, key: str) -> Catalogue | None:
     """The catalogue kept under ``key``, or None."""
-    from emr_triage.analysis.catalogue import BenignLine, Catalogue, EmrReason, Prefilter, Rule
+    from emr_triage.analysis.catalogue import BenignLine, Catalogue, EmrReason, Rule
+    from emr_triage.analysis.prefilter import Prefilter
 
     try:
         kept = json.loads((cache_dir / _FILE).read_text("utf-8"))

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from emr_triage.analysis.catalogue import SESSION_MARKERS, Catalogue, Prefilter, Rule
+from emr_triage.analysis.catalogue import Catalogue, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
+from emr_triage.analysis.prefilter import SESSION_MARKERS, Prefilter
 from emr_triage.analysis.redact import redact, redact_lines
 from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.analysis.text import (
