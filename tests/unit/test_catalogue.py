@@ -42,6 +42,8 @@ EXAMPLES: dict[str, list[str]] = {
         "(12288 MB) of this cluster!",
     ],
     "no_resources_accepted": [
+        "19/08/18 15:18:09 WARN DAGScheduler: The job 2 requires to run a barrier stage that requires more slots "
+        "than the total number of slots in the cluster currently.",
         "20/10/13 09:00:27 WARN YarnScheduler: Initial job has not accepted any resources; check your cluster UI to "
         "ensure that workers are registered and have sufficient resources",
     ],
@@ -238,6 +240,9 @@ EXAMPLES: dict[str, list[str]] = {
         "already exists.",
     ],
     "dependency_conflict": [
+        "java.util.ServiceConfigurationError: org.apache.spark.sql.sources.DataSourceRegister: Provider "
+        "com.google.cloud.spark.bigquery.BigQueryRelationProvider could not be instantiated",
+        "org.apache.logging.log4j.LoggingException: log4j-slf4j2-impl cannot be present with log4j-to-slf4j",
         "java.lang.NoSuchMethodError: com.fasterxml.jackson.databind.ObjectMapper.readerFor(Ljava/lang/Class;)"
         "Lcom/fasterxml/jackson/databind/ObjectReader;",
         "java.lang.NoClassDefFoundError: Could not initialize class org.xerial.snappy.Snappy",
@@ -281,6 +286,7 @@ EXAMPLES: dict[str, list[str]] = {
         "[PARSE_SYNTAX_ERROR] Syntax error at or near 'FROM'.(line 3, pos 2)",
     ],
     "executor_lost": [
+        "15/12/30 09:58:13 INFO YarnClientSchedulerBackend: Asked to remove non-existent executor 8",
         "23/05/04 10:05:01 WARN TaskSetManager: Lost task 3.0 in stage 4.0 (TID 41) (ip-10-0-1-23.ec2.internal "
         "executor 2): ExecutorLostFailure (executor 2 exited caused by one of the running tasks) Reason: "
         "Container killed by YARN for exceeding physical memory limits.",
@@ -307,6 +313,11 @@ EXAMPLES: dict[str, list[str]] = {
         "java.lang.RuntimeException: Executor is not registered (appId=application_1_0001, execId=7)",
     ],
     "network_error": [
+        'java.io.EOFException: End of File Exception between local host is: "a/10.0.0.7"; destination host is: "b"',
+        "socket.timeout: timed out",
+        "ConnectionRefusedError: [Errno 111] Connection refused",
+        "urllib3.exceptions.MaxRetryError: HTTPConnectionPool(host='livy', port=8998): Max retries exceeded",
+        "\tError sending http request and maximum retry encountered..",
         "Caused by: java.net.ConnectException: Connection refused (Connection refused)",
         "java.io.IOException: Connection reset by peer",
         "com.amazonaws.SdkClientException: Unable to execute HTTP request: Timeout waiting for connection from pool",
@@ -402,6 +413,31 @@ EXAMPLES: dict[str, list[str]] = {
         "Caused by: org.apache.hadoop.yarn.exceptions.YarnException: Failed to submit application_1680484062426_0005",
         "ml.dmlc.xgboost4j.java.XGBoostError: XGBoostModel training failed",
         "Error: java.io.IOException: File copy failed: hdfs://nn:8020/in/a -> webhdfs://nn2/out/a",
+        # java.lang's own, bare, and one pasted as a quote
+        "java.lang.Error: org.apache.hadoop.yarn.exceptions.InvalidAuxServiceException: The auxService:x is missing",
+        ">java.io.IOException: No secret manager configured for token authentication",
+    ],
+    "error_record": [
+        "23/05/22 13:09:35 ERROR Presentation: Failed in writing data to location s3://bucket/zone/()",
+        "21/06/09 12:51:54 ERROR ApplicationInfo: No Job Found. Exiting.",
+    ],
+    "error_line": [
+        "ERROR: (gcloud.dataproc.batches.submit.pyspark) NOT_FOUND: Method not found.",
+        "<console>:12: error: not found: value globalScope",
+        "FAILED: SemanticException [Error 10001]: Line 1:14 Table not found 'events'",
+        "The code failed because of a fatal error:",
+    ],
+    "shell_command_failed": [
+        "/opt/bitnami/scripts/spark/entrypoint.sh: line 32: exec: driver: not found",
+        "deploy/sbin/run_yarn.sh: line 65: /opt/cloudera/parcels/CDH/lib/hadoop/bin/yarn: No such file or directory",
+        "/home/hadoop/bin/adam-submit: line 73: gatherSparkSubmitOpts: command not found",
+    ],
+    "mapreduce_task_attempt_failed": [
+        "13/02/24 04:12:06 INFO mapred.JobClient: Task Id : attempt_201302240411_0001_m_000009_0, Status : FAILED",
+    ],
+    "shuffle_service_not_configured": [
+        "java.lang.Error: org.apache.hadoop.yarn.exceptions.InvalidAuxServiceException: The auxService:spark_shuffle "
+        "does not exist",
     ],
     "python_exception_line": [
         " ValueError: Cannot run multiple SparkContexts at once; existing SparkContext(app=pyspark-shell)",
@@ -442,6 +478,13 @@ EXAMPLES: dict[str, list[str]] = {
 
 # Lines a rule must not take as evidence: real false positives (failure-signatures §4.14) and near misses.
 NOT_EVIDENCE: list[tuple[str, str]] = [
+    # Prose and counters around a paste, records of other levels, JSON: not an error line
+    ("error_line", "This means that connection failed and lost some data in this process."),
+    ("error_line", "\t\tFailed Shuffles=0"),
+    ("error_line", "[04:03:27,683] WARN  {NativeCodeLoader} failed: no native library"),
+    ("error_line", ' Failed Values":true},{"ID":2,"Name":"internal.metrics.executorDeserializeCpuTime"'),
+    ("error_record", "rm: `hdfs://nn:8020/HiBench/Wordcount/Output': No such file or directory"),
+    ("shell_command_failed", "line 32: the step failed"),
     (
         "oom_heap",
         "23/05/04 10:00:01 WARN Client: launching with '-XX:OnOutOfMemoryError=kill -9 %p' -XX:+ExitOnOutOfMemoryError",
@@ -564,6 +607,9 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
         "python_spark_call_failed": "other",
         "mapreduce_job_failed": "other",
         "unknown_exception": "other",
+        "error_record": "other",
+        "error_line": "other",
+        "mapreduce_task_attempt_failed": "other",
         "yarn_application_failed": "app_killed_or_am_failed",
         "am_received_sigterm": "app_killed_or_am_failed",
         "job_tool_says_failed": "app_killed_or_am_failed",

@@ -288,8 +288,9 @@ class _Scan:
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
         record: _Record | None = None
         matched = False
-        # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched.
-        for rule in sorted(rules, key=lambda r: r.fallback):
+        # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched;
+        # the others by rank, then id: the same order whatever the scanner's literals are numbered.
+        for rule in sorted(rules, key=lambda r: (r.fallback, r.rank, r.id)):
             if (rule.fallback and matched) or not rule.matches(line):
                 continue
             repeat = self.by_rule.get(rule.id)

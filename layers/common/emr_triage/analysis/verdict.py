@@ -123,6 +123,11 @@ def _verdict_key(finding: Finding) -> tuple[int, int, int, int]:
     return (int(finding.quiet), _KIND_ORDER[finding.kind], finding.rank, -finding.source_weight)
 
 
+def _is_catch_all(catalogue: Catalogue, finding: Finding) -> bool:
+    rule = catalogue.get(finding.rule_id)
+    return rule is not None and rule.fallback
+
+
 def _confidence(root: Finding | None, failed: bool, shown: bool, partial: bool) -> float:
     """How sure the verdict is (the calibration table of ``make accuracy`` checks these against the share
     of verdicts that were right): ``failed``, the run is known or shown to have failed; ``shown``, for
@@ -223,6 +228,8 @@ def diagnose(
     for f in ordered[1:]:
         if f.rule_id == root.rule_id or (f.category == root.category and root.kind == "cause"):
             continue  # the verdict itself, said by another log or in other words
+        if root.kind == "cause" and f.kind == "symptom" and _is_catch_all(catalogue, f):
+            continue  # an error no rule knows, next to a cause that explains it: its wrapper, or noise
         key = (f.category, f.title)
         if key in secondary:
             seen = secondary[key]
