@@ -243,6 +243,20 @@ EXAMPLES: dict[str, list[str]] = {
         "java.util.ServiceConfigurationError: org.apache.spark.sql.sources.DataSourceRegister: Provider "
         "com.google.cloud.spark.bigquery.BigQueryRelationProvider could not be instantiated",
         "org.apache.logging.log4j.LoggingException: log4j-slf4j2-impl cannot be present with log4j-to-slf4j",
+        "java.lang.UnsupportedOperationException: sun.misc.Unsafe or java.nio.DirectByteBuffer.<init>(long, int) not "
+        "available",
+        "java.lang.IllegalAccessError: class org.apache.spark.storage.StorageUtils$ (in unnamed module @0x1) cannot "
+        "access class sun.nio.ch.DirectBuffer (in module java.base) because module java.base does not export "
+        "sun.nio.ch",
+        'org.apache.hadoop.fs.UnsupportedFileSystemException: No FileSystem for scheme "s3"',
+        "java.lang.RuntimeException: [unresolved dependency: org.apache.spark#spark-avro_2.12;3.5.0: not found]",
+        "Exception: Java gateway process exited before sending the driver its port number",
+        "[JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number.",
+        "py4j.protocol.Py4JError: org.apache.spark.api.python.PythonUtils.getEncryptionEnabled does not exist in the "
+        "JVM",
+        "com.fasterxml.jackson.databind.JsonMappingException: Scala module 2.10.0 requires Jackson Databind version >= "
+        "2.10.0 and < 2.11.0",
+        "ImportError: PyArrow >= 4.0.0 must be installed; however, it was not found.",
         "java.lang.NoSuchMethodError: com.fasterxml.jackson.databind.ObjectMapper.readerFor(Ljava/lang/Class;)"
         "Lcom/fasterxml/jackson/databind/ObjectReader;",
         "java.lang.NoClassDefFoundError: Could not initialize class org.xerial.snappy.Snappy",
@@ -277,6 +291,13 @@ EXAMPLES: dict[str, list[str]] = {
         "org.apache.spark.SparkException: Cannot broadcast the table that is larger than 8GB: 9 GB",
     ],
     "sql_analysis_error": [
+        "Error in query: cannot resolve '`foo`' given input columns: [a, b]; line 1 pos 7",
+        "A column or function parameter with name `user_id` cannot be resolved. Did you mean one of the following?",
+        "The table or view `db`.`t` cannot be found. Verify the spelling and correctness of the schema and catalog.",
+        "Error in query: Undefined function: 'foo'. This function is neither a registered temporary function nor a",
+        "FAILED: SemanticException [Error 10004]: Line 1:7 Invalid table alias or column reference 'x'",
+        "FAILED: ParseException line 1:7 cannot recognize input near 'FORM' 't' '<EOF>' in select clause",
+        "[INCOMPATIBLE_COLUMN_TYPE] UNION can only be performed on tables with compatible column types.",
         "[UNRESOLVED_COLUMN.WITH_SUGGESTION] A column or function parameter with name `amount` cannot be resolved.",
         "pyspark.errors.exceptions.captured.AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] The table or view "
         "`sales`.`daily` cannot be found.",
@@ -315,6 +336,12 @@ EXAMPLES: dict[str, list[str]] = {
     "network_error": [
         'java.io.EOFException: End of File Exception between local host is: "a/10.0.0.7"; destination host is: "b"',
         "socket.timeout: timed out",
+        "requests.exceptions.ReadTimeout: HTTPConnectionPool(host='livy', port=8998): Read timed out.",
+        "http.client.RemoteDisconnected: Remote end closed connection without response",
+        "socket.gaierror: [Errno -2] Name or service not known",
+        "OSError: [Errno 113] No route to host",
+        "java.net.UnknownHostException: metastore.internal: Temporary failure in name resolution",
+        "org.apache.http.NoHttpResponseException: es-node-1:9200 failed to respond",
         "ConnectionRefusedError: [Errno 111] Connection refused",
         "urllib3.exceptions.MaxRetryError: HTTPConnectionPool(host='livy', port=8998): Max retries exceeded",
         "\tError sending http request and maximum retry encountered..",
@@ -365,6 +392,9 @@ EXAMPLES: dict[str, list[str]] = {
         "few exceptions: IndentationError: unexpected indent",
     ],
     "yarn_application_failed": [
+        "23/01/01 00:00:00 ERROR YarnClientSchedulerBackend: YARN application has exited unexpectedly with state "
+        "FAILED! Check the YARN application logs for more details.",
+        "23/01/01 00:00:00 INFO LoggingPodStatusWatcherImpl: Application status for spark-4f2a (phase: Failed)",
         'Exception in thread "main" org.apache.spark.SparkException: Application application_1683190000000_0007 '
         "finished with failed status",
         "23/05/04 10:05:03 ERROR ApplicationMaster: User application exited with status 1",
@@ -417,14 +447,10 @@ EXAMPLES: dict[str, list[str]] = {
         "java.lang.Error: org.apache.hadoop.yarn.exceptions.InvalidAuxServiceException: The auxService:x is missing",
         ">java.io.IOException: No secret manager configured for token authentication",
     ],
-    "error_record": [
-        "23/05/22 13:09:35 ERROR Presentation: Failed in writing data to location s3://bucket/zone/()",
-        "21/06/09 12:51:54 ERROR ApplicationInfo: No Job Found. Exiting.",
-    ],
     "error_line": [
         "ERROR: (gcloud.dataproc.batches.submit.pyspark) NOT_FOUND: Method not found.",
         "<console>:12: error: not found: value globalScope",
-        "FAILED: SemanticException [Error 10001]: Line 1:14 Table not found 'events'",
+        "error: externally-managed-environment",
         "The code failed because of a fatal error:",
     ],
     "shell_command_failed": [
@@ -445,6 +471,9 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "python_lost_its_jvm": [
         "py4j.protocol.Py4JNetworkError: Answer from Java side is empty",
+        "py4j.protocol.Py4JNetworkError: An error occurred while trying to connect to the Java server (127.0.0.1:4242)",
+        "py4j.protocol.Py4JError: An error occurred while calling o41.sql. Trace: py4j.Py4JException: Cannot obtain a "
+        "new communication channel",
         "ERROR:py4j.java_gateway:An error occurred while trying to connect to the Java server (127.0.0.1:39103) "
         "py4j.protocol.Py4JNetworkError: Error while receiving",
     ],
@@ -478,12 +507,20 @@ EXAMPLES: dict[str, list[str]] = {
 
 # Lines a rule must not take as evidence: real false positives (failure-signatures §4.14) and near misses.
 NOT_EVIDENCE: list[tuple[str, str]] = [
+    # Pig's notice that it will not write a _SUCCESS file on a file system it has no client for
+    (
+        "dependency_conflict",
+        "2015-02-06 15:16:16,440 [main] WARN  org.apache.pig.backend.hadoop.executionengine.mapReduceLayer."
+        "MapReduceLauncher - No FileSystem for scheme: wasb. Not creating success file",
+    ),
+    # What the JVM says when the Python worker it talks to crashed: a consequence, not the network
+    ("network_error", "Caused by: java.net.SocketException: Connection reset"),
+    ("network_error", "java.net.SocketException: Broken pipe (Write failed)"),
     # Prose and counters around a paste, records of other levels, JSON: not an error line
     ("error_line", "This means that connection failed and lost some data in this process."),
     ("error_line", "\t\tFailed Shuffles=0"),
     ("error_line", "[04:03:27,683] WARN  {NativeCodeLoader} failed: no native library"),
     ("error_line", ' Failed Values":true},{"ID":2,"Name":"internal.metrics.executorDeserializeCpuTime"'),
-    ("error_record", "rm: `hdfs://nn:8020/HiBench/Wordcount/Output': No such file or directory"),
     ("shell_command_failed", "line 32: the step failed"),
     (
         "oom_heap",
@@ -607,7 +644,6 @@ def test_symptom_rules_rank_after_every_cause(catalogue: Catalogue) -> None:
         "python_spark_call_failed": "other",
         "mapreduce_job_failed": "other",
         "unknown_exception": "other",
-        "error_record": "other",
         "error_line": "other",
         "mapreduce_task_attempt_failed": "other",
         "yarn_application_failed": "app_killed_or_am_failed",

@@ -1,4 +1,4 @@
-"""The last-resort rules: an ERROR record, an error line or a shell script's error that no rule knows.
+"""The last-resort rules: an error line or a shell script's error that no rule knows.
 
 They name a failure that would otherwise read as ``no_failure`` (``other``, with the line as evidence), and
 stay out of the way everywhere else: prose around a paste, counters, JSON and records of other levels are
@@ -28,11 +28,6 @@ def _diagnose(catalogue: Catalogue, text: str, outcome: str = "unknown") -> Diag
 @pytest.mark.parametrize(
     ("text", "rule_id"),
     [
-        (
-            "23/05/22 13:09:35 INFO Presentation: starting the write\n"
-            "23/05/22 13:09:35 ERROR Presentation: Failed in writing data to location s3://bucket/zone/()\n",
-            "error_record",
-        ),
         ("ERROR: (gcloud.dataproc.batches.submit.pyspark) NOT_FOUND: Method not found.\n", "error_line"),
         ("<console>:12: error: not found: value globalScope\n", "error_line"),
         (
@@ -59,33 +54,32 @@ def test_an_error_no_rule_knows_is_named_not_hidden(catalogue: Catalogue, text: 
         "\t\tFailed Shuffles=0\n\t\tFailed map tasks=0\n",
         "[04:03:27,683] WARN  {NativeCodeLoader} failed: using builtin-java classes where applicable\n",
         ' Failed Values":true},{"ID":2,"Name":"internal.metrics.executorDeserializeCpuTime"}\n',
-        "23/05/22 13:09:35 WARN Presentation: Failed in writing data, retrying\n",
-        "rm: `hdfs://nn:8020/HiBench/Wordcount/Output': No such file or directory\n",
+        "23/05/22 13:09:35 WARN Presentation: Failed: writing data, retrying\n",
     ],
 )
 def test_lines_that_only_mention_a_failure_are_not_one(catalogue: Catalogue, text: str) -> None:
-    # Given prose, counters, JSON, a WARN record or a script clearing its output path
+    # Given prose, counters, JSON or a WARN record
     # When it is diagnosed
     diagnosis = _diagnose(catalogue, text)
     # Then nothing failed
     assert diagnosis.category == "no_failure"
 
 
-def test_an_error_record_never_undoes_a_success_shown(catalogue: Catalogue) -> None:
-    # Given an ERROR record before the application succeeds, or after it (healthy runs print ERROR
-    # records while they shut down)
-    record = "23/05/22 13:09:35 ERROR Presentation: Failed in writing data to location s3://bucket/zone/()\n"
+def test_an_error_line_never_undoes_a_success_shown(catalogue: Catalogue) -> None:
+    # Given an error line before the application succeeds, or after it (a tool's complaint while the
+    # application shuts down)
+    record = "ERROR: (gcloud.dataproc.jobs.wait) the job's driver output could not be streamed\n"
     success = "23/05/22 13:10:00 INFO ApplicationMaster: Final app status: SUCCEEDED, exitCode: 0\n"
-    # Then the run succeeded either way; with the run known to have failed, the record is named
+    # Then the run succeeded either way; with the run known to have failed, the line is named
     assert _diagnose(catalogue, record + success).category == "no_failure"
     assert _diagnose(catalogue, success + record).category == "no_failure"
-    assert _diagnose(catalogue, record, outcome="failed").rule_id == "error_record"
+    assert _diagnose(catalogue, record, outcome="failed").rule_id == "error_line"
 
 
 def test_a_known_cause_is_the_verdict_and_the_catch_all_is_not_listed_beside_it(catalogue: Catalogue) -> None:
-    # Given an S3 throttling error and an ERROR record that no rule knows
+    # Given an S3 throttling error under an exception that no rule knows
     text = (
-        "23/05/22 13:09:34 ERROR Writer: Failed to commit the batch, giving up\n"
+        "java.lang.IllegalStateException: the batch could not be committed\n"
         "Caused by: com.amazonaws.services.s3.model.AmazonS3Exception: Slow Down (Service: Amazon S3; Status Code:"
         " 503; Error Code: SlowDown)\n"
     )
@@ -93,7 +87,7 @@ def test_a_known_cause_is_the_verdict_and_the_catch_all_is_not_listed_beside_it(
     diagnosis = _diagnose(catalogue, text, outcome="failed")
     # Then the throttling is the verdict and the catch-all is not among the other findings
     assert diagnosis.category == "s3_throttling"
-    assert {s.rule_id for s in diagnosis.secondary}.isdisjoint({"error_record", "error_line", "unknown_exception"})
+    assert {s.rule_id for s in diagnosis.secondary}.isdisjoint({"error_line", "unknown_exception"})
 
 
 def test_a_python_exception_line_is_read_as_python_before_the_catch_alls(catalogue: Catalogue) -> None:

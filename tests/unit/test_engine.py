@@ -20,7 +20,7 @@ from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
 from emr_triage.analysis.extract import build_extract
 from emr_triage.analysis.findings import analyse_blocks, analyse_lines
-from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner
+from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner, scan_block
 from emr_triage.analysis.verdict import diagnose
 
 CATALOGUE = load_catalogue()
@@ -157,6 +157,15 @@ def test_scanners_report_every_occurrence_caselessly_with_end_offsets() -> None:
     ]
     assert PythonScanner(literals).scan(block) == expected
     assert HyperscanScanner(literals).scan(block) == expected  # regex syntax in a literal stays literal
+
+
+@pytest.mark.parametrize("backend", ["hyperscan", "python"])
+def test_a_literal_that_ends_with_its_lines_break_hits_that_line_once(backend: str) -> None:
+    # Given literals of one line, one of them ending with the line break ("failed\n"), and a next line
+    block = b"ERROR request failed\nnext failed: again\n"
+    scanned = scan_block(make_scanner(["request", "failed\n", "failed:"], backend), block)
+    # Then each line is one candidate, holding all of its own literals and none of the next line's
+    assert [(s, e, n, sorted(i)) for s, e, n, i in scanned.candidates] == [(0, 20, 0, [0, 1]), (21, 39, 1, [2])]
 
 
 def test_one_hyperscan_scanner_serves_threads_scanning_at_once() -> None:

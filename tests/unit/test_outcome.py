@@ -238,3 +238,23 @@ def test_an_am_stopped_mid_stage_after_an_earlier_job_finished_is_a_kill(catalog
 def test_an_exception_no_rule_knows_is_found_whatever_the_line_ends(catalogue: Catalogue, end: str) -> None:
     log = f"com.acme.etl.QualityGateException{end}\tat com.acme.etl.Gate.check(Gate.java:10){end}"
     assert _diagnose(catalogue, log, "unknown").category == "other"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'Exception in thread "main" org.apache.spark.SparkException: Job 3 cancelled because SparkContext was shut '
+        "down",
+        "org.apache.spark.SparkException: Yarn application has already ended! It might have been killed or unable to "
+        "launch application master.",
+        "23/01/01 00:00:00 ERROR YarnClientSchedulerBackend: YARN application has exited unexpectedly with state "
+        "FAILED! Check the YARN application logs for more details.",
+    ],
+)
+def test_a_driver_that_says_its_application_was_ended_is_an_application_end_not_an_error(
+    catalogue: Catalogue, line: str
+) -> None:
+    # Given the driver's own words that its SparkContext or YARN application ended under it, even as an
+    # uncaught exception
+    # Then the verdict says the application was ended (look at the AM's log), not "an error no rule knows"
+    assert _diagnose(catalogue, line + "\n", "unknown").category == "app_killed_or_am_failed"

@@ -115,7 +115,7 @@ def scan_block(scanner: LiteralScanner, data: bytes) -> ScannedBlock:
     line_end = -1
     counted_at = counted = 0
     for end, index in hits:
-        if end <= line_end:
+        if end - 1 <= line_end:  # a literal may end with its line's break ("failed\n")
             candidates[-1][3].add(index)
             continue
         start = data.rfind(b"\n", 0, end - 1) + 1
