@@ -229,12 +229,7 @@ class _Scan:
     def _candidate(
         self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
     ) -> None:
-        rules: dict[str, Rule] = {}
-        extractors: set[str] = set()
-        for index in sorted(indexes):
-            for rule in prefilter.rules[index]:
-                rules.setdefault(rule.id, rule)
-            extractors |= prefilter.extractors[index]
+        rules, extractors = prefilter.route(indexes)
         line = self.unwrap(line)
         expanded = expand_json_event(line) if line.startswith("{") else None
         for position, text in enumerate(expanded or [line]):
@@ -249,7 +244,7 @@ class _Scan:
             if "session" in extractors and not self.result.interactive:
                 self.result.interactive = bool(_SESSION.search(text))
             if rules and not JAVA_FRAME_LINE.match(text):
-                self._match(text, line_no, rules.values(), data, start)
+                self._match(text, line_no, rules, data, start)
 
     def _section(self, line: str) -> None:
         if match := _SECTION_CONTAINER.match(line):
@@ -286,11 +281,13 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
+        """Try ``rules``, in their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
         record: _Record | None = None
         matched = False
         # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched;
-        # the others by rank, then id: the same order whatever the scanner's literals are numbered.
-        for rule in sorted(rules, key=lambda r: (r.fallback, r.rank, r.id)):
+        # the others by rank, then id (Prefilter.route's order): the same whatever the scanner's literals
+        # are numbered.
+        for rule in rules:
             if (rule.fallback and matched) or not rule.matches(line):
                 continue
             repeat = self.by_rule.get(rule.id)
