@@ -159,6 +159,17 @@ def _decode(raw: bytes) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
+@dataclass(slots=True)
+class _Repeats:
+    """The matches of a standing finding after its first, counted here and added to it when the scan
+    ends: setting a pydantic model's attribute costs more than all the rest of a repeat's handling, and a
+    failing log repeats its errors by the hundred thousand."""
+
+    finding: Finding
+    count: int = 0
+    last_line_no: int | None = None
+
+
 @dataclass
 class _Scan:
     """The state of one log's scan: findings so far, evidence blocks still collecting lines."""
@@ -171,6 +182,7 @@ class _Scan:
     by_rule: dict[str, Finding] = field(default_factory=dict)
     exit_codes: dict[tuple[int | None, str | None], ExitCode] = field(default_factory=dict)
     open_blocks: list[_Block] = field(default_factory=list)
+    repeats: dict[str, _Repeats] = field(default_factory=dict)  # by rule id, until finish()
     lines_before: int = 0  # complete lines in the blocks already scanned
     unterminated: bool = False  # the last block ended without a line break
     previous_tail: bytes = b""  # the end of the last block, for the lines before a match at a block's start
@@ -295,8 +307,11 @@ class _Scan:
                 # Another match of a finding that stands (its first match was weighed): only counted. A
                 # failing log repeats its errors by the thousand; the walk back to each one's record is
                 # what would cost.
-                repeat.count += 1
-                repeat.last_line_no = line_no
+                tally = self.repeats.get(rule.id)
+                if tally is None or tally.finding is not repeat:  # the rule's finding is a new one
+                    tally = self.repeats[rule.id] = _Repeats(repeat)
+                tally.count += 1
+                tally.last_line_no = line_no
                 matched = True
                 continue
             if record is None:
@@ -365,6 +380,10 @@ class _Scan:
         for block in self.open_blocks:
             self._close(block)
         self.open_blocks = []
+        for tally in self.repeats.values():
+            tally.finding.count += tally.count
+            tally.finding.last_line_no = tally.last_line_no
+        self.repeats = {}
         self.result.lines = self.lines_before + (1 if self.unterminated else 0)
         # Findings were appended as rules matched; keep them in line order.
         self.result.findings.sort(key=lambda f: f.line_no)
