@@ -664,3 +664,20 @@ def test_analyze_rejects_an_unknown_outcome(tmp_path: Path, capsys: pytest.Captu
         main(["analyze", "--outcome", "maybe", str(tmp_path)])
     assert raised.value.code == EXIT_BAD_INPUT
     assert "--outcome" in capsys.readouterr().err
+
+
+def test_analyze_imports_neither_the_incident_models_nor_aws_nor_slack(tmp_path: Path) -> None:
+    # Given a local log, analysed by a fresh interpreter (every import `analyze` makes is start-up time)
+    log = tmp_path / "stderr"
+    log.write_text(YARN_KILL)
+    script = (
+        "import sys\n"
+        "from emr_triage.cli import main\n"
+        f"main(['analyze', '--json', {str(log)!r}], out=open('/dev/null', 'w'))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    # Then the modules only incidents, AWS and Slack need were never loaded
+    loaded = set(done.stdout.split())
+    assert "emr_triage.analysis.verdict" in loaded
+    assert not loaded & {"emr_triage.models.incident", "boto3", "botocore", "slack_sdk", "moto"}

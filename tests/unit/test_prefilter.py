@@ -5,14 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.unit.test_catalogue import EXAMPLES
 
+from emr_triage.analysis import prefilter as prefilter_module
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.findings import BLOCK_LINES, analyse_lines
 from emr_triage.analysis.patterns import required_literals
 from emr_triage.exceptions import CatalogueError
 
 NOISE = [f"26/11/20 02:00:{i % 60:02d} INFO Executor: Running task {i}.0 in stage 3.0 (TID {i})" for i in range(6000)]
+
+
+CATALOGUE = load_catalogue()
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +130,37 @@ def test_a_rules_scan_for_literals_replace_its_patterns_own(tmp_path: Path) -> N
     rules.write_text(rules.read_text("utf-8").replace("scan_for: ['badness:']", "scan_for: ['bad']"), "utf-8")
     with pytest.raises(CatalogueError, match="scan_for"):
         load_catalogue([rules])
+
+
+@given(picked=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=6))
+@settings(max_examples=200)
+def test_a_line_goes_to_every_rule_and_extractor_its_hints_ask_for_in_the_order_rules_are_tried(
+    picked: list[int],
+) -> None:
+    # Given the hints that hit on one line (any of them, any number of times, in any order)
+    prefilter = CATALOGUE.prefilter
+    indexes = [i % len(prefilter.hints) for i in picked]
+    # When the line is routed (twice: worked out, then remembered)
+    first, again = prefilter.route(indexes), prefilter.route(reversed(indexes))
+    # Then it goes to each rule of those hints once (fallbacks last, the others by rank, then id), and to
+    # each of their extractors
+    rules = {rule.id: rule for index in indexes for rule in prefilter.rules[index]}
+    by_id = sorted(rules.values(), key=lambda r: r.id)
+    expected = (
+        tuple(sorted(by_id, key=lambda r: (r.fallback, r.rank))),  # a stable sort keeps the ids' order
+        frozenset().union(*(prefilter.extractors[i] for i in indexes)),
+    )
+    assert first == again == expected
+
+
+def test_routes_remembered_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a prefilter that has remembered as many routes as it keeps
+    prefilter = load_catalogue().prefilter
+    monkeypatch.setattr(prefilter_module, "_MAX_ROUTES", 3)
+    for index in range(3):
+        prefilter.route([index])
+    # When more combinations come, they are still routed, but not remembered
+    rules, extractors = prefilter.route([3, 4])
+    assert {r.id for r in rules} == {r.id for r in prefilter.rules[3] + prefilter.rules[4]}
+    assert extractors == prefilter.extractors[3] | prefilter.extractors[4]
+    assert len(prefilter._routes) == 3

@@ -159,6 +159,17 @@ def _decode(raw: bytes) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
+@dataclass(slots=True)
+class _Repeats:
+    """The matches of a standing finding after its first, counted here and added to it when the scan
+    ends: setting a pydantic model's attribute costs more than all the rest of a repeat's handling, and a
+    failing log repeats its errors by the hundred thousand."""
+
+    finding: Finding
+    count: int = 0
+    last_line_no: int | None = None
+
+
 @dataclass
 class _Scan:
     """The state of one log's scan: findings so far, evidence blocks still collecting lines."""
@@ -171,6 +182,7 @@ class _Scan:
     by_rule: dict[str, Finding] = field(default_factory=dict)
     exit_codes: dict[tuple[int | None, str | None], ExitCode] = field(default_factory=dict)
     open_blocks: list[_Block] = field(default_factory=list)
+    repeats: dict[str, _Repeats] = field(default_factory=dict)  # by rule id, until finish()
     lines_before: int = 0  # complete lines in the blocks already scanned
     unterminated: bool = False  # the last block ended without a line break
     previous_tail: bytes = b""  # the end of the last block, for the lines before a match at a block's start
@@ -229,12 +241,7 @@ class _Scan:
     def _candidate(
         self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
     ) -> None:
-        rules: dict[str, Rule] = {}
-        extractors: set[str] = set()
-        for index in sorted(indexes):
-            for rule in prefilter.rules[index]:
-                rules.setdefault(rule.id, rule)
-            extractors |= prefilter.extractors[index]
+        rules, extractors = prefilter.route(indexes)
         line = self.unwrap(line)
         expanded = expand_json_event(line) if line.startswith("{") else None
         for position, text in enumerate(expanded or [line]):
@@ -249,7 +256,7 @@ class _Scan:
             if "session" in extractors and not self.result.interactive:
                 self.result.interactive = bool(_SESSION.search(text))
             if rules and not JAVA_FRAME_LINE.match(text):
-                self._match(text, line_no, rules.values(), data, start)
+                self._match(text, line_no, rules, data, start)
 
     def _section(self, line: str) -> None:
         if match := _SECTION_CONTAINER.match(line):
@@ -286,11 +293,13 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
+        """Try ``rules``, in their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
         record: _Record | None = None
         matched = False
         # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched;
-        # the others by rank, then id: the same order whatever the scanner's literals are numbered.
-        for rule in sorted(rules, key=lambda r: (r.fallback, r.rank, r.id)):
+        # the others by rank, then id (Prefilter.route's order): the same whatever the scanner's literals
+        # are numbered.
+        for rule in rules:
             if (rule.fallback and matched) or not rule.matches(line):
                 continue
             repeat = self.by_rule.get(rule.id)
@@ -298,8 +307,11 @@ class _Scan:
                 # Another match of a finding that stands (its first match was weighed): only counted. A
                 # failing log repeats its errors by the thousand; the walk back to each one's record is
                 # what would cost.
-                repeat.count += 1
-                repeat.last_line_no = line_no
+                tally = self.repeats.get(rule.id)
+                if tally is None or tally.finding is not repeat:  # the rule's finding is a new one
+                    tally = self.repeats[rule.id] = _Repeats(repeat)
+                tally.count += 1
+                tally.last_line_no = line_no
                 matched = True
                 continue
             if record is None:
@@ -368,6 +380,10 @@ class _Scan:
         for block in self.open_blocks:
             self._close(block)
         self.open_blocks = []
+        for tally in self.repeats.values():
+            tally.finding.count += tally.count
+            tally.finding.last_line_no = tally.last_line_no
+        self.repeats = {}
         self.result.lines = self.lines_before + (1 if self.unterminated else 0)
         # Findings were appended as rules matched; keep them in line order.
         self.result.findings.sort(key=lambda f: f.line_no)

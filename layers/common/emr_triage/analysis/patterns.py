@@ -39,8 +39,17 @@ def screened(patterns: list[str], ignore_case: bool) -> Screened | None:
 
 
 def any_search(screened: Screened, line: str, lowered: str) -> bool:
+    """Whether one of the screened expressions matches ``line`` (``lowered`` is its lowercase): each is
+    tried only when one of its literals is in the line. Plain loops: this runs for every candidate line
+    and rule, and a generator per call costs more than the substring checks themselves."""
     for search, literals in screened:
-        if (literals is None or any(literal in lowered for literal in literals)) and search(line) is not None:
+        if literals is not None:
+            for literal in literals:
+                if literal in lowered:
+                    break
+            else:
+                continue  # none of its literals: it cannot match
+        if search(line) is not None:
             return True
     return False
 

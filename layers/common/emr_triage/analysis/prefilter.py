@@ -3,6 +3,7 @@ one sends a line to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -38,6 +39,9 @@ EXTRACTOR_HINTS: dict[str, tuple[str, ...]] = {
     # Interactive sessions (see SESSION_MARKERS)
     "session": tuple(marker.lower() for marker in SESSION_MARKERS),
 }
+
+
+_MAX_ROUTES = 4096
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,32 @@ class Prefilter:
             rule_sets.append(tuple(rule for rule in rules if rule.id in rule_ids))
             extractor_sets.append(frozenset(extractors))
         return cls(hints=tuple(minimal), rules=tuple(rule_sets), extractors=tuple(extractor_sets))
+
+    def route(self, indexes: Iterable[int]) -> tuple[tuple[Rule, ...], frozenset[str]]:
+        """Where a line on which these hints hit goes: the rules to try, in the order they are tried
+        (fallbacks last, the others by rank, then id), and the extractors to run.
+
+        A log's candidate lines hit a few combinations of hints over and over: each is worked out once.
+        """
+        key = frozenset(indexes)
+        found = self._routes.get(key)
+        if found is not None:
+            return found
+        rules: dict[str, Rule] = {}
+        extractors: set[str] = set()
+        for index in sorted(key):
+            for rule in self.rules[index]:
+                rules.setdefault(rule.id, rule)
+            extractors |= self.extractors[index]
+        order = sorted(rules.values(), key=lambda rule: (rule.fallback, rule.rank, rule.id))
+        found = (tuple(order), frozenset(extractors))
+        if len(self._routes) < _MAX_ROUTES:  # a bound for a log whose lines hit hints in every combination
+            self._routes[key] = found
+        return found
+
+    @cached_property
+    def _routes(self) -> dict[frozenset[int], tuple[tuple[Rule, ...], frozenset[str]]]:
+        return {}
 
     def hit(self, lowered: str) -> bool:
         """Whether lowercased text contains any hint."""

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode
-from emr_triage.models.incident import Incident
 from emr_triage.notify.message import neutralise
 from emr_triage.notify.render import render_terminal
 
 if TYPE_CHECKING:
     from emr_triage.local.replay import EventReport
+    from emr_triage.models.incident import Incident
 
 WIDTH = 100
 

@@ -12,12 +12,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from emr_triage.analysis.redact import redact
 from emr_triage.logs.locations import parse_s3_uri
-from emr_triage.models.incident import AlertContext, Incident
+
+if TYPE_CHECKING:  # the models are only named here: `analyze` need not import them
+    from emr_triage.models.incident import AlertContext, Incident
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
