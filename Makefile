@@ -7,6 +7,9 @@ SAM_VENV      ?= .venv-sam
 BIN           := $(VENV)/bin
 SAM           := $(SAM_VENV)/bin/sam
 SAM_CLI       := aws-sam-cli==1.170.0
+CHECKOV_VENV  ?= .venv-checkov
+CHECKOV       := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_PKG   := checkov==3.3.30
 REQUIREMENTS  := layers/dependencies/requirements.txt
 # Phase one then phase two (logs land after the alert), then a deeper diagnosis (root cause behind the symptoms).
 DEMO_SCENARIO := events/scenarios/step-logs-land-after-the-alert events/scenarios/spark-step-memory-kill
@@ -55,6 +58,12 @@ $(SAM):
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install -q '$(SAM_CLI)'
 
+# Its own virtualenv: checkov pins dozens of packages that must not meet the project's.
+$(CHECKOV):
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.11+ found for checkov"; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q '$(CHECKOV_PKG)'
+
 .PHONY: venv dev bytecode
 venv: $(VENV)/.local-installed  ## Create .venv with the project and its embedded local AWS
 dev: $(VENV)/.dev-installed     ## ... plus the test and lint tools
@@ -74,8 +83,8 @@ demo: venv  ## Replay the bundled failed-Spark-step scenario on the embedded loc
 # ---------------------------------------------------------------------------------------------------
 # Checks (make test = everything CI runs)
 # ---------------------------------------------------------------------------------------------------
-.PHONY: test lint format typecheck validate pytest unit integration build-check
-test: lint typecheck validate build-check pytest  ## Everything CI checks
+.PHONY: test lint format typecheck validate scan pytest unit integration build-check
+test: lint typecheck validate scan build-check pytest  ## Everything CI checks
 
 lint: dev  ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -92,6 +101,11 @@ typecheck: dev  ## mypy (strict, pydantic plugin) on the package and each handle
 validate: dev $(SAM)  ## cfn-lint and `sam validate --lint` on template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(REGION) --template-file template.yaml
+
+# Offline (--skip-download: no policy metadata fetched); fails on any failed check. A check that does not
+# apply is skipped in template.yaml's Metadata, with its reason beside it (tests check there is one).
+scan: $(CHECKOV)  ## checkov (IaC security scanner) on template.yaml: 0 failed checks
+	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build-check: build dev  ## `sam build`, then check the built layers (arm64 wheels, our package)
 	EMR_TRIAGE_BUILD_DIR=.aws-sam/build $(BIN)/pytest -q tests/build
@@ -135,4 +149,4 @@ requirements: dev  ## Re-pin layers/dependencies/requirements.txt from pyproject
 	  --python-platform aarch64-manylinux_2_28 --no-annotate -o $(REQUIREMENTS)
 
 clean:  ## Remove build output and virtualenvs
-	rm -rf .aws-sam $(VENV) $(SAM_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .aws-sam $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache

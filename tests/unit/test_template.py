@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from emr_triage.exceptions import TemplateError
-from emr_triage.local.template import Resolver, function_specs, load_template, matching_rules, parameter_defaults
+from emr_triage.local.template import (
+    Resolver,
+    function_specs,
+    load_template,
+    matching_rules,
+    parameter_defaults,
+    render,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -92,6 +99,48 @@ def test_resolver_handles_sub_with_variables_and_refuses_what_it_cannot_resolve(
         resolver.resolve({"Fn::If": ["C", 1, 2]})
     with pytest.raises(TemplateError, match="Ref Missing"):
         resolver.resolve({"Ref": "Missing"})
+
+
+_CONDITIONAL = {
+    "Parameters": {"Key": {"Type": "String", "Default": ""}, "Env": {"Type": "String", "Default": "dev"}},
+    "Conditions": {
+        "HasKey": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Key"}, ""]}]},
+        "ProdWithKey": {"Fn::And": [{"Condition": "HasKey"}, {"Fn::Equals": [{"Ref": "Env"}, "prod"]}]},
+    },
+    "Resources": {
+        "Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "SqsManagedSseEnabled": {"Fn::If": ["HasKey", {"Ref": "AWS::NoValue"}, True]},
+                "KmsMasterKeyId": {"Fn::If": ["HasKey", {"Ref": "Key"}, {"Ref": "AWS::NoValue"}]},
+                "Tags": [{"Fn::If": ["ProdWithKey", {"Key": "k", "Value": "v"}, {"Ref": "AWS::NoValue"}]}],
+            },
+        },
+        "OnlyWithKey": {"Type": "AWS::SNS::Topic", "Condition": "HasKey"},
+    },
+}
+
+
+def test_render_deploys_the_branch_each_condition_takes_and_leaves_out_no_value() -> None:
+    # Given a template with conditional properties, list items and a conditional resource
+    # When it is rendered with the defaults, then only the false branches are there
+    default = render(_CONDITIONAL)["Resources"]
+    assert default == {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"SqsManagedSseEnabled": True, "Tags": []}}}
+    # And with the parameters set, the true branches (through a condition that names another)
+    keyed = render(_CONDITIONAL, {"Key": "arn:k", "Env": "prod"})["Resources"]
+    assert keyed["Queue"]["Properties"] == {"KmsMasterKeyId": {"Ref": "Key"}, "Tags": [{"Key": "k", "Value": "v"}]}
+    assert "OnlyWithKey" in keyed
+    # And the template itself is left as it was
+    assert "Fn::If" in _CONDITIONAL["Resources"]["Queue"]["Properties"]["SqsManagedSseEnabled"]
+
+
+def test_render_refuses_a_condition_it_cannot_evaluate() -> None:
+    unknown = {**_CONDITIONAL, "Resources": {"R": {"Type": "T", "Properties": {"P": {"Fn::If": ["Nope", 1, 2]}}}}}
+    with pytest.raises(TemplateError, match="condition Nope is not defined"):
+        render(unknown)
+    region = {**_CONDITIONAL, "Conditions": {"HasKey": {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}}}
+    with pytest.raises(TemplateError, match="AWS::Region"):
+        render(region)
 
 
 def test_samconfig_has_default_and_prod_with_placeholders_the_template_rejects() -> None:

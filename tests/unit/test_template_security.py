@@ -12,11 +12,18 @@ from typing import Any
 
 import pytest
 
-from emr_triage.local.template import load_template
+from emr_triage.local.template import load_template, render
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
-TEMPLATE = load_template(TEMPLATE_PATH)
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+# Deployed with every optional part on (a customer managed key, an alarm topic): every statement and
+# setting the stack can have; DEFAULT is the stack deployed with the parameters' defaults.
+TEMPLATE = render(
+    load_template(TEMPLATE_PATH), {"KmsKeyArn": KEY, "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"}
+)
+DEFAULT = render(load_template(TEMPLATE_PATH))
+FUNCTIONS = ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction")
 TEXT = TEMPLATE_PATH.read_text("utf-8").splitlines()
 
 # Allow statements whose resource needs a wildcard because AWS offers no narrower scope: the cluster or
@@ -27,9 +34,9 @@ WILDCARD_RESOURCE_EXCEPTIONS = frozenset(
 )
 
 
-def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
+def _statements(template: dict[str, Any] = TEMPLATE) -> Iterator[tuple[str, dict[str, Any]]]:
     """(owner, statement) of every IAM statement: functions' inline policies and resource policies."""
-    for name, resource in TEMPLATE["Resources"].items():
+    for name, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
         for policy in properties.get("Policies", []) or []:
             if isinstance(policy, dict):
@@ -94,13 +101,126 @@ def test_a_wildcard_is_only_in_deny_statements_of_resource_policies() -> None:
 
 
 def test_the_table_and_every_queue_are_encrypted_at_rest() -> None:
-    resources = TEMPLATE["Resources"]
-    table = resources["IncidentsTable"]["Properties"]
-    assert table["SSESpecification"]["SSEEnabled"] is True
+    # Given the template deployed with its defaults (no customer key)
+    resources = DEFAULT["Resources"]
+    # Then the table and both queues are still encrypted, with AWS-owned keys
+    assert resources["IncidentsTable"]["Properties"]["SSESpecification"] == {"SSEEnabled": True}
     queues = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
     assert set(queues) == {"DeadLetterQueue", "FollowUpQueue"}
-    for name, properties in queues.items():
-        assert properties.get("SqsManagedSseEnabled") is True or properties.get("KmsMasterKeyId"), name
+    assert all(properties["SqsManagedSseEnabled"] is True for properties in queues.values())
+
+
+def _kms_mentions(node: Any, path: str = "") -> Iterator[str]:
+    """The paths of every key or string value that names KMS."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if "kms" in key.lower() or key == "SSEType":
+                yield f"{path}/{key}"
+            yield from _kms_mentions(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _kms_mentions(item, f"{path}/{i}")
+    elif isinstance(node, str) and "kms" in node.lower():
+        yield f"{path}={node}"
+
+
+def test_without_a_customer_key_nothing_kms_specific_is_deployed() -> None:
+    # Given the default KmsKeyArn (empty), when the template is rendered as CloudFormation would deploy it
+    deployed = {"Globals": DEFAULT["Globals"], "Resources": DEFAULT["Resources"]}
+    # Then no resource names a key, and no role is granted any KMS action
+    assert list(_kms_mentions(deployed)) == []
+
+
+def test_with_a_customer_key_every_store_is_encrypted_with_it() -> None:
+    # Given KmsKeyArn set
+    resources = TEMPLATE["Resources"]
+    key = {"Ref": "KmsKeyArn"}
+    # Then the table, both queues, the three log groups and the functions' environment use that key
+    assert resources["IncidentsTable"]["Properties"]["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": key,
+    }
+    queues = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::SQS::Queue"]
+    assert len(queues) == 2
+    for queue in queues:
+        # (SQS-managed SSE and a KMS key are exclusive: CloudFormation rejects both)
+        assert queue["KmsMasterKeyId"] == key and "SqsManagedSseEnabled" not in queue
+    groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(groups) == 3 and all(g["KmsKeyId"] == key for g in groups)
+    assert TEMPLATE["Globals"]["Function"]["KmsKeyArn"] == key
+    # And nothing else of the stack stores data: no bucket, secret, topic or stream of its own
+    stores = {"AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::SNS::Topic", "AWS::Kinesis::Stream"}
+    assert not {r["Type"] for r in resources.values()} & stores
+
+
+def test_with_a_customer_key_each_role_may_only_decrypt_and_generate_data_keys_with_that_key() -> None:
+    # Given KmsKeyArn set, then each function gets one statement on the key, with exactly the two actions
+    # DynamoDB and SQS need from their callers (producers GenerateDataKey, readers Decrypt)
+    for function in FUNCTIONS:
+        kms = [s for owner, s in _statements() if owner == function and any("kms:" in a for a in _strings(s["Action"]))]
+        assert kms == [
+            {
+                "Sid": "CustomerKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": {"Ref": "KmsKeyArn"},
+            }
+        ], function
+    # And no resource policy of the stack mentions KMS (the key's own policy is the operator's: README)
+    assert not [s for owner, s in _statements() if owner not in FUNCTIONS and list(_kms_mentions(s))]
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+        ("arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab", True),
+        ("arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", True),
+        ("arn:aws:kms:us-east-1:123456789012:alias/emr-triage", False),
+        ("alias/emr-triage", False),
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
+    ],
+)
+def test_the_key_parameter_takes_a_key_arn_or_nothing(value: str, accepted: bool) -> None:
+    # (an alias would pass DynamoDB and SQS but not the log groups, and an IAM policy cannot name one)
+    pattern = load_template(TEMPLATE_PATH)["Parameters"]["KmsKeyArn"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted
+
+
+def test_every_function_has_its_reserved_concurrency_and_the_queue_poller_never_exceeds_it() -> None:
+    template = load_template(TEMPLATE_PATH)
+    parameters = template["Parameters"]
+    expected = {
+        "EmrEventFunction": "EmrEventConcurrency",
+        "LogArrivalFunction": "LogArrivalConcurrency",
+        "FollowUpFunction": "FollowUpConcurrency",
+    }
+    for function, parameter in expected.items():
+        properties = template["Resources"][function]["Properties"]
+        assert properties["ReservedConcurrentExecutions"] == {"Ref": parameter}
+        assert parameters[parameter]["Type"] == "Number" and parameters[parameter]["MinValue"] >= 1
+    # The SQS poller scales to its own maximum concurrency: it must not take more messages than the function
+    # may run, or the throttled ones count as receives towards the dead-letter queue
+    event = template["Resources"]["FollowUpFunction"]["Properties"]["Events"]["LogCheckDue"]["Properties"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "FollowUpConcurrency"}
+    assert parameters["FollowUpConcurrency"]["MinValue"] >= 2  # Lambda's minimum for MaximumConcurrency
+    # And the defaults leave an account at the default 1,000 far more than Lambda's 100 unreserved minimum
+    assert sum(parameters[p]["Default"] for p in expected.values()) <= 100
+
+
+def test_every_scanner_suppression_says_why() -> None:
+    # Every checkov skip in the template carries its reason, and only the two accepted checks are skipped
+    skips = [
+        (name, skip)
+        for name, resource in load_template(TEMPLATE_PATH)["Resources"].items()
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", [])
+    ]
+    assert skips
+    for name, skip in skips:
+        assert len(str(skip.get("comment", "")).split()) >= 10, f"{name}: {skip.get('id')} needs its reason"
+    assert {skip["id"] for _, skip in skips} == {"CKV_AWS_116", "CKV_AWS_117"}
 
 
 def test_the_slack_token_is_only_read_from_secrets_manager() -> None:

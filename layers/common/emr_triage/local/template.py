@@ -85,6 +85,81 @@ def load_template(path: Path) -> dict[str, Any]:
     return data
 
 
+class _NoValue:
+    """What ``Ref: AWS::NoValue`` renders to: the property or list item is left out."""
+
+
+_NO_VALUE = _NoValue()
+
+
+def render(template: Mapping[str, Any], parameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The template as CloudFormation deploys it with these parameter values (the others at their defaults):
+    its conditions evaluated, each ``Fn::If`` replaced by the branch taken, ``AWS::NoValue`` left out.
+
+    Other intrinsic functions stay as they are, so the result can be read like the template itself.
+
+    Raises
+    ------
+    TemplateError
+        A condition uses something other than parameters, ``Fn::Equals``, ``Fn::Not``, ``Fn::And``,
+        ``Fn::Or`` and ``Condition``, or names a condition or parameter the template does not define.
+    """
+    values = {**parameter_defaults(template), **(parameters or {})}
+    definitions = template.get("Conditions", {})
+    evaluated: dict[str, bool] = {}
+
+    def condition(name: str) -> bool:
+        if name not in evaluated:
+            if name not in definitions:
+                raise TemplateError(f"condition {name} is not defined in Conditions")
+            evaluated[name] = bool(evaluate(definitions[name]))
+        return evaluated[name]
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        ((key, value),) = node.items()
+        if key == "Ref":
+            if value not in values:
+                raise TemplateError(f"condition refers to {value}, which has no value (a parameter without default?)")
+            return values[value]
+        if key == "Condition":
+            return condition(str(value))
+        if key == "Fn::Equals":
+            left, right = (str(evaluate(v)) for v in value)
+            return left == right
+        if key == "Fn::Not":
+            return not evaluate(value[0])
+        if key == "Fn::And":
+            return all(evaluate(v) for v in value)
+        if key == "Fn::Or":
+            return any(evaluate(v) for v in value)
+        raise TemplateError(f"cannot evaluate {key} in a condition")
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in (walk(i) for i in node) if item is not _NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref" and value == "AWS::NoValue":
+                return _NO_VALUE
+            if key == "Fn::If":
+                name, when_true, when_false = value
+                return walk(when_true if condition(str(name)) else when_false)
+        return {k: v for k, v in ((k, walk(v)) for k, v in node.items()) if v is not _NO_VALUE}
+
+    rendered = walk({k: v for k, v in template.items() if k != "Conditions"})
+    # A resource with a Condition that is false is not created.
+    rendered["Resources"] = {
+        name: resource
+        for name, resource in rendered["Resources"].items()
+        if "Condition" not in resource or condition(str(resource["Condition"]))
+    }
+    return cast(dict[str, Any], rendered)
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
 
 
