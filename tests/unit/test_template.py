@@ -155,3 +155,20 @@ def test_samconfig_has_default_and_prod_with_placeholders_the_template_rejects()
         overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
         bucket = re.search(r'LogBucketName="([^"]*)"', overrides)
         assert bucket and not re.match(bucket_pattern, bucket[1]), "placeholder must fail the deploy until edited"
+
+
+def test_samconfig_overrides_only_parameters_the_template_has_with_values_it_accepts() -> None:
+    # (a misspelt or removed parameter fails the deploy; sam deploy does not check it before)
+    import re
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    parameters = load_template(ROOT / "template.yaml")["Parameters"]
+    for env in ("default", "prod"):
+        overrides = dict(re.findall(r'(\w+)="([^"]*)"', config[env]["deploy"]["parameters"]["parameter_overrides"]))
+        assert set(overrides) <= set(parameters), set(overrides) - set(parameters)
+        for name, value in overrides.items():
+            spec = parameters[name]
+            if spec["Type"] == "Number" and "MinValue" in spec:
+                assert spec["MinValue"] <= int(value) <= spec["MaxValue"], (env, name, value)
+            if "AllowedPattern" in spec and not value.startswith("REPLACE_"):
+                assert re.fullmatch(spec["AllowedPattern"], value), (env, name, value)

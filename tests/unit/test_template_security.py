@@ -17,10 +17,18 @@ from emr_triage.local.template import load_template, render
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "template.yaml"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-# Deployed with every optional part on (a customer managed key, an alarm topic): every statement and
+LOG_BUCKET_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-12ab-34cd-56ef-1234567890ab"
+SECRET_KEY = "arn:aws:kms:us-east-1:123456789012:key/1111bbbb-12ab-34cd-56ef-1234567890ab"
+# Deployed with every optional part on (customer managed keys, an alarm topic): every statement and
 # setting the stack can have; DEFAULT is the stack deployed with the parameters' defaults.
 TEMPLATE = render(
-    load_template(TEMPLATE_PATH), {"KmsKeyArn": KEY, "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops"}
+    load_template(TEMPLATE_PATH),
+    {
+        "KmsKeyArn": KEY,
+        "LogBucketKmsKeyArn": LOG_BUCKET_KEY,
+        "SlackSecretKmsKeyArn": SECRET_KEY,
+        "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+    },
 )
 DEFAULT = render(load_template(TEMPLATE_PATH))
 FUNCTIONS = ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction")
@@ -154,21 +162,52 @@ def test_with_a_customer_key_every_store_is_encrypted_with_it() -> None:
     assert not {r["Type"] for r in resources.values()} & stores
 
 
-def test_with_a_customer_key_each_role_may_only_decrypt_and_generate_data_keys_with_that_key() -> None:
-    # Given KmsKeyArn set, then each function gets one statement on the key, with exactly the two actions
-    # DynamoDB and SQS need from their callers (producers GenerateDataKey, readers Decrypt)
+def test_with_customer_keys_each_role_may_only_use_each_key_for_what_it_protects() -> None:
+    # Given all three keys set, then each function gets one statement per key, naming that key only:
+    # the stack's key with exactly what DynamoDB and SQS need from their callers (writers GenerateDataKey,
+    # readers Decrypt); the log bucket's and the secret's keys Decrypt only, and only through S3 or
+    # Secrets Manager
+    def via(service: str) -> dict[str, Any]:
+        return {"StringEquals": {"kms:ViaService": {"Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"}}}
+
+    expected = [
+        {
+            "Sid": "CustomerKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": {"Ref": "KmsKeyArn"},
+        },
+        {
+            "Sid": "LogBucketKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": {"Ref": "LogBucketKmsKeyArn"},
+            "Condition": via("s3"),
+        },
+        {
+            "Sid": "SlackSecretKey",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt"],
+            "Resource": {"Ref": "SlackSecretKmsKeyArn"},
+            "Condition": via("secretsmanager"),
+        },
+    ]
     for function in FUNCTIONS:
         kms = [s for owner, s in _statements() if owner == function and any("kms:" in a for a in _strings(s["Action"]))]
-        assert kms == [
-            {
-                "Sid": "CustomerKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": {"Ref": "KmsKeyArn"},
-            }
-        ], function
+        assert kms == expected, function
     # And no resource policy of the stack mentions KMS (the key's own policy is the operator's: README)
     assert not [s for owner, s in _statements() if owner not in FUNCTIONS and list(_kms_mentions(s))]
+
+
+def test_each_key_parameter_turns_on_only_its_own_statement() -> None:
+    # Given only the log bucket's key, then only the S3 decrypt statement appears, and nothing is encrypted
+    # with it
+    template = load_template(TEMPLATE_PATH)
+    rendered = render(template, {"LogBucketKmsKeyArn": LOG_BUCKET_KEY})
+    sids = {s["Sid"] for _, s in _statements(rendered) if any("kms:" in a for a in _strings(s["Action"]))}
+    assert sids == {"LogBucketKey"}
+    resources = {n: r for n, r in rendered["Resources"].items() if r["Type"] != "AWS::Serverless::Function"}
+    assert list(_kms_mentions(resources)) == []
 
 
 @pytest.mark.parametrize(
@@ -183,9 +222,10 @@ def test_with_a_customer_key_each_role_may_only_decrypt_and_generate_data_keys_w
         ("1234abcd-12ab-34cd-56ef-1234567890ab", False),
     ],
 )
-def test_the_key_parameter_takes_a_key_arn_or_nothing(value: str, accepted: bool) -> None:
+@pytest.mark.parametrize("parameter", ["KmsKeyArn", "LogBucketKmsKeyArn", "SlackSecretKmsKeyArn"])
+def test_the_key_parameters_take_a_key_arn_or_nothing(parameter: str, value: str, accepted: bool) -> None:
     # (an alias would pass DynamoDB and SQS but not the log groups, and an IAM policy cannot name one)
-    pattern = load_template(TEMPLATE_PATH)["Parameters"]["KmsKeyArn"]["AllowedPattern"]
+    pattern = load_template(TEMPLATE_PATH)["Parameters"][parameter]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, value)) is accepted
 
 
