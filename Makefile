@@ -10,6 +10,8 @@ SAM_CLI       := aws-sam-cli==1.170.0
 CHECKOV_VENV  ?= .venv-checkov
 CHECKOV       := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_PKG   := checkov==3.3.30
+# Named by the pin, so a new pin builds a fresh virtualenv instead of running the old one.
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_PKG)
 REQUIREMENTS  := layers/dependencies/requirements.txt
 # Phase one then phase two (logs land after the alert), then a deeper diagnosis (root cause behind the symptoms).
 DEMO_SCENARIO := events/scenarios/step-logs-land-after-the-alert events/scenarios/spark-step-memory-kill
@@ -59,10 +61,12 @@ $(SAM):
 	$(SAM_VENV)/bin/pip install -q '$(SAM_CLI)'
 
 # Its own virtualenv: checkov pins dozens of packages that must not meet the project's.
-$(CHECKOV):
+$(CHECKOV_STAMP):
 	@test -n "$(PYTHON)" || { echo "error: no Python 3.11+ found for checkov"; exit 1; }
+	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q '$(CHECKOV_PKG)'
+	@touch $@
 
 .PHONY: venv dev bytecode
 venv: $(VENV)/.local-installed  ## Create .venv with the project and its embedded local AWS
@@ -104,7 +108,7 @@ validate: dev $(SAM)  ## cfn-lint and `sam validate --lint` on template.yaml
 
 # Offline (--skip-download: no policy metadata fetched); fails on any failed check. A check that does not
 # apply is skipped in template.yaml's Metadata, with its reason beside it (tests check there is one).
-scan: $(CHECKOV)  ## checkov (IaC security scanner) on template.yaml: 0 failed checks
+scan: $(CHECKOV_STAMP)  ## checkov (IaC security scanner) on template.yaml: 0 failed checks
 	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build-check: build dev  ## `sam build`, then check the built layers (arm64 wheels, our package)
