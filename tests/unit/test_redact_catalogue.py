@@ -84,12 +84,17 @@ SMALL, LARGE = 25_000, 100_000
 def _growth(work: Callable[[str], object], seed: str) -> float:
     small = (seed * (SMALL // len(seed) + 1))[:SMALL]
     large = (seed * (LARGE // len(seed) + 1))[:LARGE]
-    return _timed(lambda: work(large)) / max(_timed(lambda: work(small)), 1e-6)
+    ratios = []
+    for _ in range(3):  # a quadratic search is slow every time; a busy machine only now and then
+        ratios.append(_timed(lambda: work(large)) / max(_timed(lambda: work(small)), 1e-6))
+        if ratios[-1] < MAX_GROWTH:
+            break
+    return min(ratios)
 
 
 # Linear time gives a ratio of ~4 for 4x the text; a quadratic search gives ~16. The bound leaves room for a
 # noisy shared machine without letting a quadratic one pass.
-MAX_GROWTH = 8.0
+MAX_GROWTH = 9.0
 
 
 @pytest.mark.parametrize("form", CATALOGUE.forms, ids=[form.id for form in CATALOGUE.forms])

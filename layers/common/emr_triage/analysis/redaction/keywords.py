@@ -34,8 +34,9 @@ _SEPARATOR = re.compile(
     r"|(?P<space>[ \t]{1,20})"
 )
 _QUOTED = {
-    '"': re.compile(r'"(?:[^"\\\n]|\\.){0,4096}"'),
-    "'": re.compile(r"'(?:[^'\\\n]|\\.){0,4096}'"),
+    # backslash escapes, and SQL's doubled quote ('it''s')
+    '"': re.compile(r'"(?:[^"\\\n]|\\.|""){0,4096}"'),
+    "'": re.compile(r"'(?:[^'\\\n]|\\.|''){0,4096}'"),
 }
 _BARE = re.compile(r"[^\s\"'<>]{1,4096}")
 _NEXT_PAIR = re.compile(r"(?:[;&,]|%26|%3[bB])[\w.\-]{1,60}(?:=|%3[dD])")
@@ -202,6 +203,9 @@ def _value_after(text: str, name_start: int, name_end: int, name: str, hit_end: 
     quoted = False
     if opener and opener != "<" and text.startswith(opener, pos):
         pos += len(opener)
+        quoted = True
+    elif text[pos : pos + 3].lower() == "%22":  # a URL-encoded quote: %22password%22%3A%22...%22
+        pos += 3
         quoted = True
     sep = _SEPARATOR.match(text, pos)
     if sep is None:
