@@ -160,7 +160,7 @@ def redact_key_values(text: str, words: KeyValueWords) -> str:
         while name_end > end and text[name_end - 1] in ".-":
             name_end -= 1
         name = text[name_start:name_end]
-        last = _last_word(_trigger(words.words, ignore_case=True), name, words)
+        last = _last_word(_trigger(words.words, ignore_case=True), name)
         if last is None or (name_start > 0 and text[name_start - 1] == "/"):
             continue
         hit_start, hit_end = last
@@ -184,7 +184,8 @@ def redact_key_values(text: str, words: KeyValueWords) -> str:
     return "".join(pieces)
 
 
-def _last_word(trigger: re.Pattern[str], name: str, words: KeyValueWords) -> tuple[int, int] | None:
+def _last_word(trigger: re.Pattern[str], name: str) -> tuple[int, int] | None:
+    """The span of the name's last key word that stands as a word, or None."""
     last = None
     for match in trigger.finditer(name):
         short = len(match.group(0)) <= 3
