@@ -50,6 +50,8 @@ class KeyValueWords:
     not_secret_after: frozenset[str]
     not_secret_before: frozenset[str]
     placeholders: frozenset[str]
+    description_prefixes: tuple[str, ...]
+    directory_names: frozenset[str]
     redacted_examples: tuple[tuple[str, str], ...]
     kept_examples: tuple[str, ...]
 
@@ -169,6 +171,8 @@ def _key_value(raw: Any) -> KeyValueWords:
         not_secret_after=words("not_secret_after"),
         not_secret_before=words("not_secret_before"),
         placeholders=frozenset("" if word is None else str(word).lower() for word in raw.get("placeholders") or ()),
+        description_prefixes=tuple(str(prefix).lower() for prefix in raw.get("description_prefixes") or ()),
+        directory_names=frozenset(str(name) for name in raw.get("directory_names") or ()),
         redacted_examples=redacted,
         kept_examples=kept,
     )

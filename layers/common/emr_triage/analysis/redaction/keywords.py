@@ -170,7 +170,7 @@ def redact_key_values(text: str, words: KeyValueWords) -> str:
         if found is None:
             continue
         value_start, value_end, content = found
-        if content.strip().lower() in words.placeholders or content.startswith("[REDACTED"):
+        if _not_a_secret(text, value_start, content, name, words):
             continue
         if content.startswith(("${", "{{")) and content.endswith("}"):
             continue
@@ -182,6 +182,16 @@ def redact_key_values(text: str, words: KeyValueWords) -> str:
         return text
     pieces.append(text[cursor:])
     return "".join(pieces)
+
+
+def _not_a_secret(text: str, value_start: int, content: str, name: str, words: KeyValueWords) -> bool:
+    """Placeholders (null, ***, an empty list), markers, token descriptions, a shell's working directory."""
+    bare = content.strip().lower()
+    if bare in words.placeholders or content.startswith("[REDACTED") or not any(c.isalnum() for c in bare):
+        return True
+    if text[value_start : value_start + 16].lower().startswith(words.description_prefixes):
+        return True
+    return name in words.directory_names and content.startswith("/")
 
 
 def _last_word(trigger: re.Pattern[str], name: str) -> tuple[int, int] | None:
