@@ -43,6 +43,12 @@ _NEXT_PAIR = re.compile(r"(?:[;&,]|%26|%3[bB])[\w.\-]{1,60}(?:=|%3[dD])")
 _PERCENT_QUOTE = re.compile(r"%22", re.I)
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _ENV_NAME = re.compile(r"[A-Z][A-Z0-9]{0,40}(?:_[A-Z0-9]{1,40}){1,8}")
+# A reference to a secret, not the secret: ${VAR}, {{ var }}, $VAR, $(command), %s, {}.
+_REFERENCE = re.compile(
+    r"(?:\\?[\"']|%22)?(?:\$\{[^}\s]{1,200}\}|\{\{[^}\n]{1,200}\}\}|\$[A-Z_][A-Z0-9_]{1,60}(?![\w])|\$\(|%[sdr](?![\w])|\{\d{0,2}\}(?![\w]))"
+)
+# "WARN Token: Cannot find class ...": a log4j level, then the logger's name, then its message.
+_LOG_LEVEL_BEFORE = re.compile(r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL) {1,2}")
 _ERROR_CODE_NAME = re.compile(r"(?:Expired|Invalid|Missing|Bad|Unrecognized)[A-Za-z]{0,80}")
 
 
@@ -97,6 +103,11 @@ def _logger_or_error_code(name: str, hit_end: int) -> bool:
     rest = name[hit_end:]
     rest = rest[1:] if rest[:1] == "s" else rest
     return rest[:1].isupper() or bool(_ERROR_CODE_NAME.fullmatch(name))
+
+
+def _after_log_level(text: str, name_start: int) -> bool:
+    window = text[max(0, name_start - 8) : name_start]
+    return any(_LOG_LEVEL_BEFORE.fullmatch(window[i:]) for i in range(len(window)))
 
 
 def _read_value(text: str, v: int, sep: re.Match[str]) -> tuple[int, int, str] | None:
@@ -191,6 +202,8 @@ def _not_a_secret(text: str, value_start: int, content: str, name: str, words: K
         return True
     if text[value_start : value_start + 16].lower().startswith(words.description_prefixes):
         return True
+    if _REFERENCE.match(text, value_start):
+        return True
     return name in words.directory_names and content.startswith("/")
 
 
@@ -234,7 +247,7 @@ def _value_after(text: str, name_start: int, name_end: int, name: str, hit_end: 
             after = text[sep.end("op") : sep.end("op") + 1]
             if after not in (" ", "\t", '"', "'", "\\"):
                 return None
-            if not quoted and _logger_or_error_code(name, hit_end):
+            if not quoted and (_logger_or_error_code(name, hit_end) or _after_log_level(text, name_start)):
                 return None
     elif sep["comma"]:
         if not quoted or text[v : v + 1] not in ('"', "'"):
