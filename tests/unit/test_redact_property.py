@@ -112,7 +112,11 @@ url_password = st.builds(
 )
 
 TOKEN_FAMILIES = [
-    shaped("{s}", s=st.builds(lambda p, r: p + r, st.sampled_from(["AKIA", "ASIA"]), chars(upper_digits, 16))),
+    shaped(
+        "{glue}{s}",
+        glue=st.sampled_from(["", "_", "key_", "é", "ключ", "=", "%2F"]),
+        s=st.builds(lambda p, r: p + r, st.sampled_from(["AKIA", "ASIA", "AROA"]), chars(upper_digits, 16)),
+    ),
     shaped("s3a://AKIAIOSFODNN7EXAMPLE:{s}@acme-data/raw/", s=aws_secret),
     shaped(
         "{scheme}://etl_user:{s}@db.internal:5432/sales",
