@@ -69,6 +69,7 @@ def test_common_layer_ships_the_package_and_its_catalogue() -> None:
     assert (layer / "__init__.py").is_file()
     for data in ("catalogue.yaml", "benign.yaml", "exit_codes.yaml"):
         assert (layer / "analysis" / "rules" / data).is_file(), data
+    assert (layer / "analysis" / "redaction" / "secrets.yaml").is_file(), "the redaction catalogue"
     assert not list(layer.rglob("*.egg-info")), "packaging metadata leaked into the layer"
 
 
