@@ -498,7 +498,8 @@ def build_thread_reply(incident: Incident) -> SlackMessage:
     where = f" in {code(_short(diagnosis.source))}" if diagnosis.source else ""
     blocks.append(_section(f"*Evidence*{where} ({escape(diagnosis.title)})"))
     if lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT)}})
+        code_text = {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT), "verbatim": True}
+        blocks.append({"type": "section", "text": code_text})
     if diagnosis.exit_codes:
         codes = "; ".join(
             f"{code(str(e.code) if e.code is not None else 'SIG' + (e.signal or ''))} {escape(e.meaning)}"
