@@ -27,6 +27,7 @@ from emr_triage.analysis.text import (
     EXCEPTION_HEADLINE,
     JAVA_FRAME_LINE,
     LEVEL,
+    LOG_PREFIX,
     MAX_EVIDENCE_LINE_CHARS,
     PYTHON_FRAME,
     TRACEBACK,
@@ -116,24 +117,52 @@ class _Block:
         self.finding.evidence = [clip(line, MAX_EVIDENCE_LINE_CHARS) for line in redact_record(self.lines)]
         location = self.python_location or self.java_location
         self.finding.location = clip(redact(location), MAX_EVIDENCE_LINE_CHARS) if location else None
-        headline = self.exception_line or _summarise(self.lines)
-        if self.symptom_when is not None and self.symptom_when.search(headline):
+        headline = _Headline(self.exception_line) if self.exception_line else _summarise(self.lines)
+        if self.symptom_when is not None and self.symptom_when.search(headline.shown):
             # A wrapper (a traceback ending in Py4JJavaError): the error is the Java exception inside,
             # found by its own rule if one knows it; this finding only shows that the job failed.
             self.finding.kind = "symptom"
-            headline = self.wrapped or headline
-        self.finding.headline = clip(redact(headline), MAX_EVIDENCE_LINE_CHARS)
+            headline = _Headline(self.wrapped) if self.wrapped else headline
+        self.finding.headline = headline.redacted()
         return True
 
 
-def _summarise(lines: list[str]) -> str:
+class _Headline(NamedTuple):
+    """A finding's headline before redaction: its text, and how much of it is kept (the summary of a
+    log4j line keeps what followed the line's prefix within the line's first 500 characters, as it
+    always has, so that its fingerprint stays the same)."""
+
+    text: str
+    limit: int = MAX_EVIDENCE_LINE_CHARS
+    rstrip: bool = False
+
+    @property
+    def shown(self) -> str:
+        return self.text[: self.limit]
+
+    def redacted(self) -> str:
+        kept = clip(redact(self.text), self.limit)
+        return kept.rstrip() if self.rstrip else kept
+
+
+def _summarise(lines: list[str]) -> _Headline:
     """The line that best says what went wrong in a block."""
-    first = strip_log_prefix(lines[0])
-    if TRACEBACK in first:
+    raw = lines[0]
+    first = strip_log_prefix(raw)
+    limit = MAX_EVIDENCE_LINE_CHARS - _text_start(raw)
+    if TRACEBACK in first[:limit]:
         exception = next((ln for ln in lines[1:] if ln.strip() and not ln[:1].isspace()), None)
         if exception:
-            return exception.strip()
-    return first
+            return _Headline(exception.strip())
+    return _Headline(first, max(limit, 0), rstrip=True)
+
+
+def _text_start(line: str) -> int:
+    """Where a line's text starts after its log4j prefix and the blanks around it."""
+    prefix = LOG_PREFIX.match(line)
+    start = prefix.end() if prefix else 0
+    rest = line[start:]
+    return start + len(rest) - len(rest.lstrip())
 
 
 @dataclass
