@@ -8,7 +8,8 @@ import pytest
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.extract import build_extract
 from emr_triage.analysis.findings import analyse_lines
-from emr_triage.analysis.record import bound_line, redact_record
+from emr_triage.analysis.record import bound_line, bounded_words, redact_record, redact_tags
+from emr_triage.analysis.redact import redact
 from emr_triage.analysis.text import MAX_EVIDENCE_LINE_CHARS
 from emr_triage.models.analysis import Finding
 
@@ -93,3 +94,50 @@ def test_a_record_keeps_one_line_per_line_when_a_key_block_collapses() -> None:
 def test_an_over_long_line_is_bounded_before_the_token_its_bound_would_cut() -> None:
     assert bound_line("a " * 10 + "password=secretvalue", limit=25) == "a " * 9 + "a"
     assert bound_line("short") == "short"
+
+
+def test_a_tag_named_like_a_secret_has_its_value_replaced_whole_and_other_tags_stay() -> None:
+    # Given tags: one whose key names a password (its value alone looks like nothing), routing tags, a team
+    tags = {
+        "jdbc-password": "Zq8pLmN2vX4tR7wK",
+        "emr-triage:slack-channel": "#data-alerts",
+        "team": "data",
+        "owner": "AKIAQ7PLANTEDTAGVAL0",
+    }
+    # When they are redacted by key and value
+    safe = redact_tags(tags)
+    # Then the secret values are gone whole, and the others are unchanged
+    assert safe == {
+        "jdbc-password": "[REDACTED]",
+        "emr-triage:slack-channel": "#data-alerts",
+        "team": "data",
+        "owner": "[REDACTED]",
+    }
+
+
+def test_step_arguments_are_cut_at_an_argument_boundary_before_redaction() -> None:
+    # Given a command whose arguments run far past the bound, a secret in the last one kept
+    words = ["spark-submit", "--conf", "a" * 100, "--password", "hunter2planted", *(["mysql -x"] * 200_000)]
+    # When they are bounded for redaction
+    bounded = bounded_words(words, limit=200)
+    # Then whole arguments are kept up to the bound, and the password goes with its option
+    assert bounded.startswith(f"spark-submit --conf {'a' * 100} --password hunter2planted mysql -x ")
+    assert 200 - len(" mysql -x") < len(bounded) <= 200 and bounded.endswith("mysql -x")
+    assert "hunter2planted" not in redact(bounded)
+
+
+def test_a_stored_step_command_of_a_megabyte_of_arguments_is_built_in_well_under_a_second() -> None:
+    import time
+
+    from emr_triage.incidents.service import _step_command
+    from emr_triage.models.emr import StepInfo
+
+    # Given a step with 1 MiB of arguments of the shape that made a redaction rule quadratic
+    step = StepInfo(step_id="s-1", jar="command-runner.jar", args=["mysql -h"] * 131_072)
+    # When its command is built for the incident
+    started = time.perf_counter()
+    command = _step_command(step)
+    elapsed = time.perf_counter() - started
+    # Then it is bounded and quick
+    assert command is not None and len(command) <= 1000
+    assert elapsed < 0.5, elapsed

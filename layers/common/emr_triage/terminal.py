@@ -76,7 +76,7 @@ def json_text(document: Any, *, indent: int | None = 2) -> str:
     """``document`` as JSON, every string redacted first, and every unsafe character escaped as ``\\uXXXX``
     (``json.dumps`` escapes C0 controls, but not DEL, C1 controls or bidi overrides with ``ensure_ascii=False``).
     """
-    text = json.dumps(_redacted(document), indent=indent, ensure_ascii=False)
+    text = json.dumps(redact_strings(document), indent=indent, ensure_ascii=False)
     # Outside strings JSON has only ASCII punctuation, spaces and newlines: every match is inside a string.
     return UNSAFE_CHARACTERS.sub(lambda m: f"\\u{ord(m[0]):04x}" if ord(m[0]) <= 0xFFFF else _surrogates(m[0]), text)
 
@@ -86,13 +86,14 @@ def _surrogates(char: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
-def _redacted(value: Any) -> Any:
+def redact_strings(value: Any) -> Any:
+    """``value`` (a JSON-like document) with every string in it redacted, dict keys included."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
+        return {redact(k) if isinstance(k, str) else k: redact_strings(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redacted(v) for v in value]
+        return [redact_strings(v) for v in value]
     return value
 
 
