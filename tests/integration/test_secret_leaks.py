@@ -165,3 +165,135 @@ def test_planted_secrets_reach_no_slack_payload_no_stored_item_and_no_function_l
         assert secret not in sent, f"{secret} sent to Slack"
         assert secret not in stored, f"{secret} stored in DynamoDB"
         assert secret not in function_output, f"{secret} in the functions' log output"
+
+
+# ── secrets cut by a length limit, spanning lines, or named only by their key ─────────────────────────
+
+CUT_KEY_ID = "AKIAQ7CUTSTRADDLE500"
+CUT_URL_SECRET = "UrlS3cretStraddles500cut"
+PEM_BODY = [f"MIIEplantedpemline{i:02d}abcdefghijklmnopqrstuvwxyzABCDEFGHIJ" for i in range(5)]
+TAG_SECRET = "Zq8pLmN2vX4tR7wKtagvalue"
+ARG_SECRET = "ArgS3cretAcross1000cut"
+CUT_CLUSTER, CUT_STEP = "j-PLANTEDCUT01", "s-PLANTEDCUT01"
+# What must not appear: the whole secret and its first ten characters (what a cut at 500 used to keep).
+CUT_SECRETS = [CUT_KEY_ID, CUT_URL_SECRET, *PEM_BODY, TAG_SECRET, ARG_SECRET]
+CUT_FRAGMENTS = [*CUT_SECRETS, CUT_KEY_ID[:10], CUT_URL_SECRET[:10], "plantedpemline"]
+
+
+def _at_490(head: str, secret_start: str) -> str:
+    """``head``, padded so that what follows (``secret_start``...) begins at character 490."""
+    return f"{head} {'x' * (490 - len(head) - 2 - len(secret_start))} {secret_start}"
+
+
+def _cut_scenario(folder: Path) -> Path:
+    stderr = "\n".join(
+        [
+            "26/11/20 02:00:00 INFO SparkContext: Running Spark version 3.5.2-amzn-1",
+            "26/11/20 02:00:01 INFO Export: client key follows",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            *PEM_BODY,
+            _at_490('Exception in thread "main" java.lang.OutOfMemoryError: Java heap space', "") + CUT_KEY_ID,
+            _at_490("Caused by: java.io.IOException: cannot write", "s3a://AKIAQ7OTHERKEYID00:")
+            + f"{CUT_URL_SECRET}@bucket/out",
+            "\tat com.acme.Export.run(Export.scala:12)",
+            "",
+        ]
+    )
+    failed = step_event(CUT_CLUSTER, CUT_STEP)
+    return write_scenario(
+        folder,
+        {
+            "description": "secrets across cuts",
+            "log_uri": "s3://planted-logs/emr/",
+            "slack_channel": "#emr-alerts",
+            "clusters": [
+                {
+                    "id": CUT_CLUSTER,
+                    "name": "exports",
+                    "tags": {"jdbc-password": TAG_SECRET, "team": "data"},
+                    "steps": [
+                        {
+                            "id": CUT_STEP,
+                            "name": "export",
+                            "args": [
+                                "spark-submit",
+                                "--conf",
+                                "spark.acme.padding=" + "p" * 960,
+                                f"--conf=spark.hadoop.fs.s3a.secret.key={ARG_SECRET}",
+                                "s3://jobs/export.py",
+                            ],
+                        }
+                    ],
+                }
+            ],
+        },
+        {f"{CUT_CLUSTER}/steps/{CUT_STEP}/stderr.gz": stderr},
+        {"01-failed.json": failed},
+    )
+
+
+def _assert_none_in(where: str, text: str) -> None:
+    for fragment in CUT_FRAGMENTS:
+        assert fragment not in text, f"{fragment} in {where}"
+
+
+def test_secrets_across_a_cut_in_a_key_block_or_in_a_tag_reach_no_output_path(
+    tmp_path: Path, slack: FakeSlack, capfd: pytest.CaptureFixture[str], function_log: io.StringIO
+) -> None:
+    # Given a failed step whose error lines carry a key id and a URL password across the 500-character
+    # cut, a private key that began above the two lines of context kept, a tag named like a password,
+    # and step arguments with a secret across the 1,000-character cut of the stored command
+    folder = _cut_scenario(tmp_path / "cut")
+    environment = {**slack_env(slack), "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+    # When the failure is processed by the functions (Slack over HTTP, DynamoDB in moto)
+    with LocalStack(ROOT, scenario=load_scenario(folder), folder=folder, extra_environment=environment) as stack:
+        reports = [stack.replay(ReplayItem(path=folder / "01-failed.json", event=load_event(folder, "01-failed.json")))]
+        reports += stack.run_follow_ups()
+        items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=stack.table_name)["Items"]
+    printed = capfd.readouterr()
+    invocations = [i for report in reports for i in report.invocations]
+    assert [i.outcome["action"] for i in invocations if i.outcome][:1] == ["incident_opened"]
+    uploads = [u.get("content", "") for u in slack.uploads.values() if isinstance(u.get("content"), str)]
+    # Then the alert was diagnosed from the log, with the error lines in its thread and file
+    assert "OutOfMemoryError" in json.dumps([c.payload for c in slack.calls]) and uploads
+    assert "Caused by: java.io.IOException" in uploads[0]
+    # And no secret, nor its first part, is in any Slack request, uploaded file, stored item or log line
+    _assert_none_in("Slack requests", json.dumps([c.payload for c in slack.calls]))
+    _assert_none_in("the uploaded extract", "\n".join(uploads))
+    _assert_none_in("DynamoDB", json.dumps(items))
+    _assert_none_in("the functions' logs", function_log.getvalue() + printed.out + printed.err)
+    _assert_none_in("invocation output", "".join(i.output for i in invocations))
+    # And the tag that is not a secret is kept as it was
+    assert '"team"' in json.dumps(items) and '"data"' in json.dumps(items)
+
+
+def test_secrets_across_a_cut_reach_no_command_line_output_or_saved_file(tmp_path: Path) -> None:
+    # Given the same scenario, and its step log as a local file
+    from emr_triage.cli import main
+
+    folder = _cut_scenario(tmp_path / "cut")
+    log = tmp_path / "stderr.gz"
+    log.write_bytes((folder / "logs" / CUT_CLUSTER / "steps" / CUT_STEP / "stderr.gz").read_bytes())
+    saved = tmp_path / "extract.txt"
+    outputs: dict[str, str] = {}
+    # When every command that prints it runs: replay (verbose, with JSON), incidents show and list
+    # (text and JSON), analyze (text and JSON) with --save-extract
+    commands = {
+        "replay": ["replay", "-v", "--json", str(folder)],
+        "incidents show": ["incidents", "show", f"{CUT_CLUSTER}.{CUT_STEP}"],
+        "incidents show --json": ["incidents", "show", "--json", f"{CUT_CLUSTER}.{CUT_STEP}"],
+        "incidents list --json": ["incidents", "list", "--json"],
+        "analyze": ["analyze", "--color", "always", "--save-extract", str(saved), str(log)],
+        "analyze --json": ["analyze", "--json", str(log)],
+    }
+    for name, argv in commands.items():
+        out = io.StringIO()
+        assert main(argv, out=out) == 0, name
+        outputs[name] = out.getvalue()
+    # Then each printed the failure, and none printed a secret or its first part, nor saved one
+    assert "OutOfMemoryError" in outputs["replay"] and "OutOfMemoryError" in outputs["analyze --json"]
+    assert CUT_STEP in outputs["incidents show"]
+    for name, output in outputs.items():
+        _assert_none_in(name, output)
+    assert "OutOfMemoryError" in saved.read_text("utf-8")
+    _assert_none_in("the saved extract", saved.read_text("utf-8"))

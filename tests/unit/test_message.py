@@ -509,6 +509,32 @@ def test_the_thread_reply_escapes_mentions_and_backticks_from_log_lines() -> Non
     assert body.count("```") == 2
 
 
+def _mrkdwn_objects(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        own = [value] if value.get("type") == "mrkdwn" else []
+        return own + [m for v in value.values() for m in _mrkdwn_objects(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in _mrkdwn_objects(v)]
+    return []
+
+
+def test_every_mrkdwn_object_of_every_message_is_verbatim_the_thread_reply_code_block_too() -> None:
+    # Given an incident with a diagnosis and an extract
+    from emr_triage.models.analysis import ExtractLine
+    from emr_triage.notify.message import build_thread_reply
+
+    diagnosis = _diagnosis().model_copy(
+        update={"extract": [ExtractLine(source="s3://logs/j-1/steps/s-1/stderr.gz", line_no=3, text="#general")]}
+    )
+    incident = _incident(diagnosis=diagnosis)
+    # When its root message and its thread reply are built
+    messages = [build_incident_message(incident), build_thread_reply(incident)]
+    objects = _mrkdwn_objects([m.blocks for m in messages])
+    # Then every mrkdwn object, the reply's code block among them, tells Slack not to parse links or names
+    assert any("```" in o["text"] for o in objects)
+    assert [o["text"][:40] for o in objects if o.get("verbatim") is not True] == []
+
+
 def test_a_running_cluster_with_a_linked_application_gets_its_spark_ui_link() -> None:
     # Given a step incident on a cluster whose primary node is known, with its YARN application linked
     incident = _incident(

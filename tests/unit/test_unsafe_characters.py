@@ -1,17 +1,18 @@
-"""The hand-written table of unsafe characters in notify.message matches Unicode's own categories."""
+"""The hand-written table of unsafe characters (Slack and the terminal alike) matches Unicode's categories."""
 
 from __future__ import annotations
 
 import unicodedata
 
-from emr_triage.notify.message import _UNSAFE_CHARACTERS, neutralise
+from emr_triage.notify.message import neutralise
+from emr_triage.terminal import UNSAFE_CHARACTERS
 
 
 def test_unsafe_characters_are_exactly_unicode_controls_and_format_characters() -> None:
     # Given the characters Unicode (of this Python) files under Cc and Cf, except newline and tab
     expected = {cp for cp in range(0x110000) if unicodedata.category(chr(cp)) in ("Cc", "Cf") and chr(cp) not in "\n\t"}
     # When we ask which code points our table matches
-    matched = {cp for cp in range(0x110000) if _UNSAFE_CHARACTERS.match(chr(cp))}
+    matched = {cp for cp in range(0x110000) if UNSAFE_CHARACTERS.match(chr(cp))}
     # Then they are the same set (a newer Unicode adding one makes this fail: extend the table)
     assert sorted(hex(c) for c in expected - matched) == []
     assert sorted(hex(c) for c in matched - expected) == []

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 from emr_triage import __version__
 from emr_triage.exceptions import EmrTriageError, LogReadError
 from emr_triage.logs.reader import CHUNK_SIZE
+from emr_triage.terminal import safe_text, terminal_writer, write_json
 
 if TYPE_CHECKING:
     from emr_triage.analysis.catalogue import Catalogue
@@ -228,7 +229,7 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
             cluster_id=args.cluster, open_only=args.open, since=_since(args.since), limit=args.limit
         )
     if args.json:
-        out.write(json.dumps([i.model_dump(mode="json") for i in incidents], indent=2) + "\n")
+        write_json(out, [i.model_dump(mode="json") for i in incidents])
         return EXIT_OK
     out.write(f"{len(incidents)} incident(s) in table {table}\n")
     from emr_triage.notify.message import neutralise
@@ -522,7 +523,7 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
 
     if inputs and len(unreadable) == len(inputs):
         shown = "; ".join(unreadable[:3]) + (f" (and {len(unreadable) - 3} more)" if len(unreadable) > 3 else "")
-        sys.stderr.write(f"emr-triage: error: no input could be read: {shown}\n")
+        sys.stderr.write(f"emr-triage: error: no input could be read: {safe_text(shown)}\n")
         return EXIT_FAILED
     report.reads.extend(prefix_notes)
     if prefix_notes:
@@ -530,10 +531,11 @@ def cmd_analyze(args: argparse.Namespace, out: TextIO) -> int:
     if args.save_extract:
         from emr_triage.analysis.verdict import attachment_text
 
-        Path(args.save_extract).write_text(attachment_text(diagnosis, report.findings), "utf-8")
+        # A file a person will `cat`: redacted and sanitised like the terminal.
+        Path(args.save_extract).write_text(safe_text(attachment_text(diagnosis, report.findings)), "utf-8")
     if args.json:
         document = analysis_json(diagnosis, report, catalogue_version=catalogue.version, outcome=args.outcome)
-        out.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        write_json(out, document)
     else:
         color = _use_color(args.color, out, os.environ)
         print_analysis(
@@ -658,7 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+    # Every byte the commands print passes through one writer: redacted, control characters shown.
+    out = terminal_writer(out or sys.stdout)
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "analyze": cmd_analyze, "incidents": cmd_incidents}
     try:
@@ -666,7 +669,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         out.flush()
         return status
     except EmrTriageError as exc:
-        sys.stderr.write(f"emr-triage: error: {exc}\n")
+        sys.stderr.write(f"emr-triage: error: {safe_text(str(exc))}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader went away (`emr-triage analyze ... | head`): stop quietly, as other tools do, and keep

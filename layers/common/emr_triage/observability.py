@@ -6,12 +6,29 @@ Business metrics are PascalCase, one per outcome.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 SERVICE = "emr-triage"
 METRICS_NAMESPACE = "EmrTriage"
 
-logger = Logger(service=SERVICE)
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log lines with every string redacted (message, fields, traceback): what reaches
+    CloudWatch goes through the same redaction as Slack, DynamoDB and the terminal."""
+
+    def serialize(self, log: Any) -> str:
+        import json
+
+        from emr_triage.terminal import redact_strings
+
+        # Serialised first, so that values only the JSON default turns into text (an exception) are text.
+        return super().serialize(redact_strings(json.loads(super().serialize(log))))
+
+
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
 tracer = Tracer(service=SERVICE)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 

@@ -3,7 +3,8 @@
 Pure functions: text in, findings out. Each finding keeps the first line that matched a rule in a log, the
 lines that belong to it (stack frames, ``Caused by:`` chain, a Python traceback up to its exception line),
 how often the rule matched, and the first frame of the user's own code. All kept text is redacted here,
-before anything else sees it.
+before anything else sees it: each block of lines whole (with the lines before it, so a private key that
+began above is seen whole), and only then cut to the lengths kept (:mod:`emr_triage.analysis.record`).
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ from emr_triage.analysis.catalogue import Catalogue, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
 from emr_triage.analysis.prefilter import SESSION_MARKERS, Prefilter
-from emr_triage.analysis.redact import redact, redact_lines
+from emr_triage.analysis.record import bound_line, clip, redact_record
+from emr_triage.analysis.redact import redact
 from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.analysis.text import (
     CONTINUATION,
     EXCEPTION_HEADLINE,
     JAVA_FRAME_LINE,
     LEVEL,
+    LOG_PREFIX,
     MAX_EVIDENCE_LINE_CHARS,
     PYTHON_FRAME,
     TRACEBACK,
@@ -41,12 +44,17 @@ MAX_BLOCK_LINES = 400  # lines of one stack scanned for the user's code location
 # more likely an uncaught exception printed after an unrelated line, e.g. by spark-shell.)
 QUIET_LEVELS = frozenset({"WARN", "WARNING"})
 _RECORD_LOOKBACK = 40  # lines walked back from an exception line to the log record that printed it
+CONTEXT_LINES = 2  # lines before a finding's first line that are kept
+# Lines before a match redacted with its block, so a secret that began above the kept context (a
+# private key block: 51 lines for RSA 4096) is recognised whole; only the last CONTEXT_LINES are kept.
+_REDACTION_LOOKBACK = 64
 _APPLICATION_ID = re.compile(
     r"\b(?:Submitted application|Application report for|Application Id:?)\s+(application_\d+_\d+)"
 )
 # The driver's "INFO SparkContext: Submitted application: <spark.app.name>" (the name people know a job by).
 _SESSION = re.compile("|".join(re.escape(marker) for marker in SESSION_MARKERS), re.IGNORECASE)
-_SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (\S.{0,199})")
+_SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (?=\S)")
+MAX_APP_NAME_CHARS = 200
 
 
 @dataclass
@@ -66,6 +74,7 @@ class _Block:
     wrapped: str | None = None  # the Java exception a Py4JJavaError wraps (": org.apache...: message")
     frames: re.Pattern[str] | None = None  # a rule's frames: one line of the block must match
     frames_seen: bool = False
+    before: list[str] = field(default_factory=list)  # the lines before the match, bounded, not redacted
 
     def feed(self, line: str) -> None:
         continuation = bool(CONTINUATION.match(line))
@@ -77,7 +86,7 @@ class _Block:
             if not self.exception_line_seen and (traceback_end or throwable):
                 self.exception_line_seen = True
                 if traceback_end:
-                    self.exception_line = line.strip()[:MAX_EVIDENCE_LINE_CHARS]
+                    self.exception_line = bound_line(line.strip())
             else:
                 self.open = False
                 return
@@ -85,9 +94,9 @@ class _Block:
         if self.frames is not None and not self.frames_seen and self.frames.search(line):
             self.frames_seen = True
         if self.exception_line and self.wrapped is None and line.startswith(": "):
-            self.wrapped = line[2:].strip()[:MAX_EVIDENCE_LINE_CHARS]
+            self.wrapped = bound_line(line[2:].strip())
         if len(self.lines) < MAX_EVIDENCE_LINES:
-            self.lines.append(line[:MAX_EVIDENCE_LINE_CHARS])
+            self.lines.append(bound_line(line))
         if self.java_location is None:
             self.java_location = user_java_frame(line)
         if python_frame := user_python_frame(line):
@@ -100,27 +109,60 @@ class _Block:
         self.open = False
         if self.frames is not None and not self.frames_seen:
             return False
-        evidence = redact_lines(self.lines)
-        self.finding.evidence = evidence
-        self.finding.location = self.python_location or self.java_location
-        headline = self.exception_line or _summarise(self.lines)
-        if self.symptom_when is not None and self.symptom_when.search(headline):
+        # Redacted whole, then cut: the lines before as one text (a private key that began above the lines
+        # kept is recognised by its BEGIN line, and a key with no END line swallows only what is before the
+        # match), the block as another.
+        kept_before = redact_record(self.before)[-CONTEXT_LINES:]
+        self.finding.context_before = [clip(line, MAX_EVIDENCE_LINE_CHARS) for line in kept_before]
+        self.finding.evidence = [clip(line, MAX_EVIDENCE_LINE_CHARS) for line in redact_record(self.lines)]
+        location = self.python_location or self.java_location
+        self.finding.location = clip(redact(location), MAX_EVIDENCE_LINE_CHARS) if location else None
+        headline = _Headline(self.exception_line) if self.exception_line else _summarise(self.lines)
+        if self.symptom_when is not None and self.symptom_when.search(headline.shown):
             # A wrapper (a traceback ending in Py4JJavaError): the error is the Java exception inside,
             # found by its own rule if one knows it; this finding only shows that the job failed.
             self.finding.kind = "symptom"
-            headline = self.wrapped or headline
-        self.finding.headline = redact(headline)
+            headline = _Headline(self.wrapped) if self.wrapped else headline
+        self.finding.headline = headline.redacted()
         return True
 
 
-def _summarise(lines: list[str]) -> str:
+class _Headline(NamedTuple):
+    """A finding's headline before redaction: its text, and how much of it is kept (the summary of a
+    log4j line keeps what followed the line's prefix within the line's first 500 characters, as it
+    always has, so that its fingerprint stays the same)."""
+
+    text: str
+    limit: int = MAX_EVIDENCE_LINE_CHARS
+    rstrip: bool = False
+
+    @property
+    def shown(self) -> str:
+        return self.text[: self.limit]
+
+    def redacted(self) -> str:
+        kept = clip(redact(self.text), self.limit)
+        return kept.rstrip() if self.rstrip else kept
+
+
+def _summarise(lines: list[str]) -> _Headline:
     """The line that best says what went wrong in a block."""
-    first = strip_log_prefix(lines[0])
-    if TRACEBACK in first:
+    raw = lines[0]
+    first = strip_log_prefix(raw)
+    limit = MAX_EVIDENCE_LINE_CHARS - _text_start(raw)
+    if TRACEBACK in first[:limit]:
         exception = next((ln for ln in lines[1:] if ln.strip() and not ln[:1].isspace()), None)
         if exception:
-            return exception.strip()[:MAX_EVIDENCE_LINE_CHARS]
-    return first[:MAX_EVIDENCE_LINE_CHARS]
+            return _Headline(exception.strip())
+    return _Headline(first, max(limit, 0), rstrip=True)
+
+
+def _text_start(line: str) -> int:
+    """Where a line's text starts after its log4j prefix and the blanks around it."""
+    prefix = LOG_PREFIX.match(line)
+    start = prefix.end() if prefix else 0
+    rest = line[start:]
+    return start + len(rest) - len(rest.lstrip())
 
 
 @dataclass
@@ -269,7 +311,9 @@ class _Scan:
         if app and app[1] not in self.result.application_ids:
             self.result.application_ids.append(app[1])
         elif self.result.spark_app_name is None and (name := _SPARK_APP_NAME.search(line)):
-            self.result.spark_app_name = redact(name[1].strip())[:200]
+            # The rest of the line, redacted whole, then cut.
+            rest = bound_line(line[name.end() :]).strip()
+            self.result.spark_app_name = clip(redact(rest), MAX_APP_NAME_CHARS).strip()
 
     def _exit_code(self, line: str, line_no: int) -> None:
         code: int | None = None
@@ -350,7 +394,7 @@ class _Scan:
                 source_weight=self.source_weight + (1 if driver else 0),
                 line_no=line_no,
                 headline="",
-                context_before=redact_lines(_lines_before(data, start, 2, self.previous_tail, self.unwrap)),
+                context_before=[],  # set when its block closes, redacted with it
                 section=section,
                 level=record.level,
                 quiet=quiet,
@@ -362,7 +406,8 @@ class _Scan:
             self.open_blocks.append(
                 _Block(
                     finding=finding,
-                    lines=[line[:MAX_EVIDENCE_LINE_CHARS]],
+                    lines=[bound_line(line)],
+                    before=_lines_before(data, start, _REDACTION_LOOKBACK, self.previous_tail, self.unwrap),
                     # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
                     traceback=TRACEBACK in line or bool(PYTHON_FRAME.match(line)),
                     # IPython (Jupyter, Databricks) names the exception in the traceback's first line and
@@ -463,7 +508,7 @@ def _lines_back(
     while end >= 0:
         begin = data.rfind(b"\n", 0, end) + 1
         line = _decode(data[begin:end])
-        yield (unwrap(line) if unwrap else line)[:MAX_EVIDENCE_LINE_CHARS]
+        yield bound_line(unwrap(line) if unwrap else line)
         end = begin - 1
     if previous:
         yield from _lines_back(previous, len(previous), unwrap=unwrap)

@@ -27,6 +27,7 @@ from urllib.parse import unquote_plus
 
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.findings import LineAnalysis
+from emr_triage.analysis.record import bounded_words, redact_tags
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.verdict import attachment_text, diagnose, merge_exit_codes, merge_findings, succeeded
 from emr_triage.exceptions import (
@@ -152,7 +153,8 @@ def _step_command(step: StepInfo) -> str | None:
     if not step.args and not step.jar:
         return None
     words = step.args if step.jar and step.jar.endswith("command-runner.jar") else [step.jar or "", *step.args]
-    return redact(" ".join(w for w in words if w))[:1000]
+    # Cut at an argument's end to a bound, redacted whole, then cut for display.
+    return redact(bounded_words(words))[:1000]
 
 
 def new_step_incident(event: EmrStepStatusChange, cluster: ClusterInfo, step: StepInfo, deps: Dependencies) -> Incident:
@@ -184,7 +186,7 @@ def new_step_incident(event: EmrStepStatusChange, cluster: ClusterInfo, step: St
         cluster_name=cluster.name or None,
         master_public_dns=cluster.master_public_dns,
         release_label=cluster.release_label,
-        tags=cluster.tags,
+        tags=redact_tags(cluster.tags),
         step_id=detail.step_id,
         step_name=step.name or detail.name or None,
         action_on_failure=step.action_on_failure or detail.action_on_failure,
@@ -235,7 +237,7 @@ def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, dep
         cluster_id=detail.cluster_id,
         cluster_name=cluster.name or detail.name or None,
         release_label=cluster.release_label,
-        tags=cluster.tags,
+        tags=redact_tags(cluster.tags),
         failed_at=event.time,
         emr_reason_code=code or None,
         emr_reason=f"{code}: {message}" if code and message else (message or code or None),
@@ -267,7 +269,7 @@ def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo,
         account=event.account,
         application_id=detail.application_id,
         application_name=run.application_name,
-        tags=run.tags,
+        tags=redact_tags(run.tags),
         job_run_id=detail.job_run_id,
         job_run_name=run.name or detail.job_run_name,
         release_label=run.release_label or detail.release_label,
@@ -308,7 +310,7 @@ def new_application_incident(
         cluster_name=cluster.name or None,
         master_public_dns=cluster.master_public_dns,
         release_label=cluster.release_label,
-        tags=cluster.tags,
+        tags=redact_tags(cluster.tags),
         yarn_application_id=app,
         spark_app_name=spark_app_name,
         application_ids=[app],

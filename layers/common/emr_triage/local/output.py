@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode
 from emr_triage.notify.message import neutralise
 from emr_triage.notify.render import render_terminal
+from emr_triage.terminal import json_text, terminal_writer
+from emr_triage.terminal import style as style
 
 if TYPE_CHECKING:
     from emr_triage.local.replay import EventReport
@@ -48,6 +49,7 @@ def print_event_report(
     """Print what happened to one event. ``shown`` maps a Slack message ts to its last rendering, so an
     edit prints only what changed."""
     shown = shown if shown is not None else {}
+    out = terminal_writer(out)
     out.write(f"\n▶ {report.item.path.name} · {report.label}\n")
     if report.not_delivered:
         out.write(f"  · not delivered: {report.not_delivered}\n")
@@ -91,10 +93,11 @@ def print_event_report(
         if show_json:
             out.write("\n  Block Kit JSON:\n")
             payload = {"channel": sent.channel, "text": sent.message.text, "blocks": sent.message.blocks}
-            out.write(textwrap.indent(json.dumps(payload, indent=2, ensure_ascii=False), "    ") + "\n")
+            out.write(textwrap.indent(json_text(payload), "    ") + "\n")
 
 
 def print_diagnosis(diagnosis: Diagnosis, out: TextIO) -> None:
+    out = terminal_writer(out)
     if diagnosis.category == "no_failure":
         _wrap("verdict", f"no_failure: {diagnosis.summary}", out)
     else:
@@ -126,6 +129,7 @@ def print_diagnosis(diagnosis: Diagnosis, out: TextIO) -> None:
 
 
 def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bool) -> None:
+    out = terminal_writer(out)
     out.write(f"\nIncident {incident.incident_id}  (DynamoDB table {table}, version {incident.version})\n")
     _wrap("status", f"{incident.status} · {incident.kind} {incident.state} · severity {incident.severity}", out)
     if incident.cluster_id:
@@ -171,12 +175,13 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
         _wrap("timeline", f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.what}", out)
     if show_json:
         out.write("\n  Stored item (JSON):\n")
-        out.write(textwrap.indent(incident.model_dump_json(indent=2), "    ") + "\n")
+        out.write(textwrap.indent(json_text(incident.model_dump(mode="json")), "    ") + "\n")
 
 
 # ── emr-triage analyze: the report, its JSON, the progress bar ─────────────────────────────────────
 
-_RESET, _BOLD, _DIM, _RED, _YELLOW, _GREEN = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[32m"
+# Placeholders that only the TerminalWriter turns into colours (after it has sanitised the text around them).
+_RESET, _BOLD, _DIM, _RED, _YELLOW, _GREEN = (style(code) for code in ("0", "1", "2", "31", "33", "32"))
 # Wide enough for a step log (…/j-…/steps/s-…/stderr.gz) or a container log (…/container_…/stderr.gz).
 SOURCE_WIDTH = 52
 
@@ -272,6 +277,7 @@ def print_analysis(
     color:
         Use ANSI colours (the caller decides: a terminal, NO_COLOR, ``--color``).
     """
+    out = terminal_writer(out)
     palette = Palette(color)
     skipped = f" ({logs_unreadable} could not be read)" if logs_unreadable else ""
     out.write(

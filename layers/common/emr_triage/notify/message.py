@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from emr_triage.analysis.redact import redact
 from emr_triage.logs.locations import parse_s3_uri
+from emr_triage.terminal import UNSAFE_CHARACTERS
 
 if TYPE_CHECKING:  # the models are only named here: `analyze` need not import them
     from emr_triage.models.incident import AlertContext, Incident
@@ -51,20 +52,13 @@ class SlackMessage:
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
-# Unicode categories Cc (controls, but newline and tab) and Cf (invisible format characters: bidi
-# overrides that reverse what is shown, zero-width characters, tags). Listed, not computed at import.
-_UNSAFE_CHARACTERS = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
-    "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
-    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
 
 
 def neutralise(text: str) -> str:
     """Redact secrets, and replace control and invisible format characters with U+FFFD (visible, and
     harmless). Every piece of untrusted text in a message passes through here."""
-    return _UNSAFE_CHARACTERS.sub("\ufffd", redact(text))
+    return UNSAFE_CHARACTERS.sub("\ufffd", redact(text))
 
 
 def escape(text: str) -> str:
@@ -498,7 +492,8 @@ def build_thread_reply(incident: Incident) -> SlackMessage:
     where = f" in {code(_short(diagnosis.source))}" if diagnosis.source else ""
     blocks.append(_section(f"*Evidence*{where} ({escape(diagnosis.title)})"))
     if lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT)}})
+        code_text = {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT), "verbatim": True}
+        blocks.append({"type": "section", "text": code_text})
     if diagnosis.exit_codes:
         codes = "; ".join(
             f"{code(str(e.code) if e.code is not None else 'SIG' + (e.signal or ''))} {escape(e.meaning)}"
