@@ -33,6 +33,9 @@ _SEPARATOR = re.compile(
     r"|(?P<comma>[ \t]{0,4},[ \t]{0,4})"
     r"|(?P<space>[ \t]{1,20})"
 )
+# A value continued on the next, indented line (an exception message ending in "password=", its value on
+# the stack's next line).
+_CONTINUATION = re.compile(r"\r?\n[ \t]{1,40}(?=[^\s-])")
 _QUOTED = {
     # backslash escapes, and SQL's doubled quote ('it''s')
     '"': re.compile(r'"(?:[^"\\\n]|\\.|""){0,4096}"'),
@@ -259,6 +262,8 @@ def _value_after(text: str, name_start: int, name_end: int, name: str, hit_end: 
         env_dump = bool(_ENV_NAME.fullmatch(name)) and (len(gap) >= 2 or "\t" in gap)
         if not (option or set_command or env_dump) or text[v : v + 1] in ("-", "\n", ""):
             return None
+    if sep["op"] and sep["op"] != ":" and (continued := _CONTINUATION.match(text, v)):
+        v = continued.end()
     if v >= len(text) or text[v] == "\n":
         return None
     return _read_value(text, v, sep)
