@@ -30,6 +30,16 @@ EVIL = [
     (r"AcmeFail (?:[a-z]{0,200}\.?){0,200}!", "AcmeFail " + "a" * 5000, "{0,200}"),
     (r"AcmeFail (['\"])\w+\1", "AcmeFail '" + "a" * 40, r"\1"),
     (r"AcmeFail (?:(?:ab)*(?:ab)*)x", "AcmeFail " + "ab" * 2000, "(?:ab)*"),
+    # OWASP's "ReDoS" page: its e-mail validator (an optional separator does not delimit the iterations)
+    (
+        r"AcmeFail ^([a-zA-Z0-9])(([\-.]|[_]+)?([a-zA-Z0-9]+))*(@){1}[a-z0-9]+[.]{1}"
+        r"(([a-z]{2,3})|([a-z]{2,3}[.]{1}[a-z]{2,3}))$",
+        "AcmeFail " + "a" * 40 + "!",
+        "[a-zA-Z0-9]+",
+    ),
+    (r"AcmeFail ^(([a-z])+.)+[A-Z]([a-z])+$", "AcmeFail " + "a" * 40, "([a-z])+"),
+    (r"AcmeFail (a|a?)+$", "AcmeFail " + "a" * 40 + "!", "a|a?"),
+    (r"AcmeFail (\d+|\d+\.)+x", "AcmeFail " + "1" * 40, r"\d+"),
 ]
 
 

@@ -5,7 +5,7 @@ every match contains, a wildcard that would take quadratic time)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from emr_triage.models.validation import shorten
@@ -272,24 +272,20 @@ def backtracking_risk(pattern: str, ignore_case: bool = False) -> str | None:
                 return True
         return False
 
-    def inner_wide(items: Any, outer_wide: bool) -> Any:
-        """A repeat inside ``items`` that a repeat around them cannot take: wide, or any variable one
-        when the outer repeat is wide. Returns (op, value) or None."""
+    def inner_wide(items: Any, outer_wide: bool) -> Iterator[Any]:
+        """The repeats inside ``items`` that a repeat around them cannot take: wide ones, or any variable
+        one when the outer repeat is wide; as (op, value)."""
         for op, value in items:
             if op in repeats:
                 low, high, _ = value
                 if wide(value) or (outer_wide and high > low and high > 1):
-                    return (op, value)
-                found = inner_wide(value[2], outer_wide)
+                    yield (op, value)
+                yield from inner_wide(value[2], outer_wide)
             elif op is c.SUBPATTERN:
-                found = inner_wide(value[-1], outer_wide)
+                yield from inner_wide(value[-1], outer_wide)
             elif op is c.BRANCH:
-                found = next((f for b in value[1] if (f := inner_wide(b, outer_wide)) is not None), None)
-            else:
-                continue
-            if found is not None:
-                return found
-        return None
+                for branch in value[1]:
+                    yield from inner_wide(branch, outer_wide)
 
     def ambiguous_branch(items: Any) -> Any:
         """An alternation inside ``items`` whose branches can begin alike (see above), or None."""
@@ -328,8 +324,8 @@ def backtracking_risk(pattern: str, ignore_case: bool = False) -> str | None:
                 high, body = value[1], value[2]
                 if high > 1:
                     outer_wide = wide(value)
-                    inner = inner_wide(body, outer_wide)
-                    if inner is not None and not delimited(body, chars(inner[1][2])):
+                    inner = next((r for r in inner_wide(body, outer_wide) if not delimited(body, chars(r[1][2]))), None)
+                    if inner is not None:
                         return (
                             f"the repeat {shown([inner])} inside the repeat {shown([(op, value)])} can split a run "
                             "of text in exponentially many ways; bound it or make each iteration end with a "
