@@ -700,13 +700,22 @@ def _deep_yaml(depth: int) -> str:
             yaml.safe_dump({"version": 1, "rules": [{**ACME_RULE, "patterns": [r"AcmeFail (\w+\s?)*$"]}]}).encode(),
             "exponential",
         ),
+        (
+            (
+                "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8))
+                + "rules: [*i]\n"
+            ).encode(),
+            "repeats a list or mapping",
+        ),
     ],
-    ids=["non-utf8", "deep-nesting", "huge", "backtracking-rule"],
+    ids=["non-utf8", "deep-nesting", "huge", "backtracking-rule", "billion-laughs"],
 )
 def test_a_hostile_rules_file_exits_2_with_one_line_naming_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
 ) -> None:
-    # Given a rules file that is not UTF-8, nested 50,000 deep, over the size bound, or has a slow rule
+    # Given a rules file that is not UTF-8, nested 50,000 deep, over the size bound, with a slow rule, or
+    # aliases that expand to 10^9 values
     rules = tmp_path / "hostile.yaml"
     rules.write_bytes(content)
     log = tmp_path / "stderr"
