@@ -119,7 +119,10 @@ def test_each_saved_event_replays_to_the_outcome_the_readme_states(name: str) ->
         ("this is not json", "not JSON"),
         ('{"hello": "world"}', "not an EventBridge event"),
         ("\x00\x01\x02binary", "not JSON"),
+        ('{"detail": ' + "[" * 200_000 + "]" * 200_000 + "}", "nested too deeply"),
+        ('{"detail": {"n": ' + "9" * 5_001 + "}}", "4,300 digits"),
     ],
+    ids=["text", "not-eventbridge", "binary", "nested-200000-deep", "5001-digit-number"],
 )
 def test_bad_event_files_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str

@@ -681,3 +681,49 @@ def test_analyze_imports_neither_the_incident_models_nor_aws_nor_slack(tmp_path:
     loaded = set(done.stdout.split())
     assert "emr_triage.analysis.verdict" in loaded
     assert not loaded & {"emr_triage.models.incident", "boto3", "botocore", "slack_sdk", "moto"}
+
+
+# ── hostile rules files (issue 14, class 9): one line naming the file, exit 2, never a traceback ───────
+
+
+def _deep_yaml(depth: int) -> str:
+    return "version: 1\nrules: " + "[" * depth + "]" * depth + "\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"version: 1\nrules: []\n# caf\xe9 \xff\xfe\n", "UTF-8"),
+        (_deep_yaml(50_000).encode(), "nested too deeply"),
+        (b"version: 1\nrules: []\n" + b"# padding\n" * 1_100_000, "larger than"),
+        (
+            yaml.safe_dump({"version": 1, "rules": [{**ACME_RULE, "patterns": [r"AcmeFail (\w+\s?)*$"]}]}).encode(),
+            "exponential",
+        ),
+        (
+            (
+                "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]\n" for i in range(8))
+                + "rules: [*i]\n"
+            ).encode(),
+            "repeats a list or mapping",
+        ),
+    ],
+    ids=["non-utf8", "deep-nesting", "huge", "backtracking-rule", "billion-laughs"],
+)
+def test_a_hostile_rules_file_exits_2_with_one_line_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    # Given a rules file that is not UTF-8, nested 50,000 deep, over the size bound, with a slow rule, or
+    # aliases that expand to 10^9 values
+    rules = tmp_path / "hostile.yaml"
+    rules.write_bytes(content)
+    log = tmp_path / "stderr"
+    log.write_text(YARN_KILL)
+    # When it is used
+    code, output = run("analyze", "--rules", str(rules), str(log))
+    # Then the command exits 2 before reading anything, with one line naming the file and the problem
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT and output == "", err
+    assert err.count("\n") == 1 and str(rules) in err and says in err, err
+    assert "Traceback" not in err

@@ -411,6 +411,60 @@ class TestEvents:
         assert_defined_outcome(delivery, records=len(event.get("Records", [None])))
         assert expected in delivery.rejections[0]
 
+    @pytest.mark.parametrize(
+        ("event", "expected"),
+        [
+            pytest.param(
+                saved("step-failed.json", lambda e: e.update(time="0001-01-01T00:00:00Z")), "time:", id="year 1"
+            ),
+            pytest.param(
+                saved("step-failed.json", lambda e: e.update(time="9999-12-31T23:59:59Z")), "time:", id="year 9999"
+            ),
+            pytest.param(
+                saved("serverless-job-run-failed.json", lambda e: e["detail"].update(createdAt="9999-12-31T23:59:59Z")),
+                "detail.createdAt:",
+                id="job run created in year 9999",
+            ),
+        ],
+    )
+    def test_an_event_time_outside_2000_to_2100_is_dead_lettered_naming_the_field(
+        self, stack: LocalStack, event: dict[str, Any], expected: str
+    ) -> None:
+        # Given a failure event stamped in year 1 or 9999 (before: adding the incident's time-to-live or a
+        # fold window overflowed datetime, the handler raised, Lambda retried it and then dead-lettered it
+        # without a reason)
+        # When it is delivered
+        delivery = deliver(stack, "EmrEventFunction", event)
+        # Then it is rejected as malformed with a one-line reason naming the field and the range, and
+        # dead-lettered, not retried
+        assert_defined_outcome(delivery)
+        (reason,) = delivery.rejections
+        assert expected in reason and "2000" in reason and "2100" in reason and "\n" not in reason, reason
+
+    def test_a_real_failure_with_a_multi_megabyte_step_name_is_alerted_with_the_name_cut(
+        self, stack: LocalStack, module_slack: FakeSlack
+    ) -> None:
+        # Given a failed step whose name is 3 MiB, in DescribeStep's answer and in the event, and whose
+        # event message is 3 MiB (before: the incident's DynamoDB item was over 400 KB and the write failed)
+        cluster_id = SAVED["step-failed.json"]["detail"]["clusterId"]
+        step = {"Name": "n" * 3 * MIB, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit"]}}
+        (step_id,) = clients.emr(stack.region).add_job_flow_steps(JobFlowId=cluster_id, Steps=[step])["StepIds"]
+
+        def absurd(event: dict[str, Any]) -> None:
+            event["detail"].update(stepId=step_id, name="n" * 3 * MIB, message="m" * 3 * MIB)
+
+        event = saved("step-failed.json", absurd)
+        # When it is delivered
+        delivery = deliver(stack, "EmrEventFunction", event)
+        # Then the incident is opened and alerted, with its step name cut to the documented bound and marked
+        assert_defined_outcome(delivery)
+        assert delivery.actions == ["incident_opened"], delivery.outcomes
+        incident = stack.incident(delivery.outcomes[0]["incident_id"])
+        assert incident is not None and incident.step_name is not None
+        assert incident.step_name.startswith("nnnn") and len(incident.step_name) < 300
+        assert "characters)" in incident.step_name
+        assert "nnnn" in alert_of(incident, module_slack)
+
     def test_a_valid_event_with_a_deeply_nested_extra_field_is_processed(self, stack: LocalStack) -> None:
         # Given the saved failed-step event with an extra field 800 levels deep (AWS adds fields over time)
         event = saved("step-failed.json", lambda e: e["detail"].update(newFieldFromAws=nested(400)))

@@ -205,9 +205,11 @@ def test_clipping_is_visible() -> None:
     step_field = next(f["text"] for f in message.blocks[1]["fields"] if f["text"].startswith("*Step*"))
     diagnosis = next(t for t in _section_texts(message) if t.startswith("*Diagnosis"))
     # Then each clipped text says it was truncated, and is exactly at its limit
-    for text, limit in ((header, HEADER_LIMIT), (step_field, FIELD_LIMIT), (diagnosis, SECTION_LIMIT)):
+    for text, limit in ((header, HEADER_LIMIT), (diagnosis, SECTION_LIMIT)):
         assert text.endswith("… (truncated)")
         assert len(text) == limit
+    # And the step name was cut where the incident took it in (names: at most 256 characters), saying so
+    assert "characters)" in step_field and len(step_field) < FIELD_LIMIT
 
 
 def test_fallback_text_is_escaped() -> None:

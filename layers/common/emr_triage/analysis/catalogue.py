@@ -16,6 +16,7 @@ from emr_triage.analysis.patterns import (
     MIN_LITERAL,
     Screened,
     any_search,
+    backtracking_risk,
     compile_patterns,
     required_literals,
     screened,
@@ -25,7 +26,7 @@ from emr_triage.analysis.prefilter import Prefilter
 from emr_triage.analysis.scan import make_scanner
 from emr_triage.exceptions import CatalogueError
 from emr_triage.models.analysis import FindingKind, Severity
-from emr_triage.models.validation import describe_validation_error
+from emr_triage.models.validation import describe_validation_error, quoted, shorten
 
 _SNAKE = r"^[a-z][a-z0-9_]{1,63}$"
 
@@ -246,6 +247,9 @@ def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str]
                 f"rules file {origin}: {what}: {field_name}[{number}] {pattern!r} "
                 f"is not a valid regular expression: {exc}"
             ) from exc
+        risk = backtracking_risk(pattern, ignore_case)
+        if risk is not None:
+            raise CatalogueError(f"rules file {origin}: {what}: {field_name}[{number}] {quoted(pattern)}: {risk}")
         if unbounded_wildcard(pattern):
             raise CatalogueError(
                 f"rules file {origin}: {what}: {field_name}[{number}] {pattern!r} has '.*' or "
@@ -262,14 +266,85 @@ def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str]
         ) from exc
 
 
-def _read_rules_file(text: str, origin: str) -> _RulesFile:
+# Bounds on a user's rules file, checked before it is parsed. Ours is ~100 KB and 6 levels deep; libyaml's
+# composer recurses in C, so a file nested 50,000 deep would end the process with a segmentation fault,
+# not an exception; and an alias to a collection is a copy for the validation that follows (a "billion
+# laughs" file of a few lines expands to gigabytes).
+MAX_RULES_FILE_BYTES = 4 * 1024 * 1024
+MAX_RULES_NESTING = 64
+
+
+def read_user_rules(path: Path) -> str:
+    """The text of a user's rules file, refused with one line naming it when it is not a file we load.
+
+    Raises
+    ------
+    CatalogueError
+        The file cannot be read, is larger than :data:`MAX_RULES_FILE_BYTES` or is not UTF-8.
+    """
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_RULES_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CatalogueError(f"rules file {path}: cannot be read ({exc.strerror})") from exc
+    if len(data) > MAX_RULES_FILE_BYTES:
+        raise CatalogueError(
+            f"rules file {path}: larger than {MAX_RULES_FILE_BYTES // (1024 * 1024)} MiB; a rules file is a few "
+            "kilobytes of YAML: check that this is the file you meant, or split it into a folder of files"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogueError(
+            f"rules file {path}: not UTF-8 text (byte {exc.start:,} is {data[exc.start : exc.start + 1]!r}); "
+            "save it as UTF-8"
+        ) from exc
+
+
+def _check_yaml_shape(text: str, origin: str) -> None:
+    """Refuse YAML nested deeper than :data:`MAX_RULES_NESTING` or aliasing a collection, from its event
+    stream (which libyaml produces without recursion), before it is composed."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
+    collections: set[str] = set()
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_RULES_NESTING:
+                    raise CatalogueError(
+                        f"rules file {origin}: nested too deeply (more than {MAX_RULES_NESTING} levels); a rules "
+                        "file is a list of rules, each a mapping of fields"
+                    )
+                if event.anchor is not None:
+                    collections.add(event.anchor)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent) and event.anchor in collections:
+                raise CatalogueError(
+                    f"rules file {origin}: alias *{shorten(str(event.anchor), 40)} repeats a list or mapping; "
+                    "aliases may only repeat a plain value in a rules file"
+                )
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"rules file {origin}: not valid YAML: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    return shorten(" ".join(str(exc).split()), 300)
+
+
+def _read_rules_file(text: str, origin: str, *, trusted: bool = False) -> _RulesFile:
     import yaml  # here, not at import time: a catalogue read back from the cache needs no YAML
 
+    if not trusted:
+        _check_yaml_shape(text, origin)
     try:
         # libyaml's loader when PyYAML was built with it: the same documents, ten times faster
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise CatalogueError(f"rules file {origin}: not valid YAML: {exc}") from exc
+        raise CatalogueError(f"rules file {origin}: not valid YAML: {_one_line(exc)}") from exc
     try:
         parsed = _CatalogueFile.model_validate(data)
     except ValidationError as exc:
@@ -349,8 +424,8 @@ def load_catalogue(extra_files: Iterable[str | Path] = (), *, cache_dir: Path | 
     from emr_triage.analysis import catalogue_cache
 
     try:
-        key = catalogue_cache.cache_key([*ours, *((str(path), path.read_text("utf-8")) for path in paths)])
-    except (OSError, UnicodeDecodeError):  # the usual load says what is wrong with the file
+        key = catalogue_cache.cache_key([*ours, *((str(path), read_user_rules(path)) for path in paths)])
+    except CatalogueError:  # the usual load says what is wrong with the file, in the same words
         return _load(ours, paths)
     catalogue = catalogue_cache.load(cache_dir, key)
     if catalogue is None:
@@ -363,16 +438,12 @@ def load_catalogue(extra_files: Iterable[str | Path] = (), *, cache_dir: Path | 
 
 def _load(ours: list[tuple[str, str]], paths: list[Path]) -> Catalogue:
     """Our catalogue and benign lines (``ours``: origin and text of each), then each user file in order."""
-    catalogue_file, benign_file = (_read_rules_file(text, origin) for origin, text in ours)
+    catalogue_file, benign_file = (_read_rules_file(text, origin, trusted=True) for origin, text in ours)
     version, emr_reasons = catalogue_file.version, catalogue_file.emr_reasons
     by_id = {rule.id: rule for rule in catalogue_file.rules}
     benign = {entry.id: entry for entry in [*catalogue_file.benign, *benign_file.benign]}
     for path in paths:
-        try:
-            extra_text = path.read_text("utf-8")
-        except OSError as exc:
-            raise CatalogueError(f"rules file {path}: cannot be read ({exc.strerror})") from exc
-        extra = _read_rules_file(extra_text, str(path))
+        extra = _read_rules_file(read_user_rules(path), str(path))
         version = f"{version}+{path.stem}@{extra.version}"
         for rule in extra.rules:
             by_id[rule.id] = rule

@@ -14,6 +14,7 @@ Layout (documented in README "Scenarios")::
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -358,3 +359,9 @@ def read_event_file(path: Path) -> Any:
         raise ScenarioError(f"{path}: not a text file (not an event)") from exc
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise ScenarioError(f"{path}: not an event: its JSON is nested too deeply for Python to decode") from exc
+    except ValueError as exc:  # an integer of more than sys.get_int_max_str_digits() digits
+        raise ScenarioError(
+            f"{path}: not an event: it has a number of more than {sys.get_int_max_str_digits():,} digits"
+        ) from exc

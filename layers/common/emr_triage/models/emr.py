@@ -6,21 +6,23 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from emr_triage.models.validation import Message, Name
+
 
 class FailureDetails(BaseModel):
     """DescribeStep's ``Status.FailureDetails`` (Step API steps on EMR 5.x+; often 'Unknown Error')."""
 
-    reason: str | None = None
-    message: str | None = None
-    log_file: str | None = None
+    reason: Message | None = None
+    message: Message | None = None
+    log_file: Message | None = None
 
 
 class ClusterInfo(BaseModel):
     cluster_id: str
-    name: str = ""
+    name: Name = ""
     state: str | None = None
     state_reason_code: str | None = None
-    state_reason_message: str | None = None
+    state_reason_message: Message | None = None
     log_uri: str | None = None
     release_label: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
@@ -32,7 +34,7 @@ class ClusterInfo(BaseModel):
 
 class StepInfo(BaseModel):
     step_id: str
-    name: str = ""
+    name: Name = ""
     state: str | None = None
     action_on_failure: str | None = None
     jar: str | None = None
@@ -48,10 +50,10 @@ class StepInfo(BaseModel):
 class JobRunInfo(BaseModel):
     application_id: str
     job_run_id: str
-    name: str | None = None
-    application_name: str | None = None
+    name: Name | None = None
+    application_name: Name | None = None
     state: str | None = None
-    state_details: str | None = None
+    state_details: Message | None = None
     release_label: str | None = None
     log_uri: str | None = None
     # The application's tags, overridden by the job run's own (routing reads both).

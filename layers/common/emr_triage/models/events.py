@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import parse
@@ -20,7 +19,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
-from emr_triage.models.validation import describe_validation_error, quoted, shorten
+from emr_triage.models.validation import EventTime, Message, Name, describe_validation_error, quoted, shorten
 
 ClusterId = Annotated[str, Field(pattern=r"^j-[A-Z0-9]{1,64}$")]
 StepId = Annotated[str, Field(pattern=r"^s-[A-Z0-9]{1,64}$")]
@@ -43,31 +42,31 @@ class StepStatusDetail(_Detail):
 
     cluster_id: ClusterId = Field(alias="clusterId")
     step_id: StepId = Field(alias="stepId")
-    name: str = ""
+    name: Name = ""
     state: State
     severity: str | None = None
     action_on_failure: str | None = Field(None, alias="actionOnFailure")
-    message: str | None = None
+    message: Message | None = None
 
 
 class ClusterStateChangeReason(_Detail):
     """The reason inside ``stateChangeReason``; ``code`` is empty on STARTING, ``message`` may be absent."""
 
     code: str = ""
-    message: str | None = None
+    message: Message | None = None
 
 
 class ClusterStateDetail(_Detail):
     """``detail`` of ``EMR Cluster State Change``."""
 
     cluster_id: ClusterId = Field(alias="clusterId")
-    name: str = ""
+    name: Name = ""
     state: State
     severity: str | None = None
     state_change_reason: ClusterStateChangeReason = Field(
         default_factory=ClusterStateChangeReason, alias="stateChangeReason"
     )
-    message: str | None = None
+    message: Message | None = None
 
     @field_validator("state_change_reason", mode="before")
     @classmethod
@@ -92,16 +91,17 @@ class JobRunStateDetail(_Detail):
     release_label: str | None = Field(None, alias="releaseLabel")
     state: State
     previous_state: str | None = Field(None, alias="previousState")
-    job_run_name: str | None = Field(None, alias="jobRunName")
+    job_run_name: Name | None = Field(None, alias="jobRunName")
     created_by: str | None = Field(None, alias="createdBy")
-    created_at: datetime | None = Field(None, alias="createdAt")
-    updated_at: datetime | None = Field(None, alias="updatedAt")
+    created_at: EventTime | None = Field(None, alias="createdAt")
+    updated_at: EventTime | None = Field(None, alias="updatedAt")
 
 
 class _Envelope(EventBridgeModel):
     id: EventId
     account: AccountId
     region: Region
+    time: EventTime
 
 
 class EmrStepStatusChange(_Envelope):
@@ -124,7 +124,7 @@ class InfrastructureDetail(_Detail):
     cluster_id: ClusterId = Field(alias="clusterId")
     state: str | None = None
     severity: str | None = None
-    message: str | None = None
+    message: Message | None = None
     event_code: str | None = Field(None, alias="eventCode")
     instance_group_id: str | None = Field(None, alias="instanceGroupId")
     instance_group_type: str | None = Field(None, alias="instanceGroupType")
@@ -143,6 +143,7 @@ class S3ObjectCreated(S3EventNotificationEventBridgeModel):
     id: EventId
     account: AccountId
     region: Region
+    time: EventTime
 
 
 ParsedEvent = (

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead, Severity
+from emr_triage.models.validation import Message, Name
 
 # step: an EMR step failed; cluster: a cluster died; job_run: an EMR Serverless job run failed;
 # application: a YARN application submitted outside the Steps API failed (detected from its driver's log).
@@ -53,29 +54,29 @@ class Incident(BaseModel):
     account: str | None = None
 
     cluster_id: str | None = None
-    cluster_name: str | None = None
+    cluster_name: Name | None = None
     # The primary node's DNS name while the cluster runs (its Spark and YARN UIs).
     master_public_dns: str | None = None
     release_label: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     step_id: str | None = None
-    step_name: str | None = None
+    step_name: Name | None = None
     action_on_failure: str | None = None
     step_command: str | None = None
     application_id: str | None = None
-    application_name: str | None = None
+    application_name: Name | None = None
     job_run_id: str | None = None
-    job_run_name: str | None = None
+    job_run_name: Name | None = None
     # An application submitted outside the Steps API: its YARN id and Spark name (spark.app.name).
     yarn_application_id: str | None = None
-    spark_app_name: str | None = None
+    spark_app_name: Name | None = None
 
     started_at: datetime | None = None
     ended_at: datetime | None = None
     failed_at: datetime
 
     emr_reason_code: str | None = None
-    emr_reason: str | None = None
+    emr_reason: Message | None = None
     emr_log_file: str | None = None
     log_location: str | None = None
     lookup_errors: list[str] = Field(default_factory=list)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ValidationError
 
 # A description goes into a log line, the outcome and a dead-letter message (SQS: 256 KiB a message), so
 # hostile input (a 100 KB key, a list of 50,000 wrong items) must not make it large: each field path and
@@ -38,3 +42,45 @@ def describe_validation_error(exc: ValidationError, root: str = "") -> str:
     if len(errors) > MAX_PROBLEMS:
         problems.append(f"and {len(errors) - MAX_PROBLEMS:,} more problems")
     return "; ".join(problems)
+
+
+# Free text from events and AWS's answers (names, reasons) is cut, not rejected: an absurd step name must
+# not cost the alert of a real failure, nor push its incident past DynamoDB's 400 KB item. Names are cut
+# at AWS's own bound (a step, cluster or job run name is at most 256 characters), so a real name never is;
+# messages at a length no EMR reason comes near.
+MAX_NAME_CHARS = 256
+MAX_MESSAGE_CHARS = 8000
+
+
+def cut_to(text: str, limit: int) -> str:
+    """``text``, or as much of it as fits in ``limit`` characters with a marker saying how many were cut.
+    Never longer than ``limit``, so a cut text read back (from DynamoDB) is not cut again."""
+    if len(text) <= limit:
+        return text
+    kept = limit - 40  # room for the marker
+    return f"{text[:kept]}…(+{len(text) - kept:,} characters)"
+
+
+def _cut(limit: int) -> Callable[[Any], Any]:
+    def cut(value: Any) -> Any:
+        return cut_to(value, limit) if isinstance(value, str) else value
+
+    return cut
+
+
+Name = Annotated[str, BeforeValidator(_cut(MAX_NAME_CHARS))]
+Message = Annotated[str, BeforeValidator(_cut(MAX_MESSAGE_CHARS))]
+
+# Event times are checked against a range: a forged year 1 or 9999 parses, but adding a time-to-live or a
+# window to it overflows ``datetime`` later, in the middle of handling (a crash that Lambda retries).
+MIN_EVENT_YEAR = 2000
+MAX_EVENT_YEAR = 2100
+
+
+def _in_range(value: datetime | None) -> datetime | None:
+    if value is not None and not MIN_EVENT_YEAR <= value.year <= MAX_EVENT_YEAR:
+        raise ValueError(f"{value.isoformat()} is outside the years {MIN_EVENT_YEAR} to {MAX_EVENT_YEAR}")
+    return value
+
+
+EventTime = Annotated[datetime, AfterValidator(_in_range)]
