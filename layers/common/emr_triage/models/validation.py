@@ -49,6 +49,7 @@ def describe_validation_error(exc: ValidationError, root: str = "") -> str:
 # at AWS's own bound (a step, cluster or job run name is at most 256 characters), so a real name never is;
 # messages at a length no EMR reason comes near.
 MAX_NAME_CHARS = 256
+_WORD_ENDS = frozenset(",;&()[]{}<>\"'")
 MAX_MESSAGE_CHARS = 8000
 
 
@@ -57,8 +58,16 @@ def cut_to(text: str, limit: int) -> str:
     Never longer than ``limit``, so a cut text read back (from DynamoDB) is not cut again."""
     if len(text) <= limit:
         return text
-    kept = limit - 40  # room for the marker
+    # Room for the marker; and the word the bound splits is dropped whole, so a secret straddling the cut
+    # (redacted later, when the text leaves) cannot leave its first part behind as an unrecognisable stub.
+    kept = limit - 40
+    while kept > 0 and _in_word(text[kept]) and _in_word(text[kept - 1]):
+        kept -= 1
     return f"{text[:kept]}…(+{len(text) - kept:,} characters)"
+
+
+def _in_word(character: str) -> bool:
+    return character not in _WORD_ENDS and not character.isspace()
 
 
 def _cut(limit: int) -> Callable[[Any], Any]:
