@@ -447,11 +447,12 @@ class TestEvents:
         # Given a failed step whose name is 3 MiB, in DescribeStep's answer and in the event, and whose
         # event message is 3 MiB (before: the incident's DynamoDB item was over 400 KB and the write failed)
         cluster_id = SAVED["step-failed.json"]["detail"]["clusterId"]
-        step = {"Name": "n" * 3 * MIB, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit"]}}
+        name = "nnnn " * (3 * MIB // 5)
+        step = {"Name": name, "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit"]}}
         (step_id,) = clients.emr(stack.region).add_job_flow_steps(JobFlowId=cluster_id, Steps=[step])["StepIds"]
 
         def absurd(event: dict[str, Any]) -> None:
-            event["detail"].update(stepId=step_id, name="n" * 3 * MIB, message="m" * 3 * MIB)
+            event["detail"].update(stepId=step_id, name=name, message="m" * 3 * MIB)
 
         event = saved("step-failed.json", absurd)
         # When it is delivered

@@ -33,6 +33,7 @@ MENTIONS = "<!channel> <@U123ABC> <!subteam^S1|team> <!here>"
 # Mentions, a code fence, bidi override, BEL, an ANSI colour sequence, and HTML-ish characters.
 HOSTILE = f"{MENTIONS} ```\u202eevil\u202c \x07\x1b[31mred\x1b[0m & <b>"
 HUGE_LINE = "A" * 100_000
+HUGE_WORDS = "AAAA " * 20_000  # a name of many words, cut where the incident took it in
 
 
 def _diagnosis(**overrides: Any) -> Diagnosis:
@@ -100,7 +101,7 @@ def _incident(**overrides: Any) -> Incident:
 def _hostile_incident() -> Incident:
     return _incident(
         cluster_name=f"etl {HOSTILE}",
-        step_name=f"{HOSTILE} {HUGE_LINE}",
+        step_name=f"{HOSTILE} {HUGE_WORDS}",
         action_on_failure=HOSTILE,
         release_label=HOSTILE,
         emr_reason=f"STEP_FAILURE: {HOSTILE}",

@@ -175,7 +175,8 @@ def redact_key_values(text: str, words: KeyValueWords) -> str:
             name_end -= 1
         name = text[name_start:name_end]
         last = _last_word(_trigger(words.words, ignore_case=True), name)
-        if last is None or (name_start > 0 and text[name_start - 1] == "/"):
+        # A path's segment (/etc/passwd: …) is not a key, unless it is one (a partition-style …/password=x/).
+        if last is None or (name_start > 0 and text[name_start - 1] == "/" and text[name_end : name_end + 1] != "="):
             continue
         hit_start, hit_end = last
         if _describes_a_secret(name, hit_start, hit_end, words):
