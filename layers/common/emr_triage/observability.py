@@ -22,7 +22,7 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: Any) -> str:
         import json
 
-        from emr_triage.terminal import redact_strings
+        from emr_triage.analysis.redact import redact_strings
 
         # Serialised first, so that values only the JSON default turns into text (an exception) are text.
         return super().serialize(redact_strings(json.loads(super().serialize(log))))

@@ -16,7 +16,7 @@ import re
 import secrets
 from typing import Any, TextIO, cast
 
-from emr_triage.analysis.redact import redact
+from emr_triage.analysis.redact import redact, redact_strings
 
 # C0 but newline and tab, DEL, C1, and the invisible format characters (Unicode Cf: bidi overrides and
 # isolates, zero-width characters, tags). Listed, not computed at import.
@@ -84,17 +84,6 @@ def json_text(document: Any, *, indent: int | None = 2) -> str:
 def _surrogates(char: str) -> str:
     code = ord(char) - 0x10000
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-
-
-def redact_strings(value: Any) -> Any:
-    """``value`` (a JSON-like document) with every string in it redacted, dict keys included."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(k) if isinstance(k, str) else k: redact_strings(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_strings(v) for v in value]
-    return value
 
 
 class TerminalWriter(io.TextIOBase):

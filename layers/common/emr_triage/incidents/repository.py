@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from emr_triage.analysis.redact import redact
+from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome
@@ -91,16 +91,6 @@ def _json_bytes(body: Any) -> int:
     return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
-def _redacted(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {k: _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
 def _trim_secondary_evidence(body: dict[str, Any]) -> None:
     for finding in body["findings"][1:]:
         finding["evidence"] = finding["evidence"][:3]
@@ -134,7 +124,7 @@ _TRIMS = (_trim_secondary_evidence, _trim_history, _trim_evidence_lines, _trim_r
 def storable(incident: Incident) -> dict[str, Any]:
     """The incident as stored: every string redacted (defence in depth: names, reasons and notes too, not
     only log lines), and trimmed to ITEM_BUDGET_BYTES, least useful parts first."""
-    body: dict[str, Any] = _redacted(incident.model_dump(mode="json"))
+    body: dict[str, Any] = redact_strings(incident.model_dump(mode="json"))
     for trim in _TRIMS:
         if _json_bytes(body) <= ITEM_BUDGET_BYTES:
             break
@@ -190,7 +180,7 @@ def _record_item(record: JobRun | InfraEvent, key: dict[str, Any], expires_at: i
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
-    body = _redacted(record.model_dump(mode="json"))
+    body = redact_strings(record.model_dump(mode="json"))
     item = {name: serializer.serialize(value) for name, value in body.items() if value is not None}
     item.update(key)
     item["expires_at"] = {"N": str(expires_at)}
