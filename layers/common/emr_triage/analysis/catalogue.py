@@ -16,13 +16,13 @@ from emr_triage.analysis.patterns import (
     MIN_LITERAL,
     Screened,
     any_search,
-    backtracking_risk,
     compile_patterns,
     required_literals,
     screened,
     unbounded_wildcard,
 )
 from emr_triage.analysis.prefilter import Prefilter
+from emr_triage.analysis.redos import backtracking_risk, rescan_risk
 from emr_triage.analysis.scan import make_scanner
 from emr_triage.exceptions import CatalogueError
 from emr_triage.models.analysis import FindingKind, Severity
@@ -256,6 +256,9 @@ def _check_patterns(origin: str, what: str, field_name: str, patterns: list[str]
                 "'.+' before its end, which takes quadratic time on a long line that repeats the text "
                 "before it; bound it, e.g. '.{0,200}'"
             )
+        risk = rescan_risk(pattern, ignore_case)
+        if risk is not None:
+            raise CatalogueError(f"rules file {origin}: {what}: {field_name}[{number}] {quoted(pattern)}: {risk}")
     try:
         if patterns:
             compile_patterns(patterns, ignore_case)
