@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.aws.s3 import ObjectInfo, ObjectStream
 from emr_triage.exceptions import LogReadError
-from emr_triage.incidents.repository import Mutation
+from emr_triage.incidents.repository import MAX_INFRA_EVENTS, Mutation
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
@@ -85,10 +85,11 @@ class MemoryRepository:
         self.infra[(event.cluster_id, event.at, event.event_id)] = event
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
-        return sorted(
+        found = sorted(
             (e for e in self.infra.values() if e.cluster_id == cluster_id and since <= e.at <= until),
-            key=lambda e: e.at,
+            key=lambda e: (e.at, e.event_id or ""),
         )
+        return found[-MAX_INFRA_EVENTS:]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         return self.runs.get((job_key, outcome))

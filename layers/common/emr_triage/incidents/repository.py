@@ -36,6 +36,8 @@ GSI2 = "gsi2"
 MAX_SIGNATURE_ITEMS = 2000
 _UPDATE_ATTEMPTS = 8
 MAX_INFRA_TEXT = 2_000
+# The capacity and instance events one incident is checked against (the newest in its window).
+MAX_INFRA_EVENTS = 100
 
 Mutation = Callable[[Incident], Incident | None]
 
@@ -210,9 +212,11 @@ def from_item(item: dict[str, Any]) -> Incident:
 class DynamoIncidentRepository:
     """The incident repository over one DynamoDB table."""
 
-    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None, *, page_items: int | None = None) -> None:
         self.table_name = table_name
         self._client = client
+        # Items per Query page (None: DynamoDB's own 1 MB pages); small in tests, to see paging happen.
+        self.page_items = page_items
 
     @property
     def client(self) -> DynamoDBClient:
@@ -343,19 +347,35 @@ class DynamoIncidentRepository:
                 return items
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def _query_pages(self, request: dict[str, Any], most: int | None = None) -> list[dict[str, Any]]:
+        """The items of a Query, page after page (each at most 1 MB), up to ``most`` of them."""
+        request = {**request, **({"Limit": self.page_items} if self.page_items else {})}
+        items: list[dict[str, Any]] = []
+        while most is None or len(items) < most:
+            try:
+                response = self.client.query(**request)
+            except Exception as exc:
+                raise self._fail(exc, "Query") from exc
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return items[:most]
+
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
-        """Open incidents of a cluster (or EMR Serverless application), oldest first."""
+        """Open incidents of a cluster (or EMR Serverless application), oldest first: every page of them
+        (a long-lived cluster's open incidents can exceed one; the newest, which log arrivals and folding
+        look for, are on the last)."""
         group = f"CLUSTER#{cluster_id}" if cluster_id else f"APP#{application_id}"
-        try:
-            response = self.client.query(
-                TableName=self.table_name,
-                IndexName=GSI1,
-                KeyConditionExpression="gsi1pk = :group AND begins_with(gsi1sk, :open)",
-                ExpressionAttributeValues={":group": {"S": group}, ":open": {"S": "OPEN#"}},
-            )
-        except Exception as exc:
-            raise self._fail(exc, "Query") from exc
-        return [from_item(item) for item in response.get("Items", [])]
+        items = self._query_pages(
+            {
+                "TableName": self.table_name,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :group AND begins_with(gsi1sk, :open)",
+                "ExpressionAttributeValues": {":group": {"S": group}, ":open": {"S": "OPEN#"}},
+            }
+        )
+        return [from_item(item) for item in items]
 
     def _signature_query(self, fingerprint: str, low: str, high: str, **extra: Any) -> dict[str, Any]:
         return {
@@ -427,21 +447,22 @@ class DynamoIncidentRepository:
         self._put(_record_item(event, key, expires_at))
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
-        """A cluster's capacity and instance events between ``since`` and ``until``, oldest first."""
-        try:
-            response = self.client.query(
-                TableName=self.table_name,
-                KeyConditionExpression="pk = :cluster AND sk BETWEEN :low AND :high",
-                ExpressionAttributeValues={
+        """A cluster's capacity and instance events between ``since`` and ``until``, oldest first: the
+        newest :data:`MAX_INFRA_EVENTS` of them (those closest to the failure), across pages."""
+        items = self._query_pages(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :cluster AND sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
                     ":cluster": {"S": f"CLUSTER#{cluster_id}"},
                     ":low": {"S": f"INFRA#{_utc_key(since)}"},
                     ":high": {"S": f"INFRA#{_utc_key(until)}#~"},
                 },
-                Limit=100,
-            )
-        except Exception as exc:
-            raise self._fail(exc, "Query") from exc
-        return [_record_from_item(item, InfraEvent) for item in response.get("Items", [])]
+                "ScanIndexForward": False,
+            },
+            most=MAX_INFRA_EVENTS,
+        )
+        return [_record_from_item(item, InfraEvent) for item in reversed(items)]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         """The job's latest run with this outcome, if one is remembered."""
