@@ -109,13 +109,16 @@ class FakeEmr:
     steps: dict[str, StepInfo] = field(default_factory=dict)
     job_runs: dict[str, JobRunInfo] = field(default_factory=dict)
     error: Exception | None = None
+    calls: list[str] = field(default_factory=list)  # the EMR API calls made, by name
 
     def describe_cluster(self, cluster_id: str) -> ClusterInfo:
+        self.calls.append("DescribeCluster")
         if self.error:
             raise self.error
         return self.clusters.get(cluster_id) or ClusterInfo(cluster_id=cluster_id, found=False, lookup_error="gone")
 
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
+        self.calls.append("DescribeStep")
         return self.steps.get(step_id) or StepInfo(step_id=step_id, found=False, lookup_error="gone")
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:

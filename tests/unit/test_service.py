@@ -262,3 +262,17 @@ def test_an_unreadable_log_is_recorded_as_a_partial_read() -> None:
     assert incident is not None
     (read,) = incident.logs_analysed
     assert read.partial and "access denied" in read.notes[0]
+
+
+def test_a_redelivered_step_event_is_told_a_duplicate_before_any_emr_call() -> None:
+    # Given a failed step that was alerted and diagnosed
+    deps, _, emr, _, notifier = _deps_with_cluster()
+    event = _event("step-failed.json")
+    assert isinstance(event, EmrStepStatusChange)
+    assert handle_step_event(event, deps).action == "incident_opened"
+    assert emr.calls == ["DescribeCluster", "DescribeStep"]
+    # When EventBridge delivers the same event again
+    outcome = handle_step_event(event, deps)
+    # Then it is a duplicate, nothing is posted, and EMR is not asked again
+    assert outcome.action == "duplicate" and len(notifier.posts) == 1
+    assert emr.calls == ["DescribeCluster", "DescribeStep"]

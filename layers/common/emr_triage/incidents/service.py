@@ -970,6 +970,18 @@ def _open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, b
     return stored, False
 
 
+def _known_duplicate(incident_id: str, deps: Dependencies) -> tuple[Incident | None, Outcome | None]:
+    """The stored incident, and the duplicate's outcome when it is complete: a redelivered event costs no
+    EMR call (DescribeCluster is throttled account-wide at a low rate), so this is told before EMR is asked."""
+    stored = deps.repository.get(incident_id)
+    if stored is None or stored.held_for_parent:
+        return stored, None
+    done = _already_alerted(stored, False, deps)
+    if done is not None:
+        count(MetricName.DUPLICATE_EVENTS)
+    return stored, done
+
+
 def _already_alerted(incident: Incident, created: bool, deps: Dependencies) -> Outcome | None:
     """A duplicate (or retried) event whose incident is complete: held for (or folded into) its failed
     step, or alerted, and diagnosed unless it is a cluster incident (no logs to read: a missing diagnosis
@@ -1315,7 +1327,10 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"step state {detail.state} is not a failure")
     incident_id = step_incident_id(detail.cluster_id, detail.step_id)
-    if detail.state != "FAILED" and deps.repository.get(incident_id) is None:
+    stored, done = _known_duplicate(incident_id, deps)
+    if done:
+        return done
+    if detail.state != "FAILED" and stored is None:
         # A step cancelled or interrupted because another step failed (ActionOnFailure) or the
         # cluster died is part of that story, not a new page.
         parent = _recent_step_failure(detail.cluster_id, event.time, deps)
@@ -1360,6 +1375,8 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
         if parent is not None:
             child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
             return _fold_into(parent, child, event.id, event.time, deps)
+    if done := _known_duplicate(cluster_incident_id(detail.cluster_id), deps)[1]:
+        return done
     cluster = deps.emr.describe_cluster(detail.cluster_id)
     new = new_cluster_incident(event, cluster, deps)
     new.held_for_parent = code == "STEP_FAILURE" and deps.follow_ups is not None
@@ -1378,6 +1395,8 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
     if detail.state not in FAILING_JOB_RUN_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
+    if done := _known_duplicate(job_run_incident_id(detail.application_id, detail.job_run_id), deps)[1]:
+        return done
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
     incident, created = _open_or_resume(new_job_run_incident(event, run, deps), deps)
     if done := _already_alerted(incident, created, deps):
