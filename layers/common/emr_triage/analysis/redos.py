@@ -66,21 +66,7 @@ def backtracking_risk(pattern: str, ignore_case: bool = False) -> str | None:
         return bool(high == c.MAXREPEAT or high - low > WIDE_REPEAT)
 
     def chars(items: Any) -> frozenset[str]:
-        """Every character some match of ``items`` can consume (sampled on :data:`_ALPHABET`)."""
-        found: set[str] = set()
-        for op, value in items:
-            if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN):
-                found |= _atom_chars(op, value, caseless)
-            elif op in repeats:
-                found |= chars(value[2])
-            elif op is c.SUBPATTERN:
-                found |= chars(value[-1])
-            elif op is c.BRANCH:
-                for branch in value[1]:
-                    found |= chars(branch)
-            elif op is getattr(c, "ATOMIC_GROUP", None):
-                found |= chars(value)
-        return frozenset(found)
+        return _chars(items, caseless)
 
     def first(items: Any) -> frozenset[str] | None:
         """The characters a non-empty match of ``items`` can start with (None: any, to be safe)."""
@@ -243,20 +229,7 @@ def rescan_risk(pattern: str, ignore_case: bool = False) -> str | None:
     boundaries = {c.AT_BOUNDARY, getattr(c, "AT_UNI_BOUNDARY", None), getattr(c, "AT_LOC_BOUNDARY", None)}
 
     def chars(items: Any) -> frozenset[str]:
-        found: set[str] = set()
-        for op, value in items:
-            if op in atoms:
-                found |= _atom_chars(op, value, caseless)
-            elif op in repeats:
-                found |= chars(value[2])
-            elif op is c.SUBPATTERN:
-                found |= chars(value[-1])
-            elif op is c.BRANCH:
-                for branch in value[1]:
-                    found |= chars(branch)
-            elif op is getattr(c, "ATOMIC_GROUP", None):
-                found |= chars(value)
-        return frozenset(found)
+        return _chars(items, caseless)
 
     def flat(items: Any) -> list[Any]:
         """``items`` with plain groups opened, so a delimiter inside one is seen."""
@@ -415,6 +388,26 @@ def _may_be_empty(items: Any, c: Any) -> bool:
             return False
         return False
     return True
+
+
+def _chars(items: Any, caseless: bool) -> frozenset[str]:
+    """Every character some match of parsed ``items`` can consume (sampled on :data:`_ALPHABET`)."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    found: set[str] = set()
+    for op, value in items:
+        if op in (c.LITERAL, c.NOT_LITERAL, c.ANY, c.IN):
+            found |= _atom_chars(op, value, caseless)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            found |= _chars(value[2], caseless)
+        elif op is c.SUBPATTERN:
+            found |= _chars(value[-1], caseless)
+        elif op is c.BRANCH:
+            for branch in value[1]:
+                found |= _chars(branch, caseless)
+        elif op is getattr(c, "ATOMIC_GROUP", None):
+            found |= _chars(value, caseless)
+    return frozenset(found)
 
 
 def _word(items: Any, c: Any) -> str | None:

@@ -398,21 +398,10 @@ class DynamoIncidentRepository:
     def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
         """When the other incidents with this failure signature failed between ``since`` and ``until``,
         newest first (at most MAX_SIGNATURE_ITEMS: the newest are kept; the index holds keys only)."""
-        times: list[datetime] = []
         query = self._signature_query(fingerprint, _utc_key(since), _utc_key(until) + "#~", ScanIndexForward=False)
-        while len(times) < MAX_SIGNATURE_ITEMS:
-            try:
-                response = self.client.query(**query)
-            except Exception as exc:
-                raise self._fail(exc, "Query") from exc
-            for item in response.get("Items", []):
-                at, incident_id = self._signature_entry(item)
-                if incident_id != exclude:
-                    times.append(at)
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return times[:MAX_SIGNATURE_ITEMS]
+        # One more than the cap: the excluded incident is at most one of them.
+        entries = (self._signature_entry(item) for item in self._query_pages(query, most=MAX_SIGNATURE_ITEMS + 1))
+        return [at for at, incident_id in entries if incident_id != exclude][:MAX_SIGNATURE_ITEMS]
 
     def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
         """When the first other incident with this signature (still in the table) failed, if any."""
