@@ -28,10 +28,10 @@ from emr_triage.terminal import safe_text, terminal_writer, write_json
 
 if TYPE_CHECKING:
     from emr_triage.analysis.catalogue import Catalogue
-    from emr_triage.aws.s3 import LogStore
     from emr_triage.local.output import ProgressBar
     from emr_triage.models.analysis import AnalysisReport, Diagnosis, KnownOutcome
     from emr_triage.models.incident import Incident
+    from emr_triage.ports import LogStore
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a pipeline stage its reader left

@@ -11,7 +11,8 @@ from emr_triage.exceptions import InvalidEventError
 from emr_triage.incidents.service import reject_event
 from emr_triage.models.incident import Outcome
 from emr_triage.observability import logger
-from emr_triage.runtime import Dependencies, get_dependencies
+from emr_triage.ports import Dependencies
+from emr_triage.runtime import get_dependencies
 
 EventT = TypeVar("EventT")
 

@@ -6,56 +6,28 @@ the environment (moto must be active before any client exists).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 
 from emr_triage.analysis.catalogue import Catalogue, get_catalogue
 from emr_triage.aws.clients import reset_clients
-from emr_triage.aws.dead_letter import DeadLetterSink, SqsDeadLetterSink
-from emr_triage.aws.emr import BotoEmrGateway, EmrGateway
-from emr_triage.aws.follow_ups import FollowUpQueue, SqsFollowUpQueue
-from emr_triage.aws.s3 import LogStore, S3LogStore
+from emr_triage.aws.dead_letter import SqsDeadLetterSink
+from emr_triage.aws.emr import BotoEmrGateway
+from emr_triage.aws.follow_ups import SqsFollowUpQueue
+from emr_triage.aws.s3 import S3LogStore
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
-from emr_triage.incidents.repository import DynamoIncidentRepository, IncidentRepository
-from emr_triage.notify.pacing import DynamoPostPacer, PostPacer
-from emr_triage.notify.slack import ConsoleNotifier, Notifier, SlackWebNotifier
+from emr_triage.incidents.repository import DynamoIncidentRepository
+from emr_triage.notify.pacing import DynamoPostPacer
+from emr_triage.notify.slack import ConsoleNotifier, SlackWebNotifier
 from emr_triage.observability import count, logger
+from emr_triage.ports import (
+    Dependencies,
+    Notifier,
+    PostPacer,
+)
 from emr_triage.settings import Settings, get_settings
 
 _TOKEN_KEYS = ("bot_token", "SLACK_BOT_TOKEN", "slack_bot_token", "token")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Dependencies:
-    """Everything the domain functions need, behind small interfaces (fakes in unit tests)."""
-
-    settings: Settings
-    repository: IncidentRepository
-    emr: EmrGateway
-    logs: LogStore
-    notifier: Notifier
-    catalogue: Catalogue
-    dead_letters: DeadLetterSink | None = None
-    # Where log checks after a failure are scheduled (None: no follow-ups, e.g. in unit tests).
-    follow_ups: FollowUpQueue | None = None
-    # Slots for Slack posts, one per channel per interval across invocations (None: no pacing).
-    pacer: PostPacer | None = None
-    clock: Callable[[], datetime] = field(default=utc_now)
-    sleep: Callable[[float], None] = field(default=time.sleep)
-    # time.monotonic() by which log reading must stop, so the function still has time to store the
-    # incident and post (set per invocation from the Lambda context; None: no limit).
-    deadline: float | None = None
-
-    def seconds_left(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 def parse_slack_secret(secret: str, secret_id: str) -> str:

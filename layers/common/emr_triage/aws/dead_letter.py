@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from emr_triage.aws import clients
 
@@ -13,10 +13,6 @@ if TYPE_CHECKING:
 # SQS accepts 256 KiB per message (body and attributes); keep room for the attributes.
 _MAX_BODY_BYTES = 200_000
 _MAX_REASON_CHARS = 4_000
-
-
-class DeadLetterSink(Protocol):
-    def send(self, raw_event: object, reason: str, function: str) -> str: ...
 
 
 def dead_letter_body(raw_event: object, reason: str, function: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
@@ -14,21 +14,6 @@ _NAME_CACHE_SIZE = 512
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
     from mypy_boto3_emr_serverless import EMRServerlessClient
-
-
-class EmrGateway(Protocol):
-    """What the domain needs to know from EMR. Lookups never raise for a missing or forbidden
-    resource (the incident must still open): they return ``found=False`` with ``lookup_error``."""
-
-    def describe_cluster(self, cluster_id: str) -> ClusterInfo: ...
-
-    def describe_step(self, cluster_id: str, step_id: str) -> StepInfo: ...
-
-    def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
-
-    def cluster_name(self, cluster_id: str) -> str | None: ...
-
-    def failed_steps(self, cluster_id: str) -> list[StepInfo] | None: ...
 
 
 def _lookup_problem(exc: Exception, action: str, what: str) -> str:

@@ -10,7 +10,7 @@ it runs on the embedded AWS the same way.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
-
-
-class FollowUpQueue(Protocol):
-    def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None: ...
 
 
 class SqsFollowUpQueue:

@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.exceptions import LogReadError, TransientError
 from emr_triage.logs.reader import CHUNK_SIZE
+from emr_triage.ports import ObjectInfo, ObjectStream
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    bucket: str
-    key: str
-    size: int
-    etag: str | None = None
-
-
-@dataclass
-class ObjectStream:
-    info: ObjectInfo
-    chunks: Iterator[bytes]
-
-
-class LogStore(Protocol):
-    def list_objects(self, bucket: str, prefix: str, limit: int = 1000) -> list[ObjectInfo]: ...
-
-    def open_object(self, bucket: str, key: str) -> ObjectStream: ...
 
 
 def _translate(exc: Exception, what: str) -> Exception:

@@ -16,15 +16,15 @@ Every write is conditional: ``create`` only if the incident does not exist (natu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome
+from emr_triage.ports import Mutation
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -38,32 +38,6 @@ _UPDATE_ATTEMPTS = 8
 MAX_INFRA_TEXT = 2_000
 # The capacity and instance events one incident is checked against (the newest in its window).
 MAX_INFRA_EVENTS = 100
-
-Mutation = Callable[[Incident], Incident | None]
-
-
-class IncidentRepository(Protocol):
-    def create(self, incident: Incident) -> bool: ...
-
-    def get(self, incident_id: str) -> Incident | None: ...
-
-    def update(self, incident_id: str, mutate: Mutation) -> Incident | None: ...
-
-    def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
-
-    def signature_times(
-        self, fingerprint: str, *, since: datetime, until: datetime, exclude: str
-    ) -> list[datetime]: ...
-
-    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None: ...
-
-    def record_run(self, run: JobRun, expires_at: int) -> bool: ...
-
-    def record_infra(self, event: InfraEvent, expires_at: int) -> None: ...
-
-    def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]: ...
-
-    def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None: ...
 
 
 def _utc_key(at: datetime) -> str:

@@ -74,11 +74,9 @@ from emr_triage.notify.message import (
     build_single_message,
     build_thread_reply,
 )
-from emr_triage.notify.pacing import PostPacer
 from emr_triage.notify.routing import Destination, RoutingError, cached_routes, destination
-from emr_triage.notify.webhook import WEBHOOK_CHANNEL
 from emr_triage.observability import MetricName, count, logger
-from emr_triage.runtime import Dependencies
+from emr_triage.ports import Dependencies, PostPacer
 
 T = TypeVar("T")
 
@@ -676,7 +674,7 @@ def _thread_due(incident: Incident, now: datetime) -> str | None:
     diagnosis = incident.diagnosis
     if incident.slack is None or diagnosis is None or not diagnosis.from_logs or diagnosis.category == "no_failure":
         return None
-    if not diagnosis.fingerprint or incident.slack.channel == WEBHOOK_CHANNEL:
+    if not diagnosis.fingerprint or incident.slack.via_webhook:
         return None
     if incident.slack.thread_fingerprint == diagnosis.fingerprint:
         lease = incident.slack.thread_claim_until
@@ -815,7 +813,7 @@ def _deliver_root(incident_id: str, deps: Dependencies, _depth: int = 0) -> Slac
     incident = deps.repository.get(incident_id)
     if incident is None or (incident.held_for_parent and incident.slack is None) or incident.folded_into:
         return "none"
-    if incident.slack is not None and incident.slack.channel == WEBHOOK_CHANNEL:
+    if incident.slack is not None and incident.slack.via_webhook:
         return "unchanged"  # alerted through an incoming webhook (before a switch to a bot): nothing to edit
     route, message = _root_message(incident, deps)
     if incident.slack is not None:
@@ -1189,7 +1187,7 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
         or incident.slack is None
         or incident.resolved_by is None
         or not deps.notifier.threads
-        or incident.slack.channel == WEBHOOK_CHANNEL
+        or incident.slack.via_webhook
     ):
         return
     ref = incident.slack

@@ -22,6 +22,10 @@ class TimelineEntry(BaseModel):
     event_id: str | None = None
 
 
+# The channel recorded for a message sent through an incoming webhook (which says neither channel nor ts).
+WEBHOOK_CHANNEL = "incoming-webhook"
+
+
 class SlackRef(BaseModel):
     """Where the incident's root message lives, and a digest of what it last said."""
 
@@ -37,6 +41,11 @@ class SlackRef(BaseModel):
     reply_fingerprint: str | None = None
     # Set while an invocation posts the thread (a lease: one that died is taken over once it expires).
     thread_claim_until: datetime | None = None
+
+    @property
+    def via_webhook(self) -> bool:
+        """Sent through an incoming webhook: it cannot be edited or replied to."""
+        return self.channel == WEBHOOK_CHANNEL
 
     @property
     def pace_key(self) -> str:

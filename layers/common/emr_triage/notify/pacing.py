@@ -16,12 +16,12 @@ Item (README "Data model")::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
+from emr_triage.ports import LastRoot
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -30,27 +30,6 @@ PACE_SK = "PACE"
 # The item outlives any backlog; an idle channel's item expires.
 _PACE_TTL_SECONDS = 86_400
 _RESERVE_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class LastRoot:
-    incident_id: str
-    at: float
-
-
-class PostPacer(Protocol):
-    """Slots for posts in a channel. Times are epoch seconds."""
-
-    def reserve(self, channel: str, now: float, max_wait: float | None = None) -> float | None:
-        """Take the channel's next slot: the seconds to wait before posting. None (nothing taken): the
-        next slot is more than ``max_wait`` seconds away."""
-        ...
-
-    def record_root(self, channel: str, incident_id: str, now: float) -> None:
-        """Remember the incident whose root message was just posted in the channel."""
-        ...
-
-    def last_root(self, channel: str) -> LastRoot | None: ...
 
 
 def next_slot(now: float, next_at: float | None, interval: float) -> tuple[float, float]:

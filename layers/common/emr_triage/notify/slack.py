@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError, SlackMessageGoneError
 from emr_triage.models.incident import SlackRef
@@ -13,21 +13,6 @@ from emr_triage.notify.message import SlackMessage
 if TYPE_CHECKING:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
-
-
-class Notifier(Protocol):
-    """Where alerts go. ``threads``: whether it can edit the root message and post under it (a bot
-    token can; an incoming webhook posts one message per incident)."""
-
-    threads: bool
-
-    def post(self, channel: str, message: SlackMessage) -> SlackRef: ...
-
-    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
-
-    def reply(self, ref: SlackRef, message: SlackMessage) -> str: ...
-
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str: ...
 
 
 # Slack error codes that need a person, with what that person should do.

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from emr_triage.analysis.redact import redact
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError
-from emr_triage.models.incident import SlackRef
+from emr_triage.models.incident import WEBHOOK_CHANNEL, SlackRef
 from emr_triage.notify.message import SlackMessage
 
 if TYPE_CHECKING:
@@ -28,8 +28,6 @@ MAX_RETRIES = 2
 WEBHOOK_PREFIXES = ("https://hooks.slack.com/", "https://hooks.slack-gov.com/")
 _URL_KEYS = ("webhook_url", "url")
 _HOOK = "the Slack incoming webhook"
-# What an incident records as its message's channel when it went through the webhook.
-WEBHOOK_CHANNEL = "incoming-webhook"
 _NEW_HOOK = "create a new incoming webhook in the Slack app and store its URL in the secret"
 
 # Slack's documented webhook errors that need a person, with what that person should do.

@@ -1,0 +1,163 @@
+"""The small interfaces the incident domain works through, and the :class:`Dependencies` they make up.
+
+The domain (``incidents/``) imports this module, never an adapter: DynamoDB, EMR, S3, Slack and SQS sit
+behind these Protocols (``aws/``, ``incidents/repository.py``, ``notify/``), and only the wiring module
+(``runtime.py``) builds them. Unit tests pass the in-memory fakes of ``tests/fakes/memory.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from emr_triage.analysis.catalogue import Catalogue
+    from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+    from emr_triage.models.events import FollowUp
+    from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
+    from emr_triage.notify.message import SlackMessage
+    from emr_triage.settings import Settings
+
+# A change to an incident: the changed incident, or None for "nothing to change" (no write).
+Mutation = Callable[["Incident"], "Incident | None"]
+
+
+class IncidentRepository(Protocol):
+    """Incidents and their history. ``update`` applies ``mutate`` to the stored incident with a
+    conditional write, re-reading and re-applying on conflict; it returns the incident as stored after
+    the call (unchanged when ``mutate`` returned None), or None when there is no such incident."""
+
+    def create(self, incident: Incident) -> bool: ...
+
+    def get(self, incident_id: str) -> Incident | None: ...
+
+    def update(self, incident_id: str, mutate: Mutation) -> Incident | None: ...
+
+    def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
+
+    def signature_times(
+        self, fingerprint: str, *, since: datetime, until: datetime, exclude: str
+    ) -> list[datetime]: ...
+
+    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None: ...
+
+    def record_run(self, run: JobRun, expires_at: int) -> bool: ...
+
+    def record_infra(self, event: InfraEvent, expires_at: int) -> None: ...
+
+    def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]: ...
+
+    def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None: ...
+
+
+class EmrGateway(Protocol):
+    """What the domain needs to know from EMR. Lookups never raise for a missing or forbidden
+    resource (the incident must still open): they return ``found=False`` with ``lookup_error``."""
+
+    def describe_cluster(self, cluster_id: str) -> ClusterInfo: ...
+
+    def describe_step(self, cluster_id: str, step_id: str) -> StepInfo: ...
+
+    def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
+
+    def cluster_name(self, cluster_id: str) -> str | None: ...
+
+    def failed_steps(self, cluster_id: str) -> list[StepInfo] | None: ...
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    etag: str | None = None
+
+
+@dataclass
+class ObjectStream:
+    info: ObjectInfo
+    chunks: Iterator[bytes]
+
+
+class LogStore(Protocol):
+    """Log objects: listed under a prefix, streamed in chunks (never whole into memory)."""
+
+    def list_objects(self, bucket: str, prefix: str, limit: int = 1000) -> list[ObjectInfo]: ...
+
+    def open_object(self, bucket: str, key: str) -> ObjectStream: ...
+
+
+class Notifier(Protocol):
+    """Where alerts go. ``threads``: whether it can edit the root message and post under it (a bot
+    token can; an incoming webhook posts one message per incident)."""
+
+    threads: bool
+
+    def post(self, channel: str, message: SlackMessage) -> SlackRef: ...
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
+
+    def reply(self, ref: SlackRef, message: SlackMessage) -> str: ...
+
+    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class LastRoot:
+    incident_id: str
+    at: float
+
+
+class PostPacer(Protocol):
+    """Slots for posts in a channel. Times are epoch seconds."""
+
+    def reserve(self, channel: str, now: float, max_wait: float | None = None) -> float | None:
+        """Take the channel's next slot: the seconds to wait before posting. None (nothing taken): the
+        next slot is more than ``max_wait`` seconds away."""
+        ...
+
+    def record_root(self, channel: str, incident_id: str, now: float) -> None:
+        """Remember the incident whose root message was just posted in the channel."""
+        ...
+
+    def last_root(self, channel: str) -> LastRoot | None: ...
+
+
+class FollowUpQueue(Protocol):
+    def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None: ...
+
+
+class DeadLetterSink(Protocol):
+    def send(self, raw_event: object, reason: str, function: str) -> str: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Dependencies:
+    """Everything the domain functions need, behind the interfaces above (fakes in unit tests)."""
+
+    settings: Settings
+    repository: IncidentRepository
+    emr: EmrGateway
+    logs: LogStore
+    notifier: Notifier
+    catalogue: Catalogue
+    dead_letters: DeadLetterSink | None = None
+    # Where log checks after a failure are scheduled (None: no follow-ups, e.g. in unit tests).
+    follow_ups: FollowUpQueue | None = None
+    # Slots for Slack posts, one per channel per interval across invocations (None: no pacing).
+    pacer: PostPacer | None = None
+    clock: Callable[[], datetime] = field(default=utc_now)
+    sleep: Callable[[float], None] = field(default=time.sleep)
+    # time.monotonic() by which log reading must stop, so the function still has time to store the
+    # incident and post (set per invocation from the Lambda context; None: no limit).
+    deadline: float | None = None
+
+    def seconds_left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
