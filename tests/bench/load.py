@@ -1164,7 +1164,7 @@ class Check:
 
 
 def check(world: World, stack: Any, slack: Any) -> Check:
-    from emr_triage.incidents.repository import DynamoIncidentRepository
+    from emr_triage.aws.incident_store import DynamoIncidentRepository
 
     truth = world.truth
     incidents = {i.incident_id: i for i in DynamoIncidentRepository(stack.table_name).list_incidents(limit=1_000_000)}

@@ -7,14 +7,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.catalogue import load_catalogue
+from emr_triage.aws.incident_store import MAX_INFRA_EVENTS
+from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError
-from emr_triage.incidents.repository import MAX_INFRA_EVENTS
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
-from emr_triage.notify.message import SlackMessage
-from emr_triage.notify.pacing import next_slot
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 

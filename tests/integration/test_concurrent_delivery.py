@@ -26,7 +26,7 @@ from tests.fakes.slack_api import FakeSlack, FakeSlackServer, Fault
 from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN, load_event, replay, slack_env
 
 from emr_triage import runtime
-from emr_triage.incidents.repository import DynamoIncidentRepository
+from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.local.replay import EMBEDDED_FOLLOW_UP_QUEUE, LocalContext, LocalStack, environment
 from emr_triage.local.scenario import load_scenario
 from emr_triage.local.template import matching_rules

@@ -43,11 +43,11 @@ from tests.fakes.slack_api import FakeSlack, Fault
 from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN, load_event, slack_env
 
 from emr_triage.aws import clients
-from emr_triage.incidents.repository import DynamoIncidentRepository, from_item
+from emr_triage.aws.incident_store import DynamoIncidentRepository, from_item
 from emr_triage.local.replay import EMBEDDED_FOLLOW_UP_QUEUE, EMBEDDED_TABLE, Invocation, LocalStack, ReplayItem
 from emr_triage.local.scenario import load_scenario
 from emr_triage.models.incident import Incident, TimelineEntry
-from emr_triage.notify.slack import SlackWebNotifier
+from emr_triage.slack.notifier import SlackWebNotifier
 
 APPLICATION = EVENTS / "scenarios" / "application-outside-the-steps-api"
 STEP_STDERR = "/j-3ANP7YJ2WQ0LC/steps/s-3H8ZKQW0EXAMP/stderr.gz"

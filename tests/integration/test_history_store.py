@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.integration.conftest import ROOT
 
-from emr_triage.incidents.repository import DynamoIncidentRepository
+from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.local.replay import LocalStack
 from emr_triage.models.analysis import Diagnosis
 from emr_triage.models.incident import Incident, JobRun

@@ -11,8 +11,8 @@ import pytest
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import EVENTS, ROOT, slack_env
 
+from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.cli import main
-from emr_triage.incidents.repository import DynamoIncidentRepository
 from emr_triage.local.replay import LocalStack, collect_items
 
 SCENARIOS = EVENTS / "scenarios"

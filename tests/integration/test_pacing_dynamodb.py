@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from tests.integration.conftest import DEMO, ROOT
 
+from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import load_scenario
-from emr_triage.notify.pacing import DynamoPostPacer
 
 
 @pytest.fixture(scope="module")

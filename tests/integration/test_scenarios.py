@@ -15,11 +15,11 @@ import pytest
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import EVENTS, ROOT, slack_env
 
-from emr_triage.incidents.repository import DynamoIncidentRepository
+from emr_triage.alerts.routing import CHANNEL_TAG
+from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.local.replay import EventReport, LocalStack, collect_items
 from emr_triage.local.scenario import Scenario
 from emr_triage.models.incident import Incident
-from emr_triage.notify.routing import CHANNEL_TAG
 
 SCENARIOS = EVENTS / "scenarios"
 FOLDERS = sorted(p for p in SCENARIOS.glob("*") if p.is_dir())

@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.memory import MemoryRepository
 from tests.integration.conftest import ROOT
 
-from emr_triage.incidents.repository import MAX_INFRA_EVENTS, DynamoIncidentRepository
+from emr_triage.aws.incident_store import MAX_INFRA_EVENTS, DynamoIncidentRepository
 from emr_triage.local.replay import LocalStack
 from emr_triage.models.incident import Incident, InfraEvent
 

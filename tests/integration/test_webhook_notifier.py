@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 from tests.fakes.slack_api import FakeSlack, Fault
 
+from emr_triage.alerts.message import SlackMessage
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError
-from emr_triage.notify.message import SlackMessage
-from emr_triage.notify.webhook import WebhookNotifier, parse_webhook_secret, webhook_url_from_secret
+from emr_triage.slack.webhook import WebhookNotifier, parse_webhook_secret, webhook_url_from_secret
 
 REGION = "us-east-1"
 MESSAGE = SlackMessage(

@@ -197,7 +197,8 @@ def test_webhook_mode_posts_a_cluster_failure_at_once() -> None:
 def test_an_evidence_thread_whose_poster_died_is_taken_over_when_its_lease_expires() -> None:
     # Given a diagnosed, alerted incident whose thread was claimed by an invocation that then died
 
-    from emr_triage.incidents.service import SLACK_CLAIM_SECONDS, deliver_alert
+    from emr_triage.incidents.claims import SLACK_CLAIM_SECONDS
+    from emr_triage.incidents.service import deliver_alert
 
     deps, repo, logs, notifier, _ = _deps()
     logs.put(f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", DRIVER_LOG)

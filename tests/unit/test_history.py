@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from tests.fakes.memory import make_dependencies
 
+from emr_triage.alerts.message import context_line
 from emr_triage.exceptions import TransientError
 from emr_triage.incidents.history import alert_context, job_key, recurrence
 from emr_triage.incidents.service import handle_emr_event, step_incident_id
 from emr_triage.models.emr import ClusterInfo, StepInfo
 from emr_triage.models.events import parse_event
 from emr_triage.models.incident import Incident, JobRun
-from emr_triage.notify.message import context_line
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OOM = "26/11/20 02:13:01 ERROR Executor: Exception in task 3.0\njava.lang.OutOfMemoryError: Java heap space\n"

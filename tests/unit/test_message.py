@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from emr_triage.models.analysis import Diagnosis, SecondaryFinding
-from emr_triage.models.incident import Incident
-from emr_triage.notify.message import (
+from emr_triage.alerts.message import (
     EVIDENCE_CHARS,
     FIELD_LIMIT,
     HEADER_LIMIT,
@@ -25,7 +23,9 @@ from emr_triage.notify.message import (
     code_block,
     escape,
 )
-from emr_triage.notify.render import render_terminal
+from emr_triage.alerts.render import render_terminal
+from emr_triage.models.analysis import Diagnosis, SecondaryFinding
+from emr_triage.models.incident import Incident
 
 FAILED_AT = datetime(2026, 11, 20, 2, 13, 46, tzinfo=UTC)
 STARTED_AT = datetime(2026, 11, 20, 2, 0, 5, tzinfo=UTC)
@@ -483,8 +483,8 @@ def test_render_terminal_of_a_hostile_message_stays_boxed() -> None:
 
 def test_the_thread_reply_escapes_mentions_and_backticks_from_log_lines() -> None:
     # Given an incident whose evidence lines carry a channel mention, a user mention and a code fence
+    from emr_triage.alerts.message import build_thread_reply
     from emr_triage.models.analysis import Diagnosis, ExtractLine
-    from emr_triage.notify.message import build_thread_reply
 
     incident = _incident(
         diagnosis=Diagnosis(
@@ -523,8 +523,8 @@ def _mrkdwn_objects(value: Any) -> list[dict[str, Any]]:
 
 def test_every_mrkdwn_object_of_every_message_is_verbatim_the_thread_reply_code_block_too() -> None:
     # Given an incident with a diagnosis and an extract
+    from emr_triage.alerts.message import build_thread_reply
     from emr_triage.models.analysis import ExtractLine
-    from emr_triage.notify.message import build_thread_reply
 
     diagnosis = _diagnosis().model_copy(
         update={"extract": [ExtractLine(source="s3://logs/j-1/steps/s-1/stderr.gz", line_no=3, text="#general")]}

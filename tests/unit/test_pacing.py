@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from tests.fakes.memory import MemoryPacer, make_dependencies
 
+from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import TransientError
 from emr_triage.incidents.service import handle_emr_event, step_incident_id
 from emr_triage.models.emr import ClusterInfo, FailureDetails, StepInfo
 from emr_triage.models.events import parse_event
-from emr_triage.notify.pacing import next_slot
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 OOM = (

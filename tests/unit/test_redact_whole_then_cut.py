@@ -129,7 +129,7 @@ def test_step_arguments_are_cut_at_an_argument_boundary_before_redaction() -> No
 def test_a_stored_step_command_of_a_megabyte_of_arguments_is_built_in_well_under_a_second() -> None:
     import time
 
-    from emr_triage.incidents.service import _step_command
+    from emr_triage.incidents.building import _step_command
     from emr_triage.models.emr import StepInfo
 
     # Given a step with 1 MiB of arguments of the shape that made a redaction rule quadratic

@@ -11,22 +11,17 @@ from pathlib import Path
 
 from tests.fakes.memory import make_dependencies
 
+from emr_triage.alerts.message import build_incident_message
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.engine import analyse_stream
-from emr_triage.incidents.repository import ITEM_BUDGET_BYTES, _json_bytes, storable
-from emr_triage.incidents.service import (
-    _root_message,
-    deliver_alert,
-    handle_cluster_event,
-    handle_log_event,
-    handle_step_event,
-    step_incident_id,
-)
+from emr_triage.aws.incident_store import ITEM_BUDGET_BYTES, _json_bytes, storable
+from emr_triage.incidents.delivery import _root_message
+from emr_triage.incidents.emr_events import handle_cluster_event, handle_step_event
+from emr_triage.incidents.service import deliver_alert, handle_log_event, step_incident_id
 from emr_triage.models.analysis import Diagnosis, Finding
 from emr_triage.models.emr import ClusterInfo, StepInfo
 from emr_triage.models.events import EmrClusterStateChange, EmrStepStatusChange, parse_event
 from emr_triage.models.incident import Incident
-from emr_triage.notify.message import build_incident_message
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CLUSTER, STEP = "j-123456789ABCD", "s-ZYXWVUTSRQPON"

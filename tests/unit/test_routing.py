@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from tests.fakes.memory import make_dependencies
 
+from emr_triage.alerts.message import build_incident_message
+from emr_triage.alerts.routing import CHANNEL_TAG, MENTION_TAG, Route, RoutingError, destination, load_routes
 from emr_triage.incidents.service import deliver_alert
 from emr_triage.models.incident import Incident
-from emr_triage.notify.message import build_incident_message
-from emr_triage.notify.routing import CHANNEL_TAG, MENTION_TAG, Route, RoutingError, destination, load_routes
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, 2, 13, tzinfo=UTC)

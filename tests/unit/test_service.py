@@ -10,13 +10,8 @@ import pytest
 from tests.fakes.memory import make_dependencies
 
 from emr_triage.exceptions import DeliveryError, TransientError
-from emr_triage.incidents.service import (
-    deliver_alert,
-    handle_cluster_event,
-    handle_log_event,
-    handle_step_event,
-    step_incident_id,
-)
+from emr_triage.incidents.emr_events import handle_cluster_event, handle_step_event
+from emr_triage.incidents.service import deliver_alert, handle_log_event, step_incident_id
 from emr_triage.models.emr import ClusterInfo, FailureDetails, StepInfo
 from emr_triage.models.events import EmrClusterStateChange, EmrStepStatusChange, parse_event
 

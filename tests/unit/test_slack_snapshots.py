@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from emr_triage.alerts.message import build_incident_message, build_thread_reply
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.verdict import diagnose
 from emr_triage.models.incident import Incident
-from emr_triage.notify.message import build_incident_message, build_thread_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "logs"

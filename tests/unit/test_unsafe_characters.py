@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from emr_triage.notify.message import neutralise
+from emr_triage.alerts.message import neutralise
 from emr_triage.terminal import UNSAFE_CHARACTERS
 
 

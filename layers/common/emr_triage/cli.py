@@ -206,7 +206,7 @@ def _slack_where(incident: Incident) -> str:
 
 
 def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
-    from emr_triage.incidents.repository import DynamoIncidentRepository
+    from emr_triage.aws.incident_store import DynamoIncidentRepository
     from emr_triage.local.output import print_incident
 
     root = _project_root(args.project)
@@ -232,7 +232,7 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
         write_json(out, [i.model_dump(mode="json") for i in incidents])
         return EXIT_OK
     out.write(f"{len(incidents)} incident(s) in table {table}\n")
-    from emr_triage.notify.message import neutralise
+    from emr_triage.alerts.message import neutralise
 
     for incident in incidents:
         verdict = (

@@ -1,7 +1,7 @@
 """The small interfaces the incident domain works through, and the :class:`Dependencies` they make up.
 
 The domain (``incidents/``) imports this module, never an adapter: DynamoDB, EMR, S3, Slack and SQS sit
-behind these Protocols (``aws/``, ``incidents/repository.py``, ``notify/``), and only the wiring module
+behind these Protocols (``aws/`` for DynamoDB, EMR, S3 and SQS; ``slack/`` for Slack), and only the wiring module
 (``runtime.py``) builds them. Unit tests pass the in-memory fakes of ``tests/fakes/memory.py``.
 """
 
@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from emr_triage.alerts.message import SlackMessage
     from emr_triage.analysis.catalogue import Catalogue
     from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
     from emr_triage.models.events import FollowUp
     from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
-    from emr_triage.notify.message import SlackMessage
     from emr_triage.settings import Settings
 
 # A change to an incident: the changed incident, or None for "nothing to change" (no write).

@@ -13,12 +13,11 @@ from emr_triage.aws.clients import reset_clients
 from emr_triage.aws.dead_letter import SqsDeadLetterSink
 from emr_triage.aws.emr import BotoEmrGateway
 from emr_triage.aws.follow_ups import SqsFollowUpQueue
+from emr_triage.aws.incident_store import DynamoIncidentRepository
+from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.aws.s3 import S3LogStore
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
-from emr_triage.incidents.repository import DynamoIncidentRepository
-from emr_triage.notify.pacing import DynamoPostPacer
-from emr_triage.notify.slack import ConsoleNotifier, SlackWebNotifier
 from emr_triage.observability import count, logger
 from emr_triage.ports import (
     Dependencies,
@@ -26,6 +25,7 @@ from emr_triage.ports import (
     PostPacer,
 )
 from emr_triage.settings import Settings, get_settings
+from emr_triage.slack.notifier import ConsoleNotifier, SlackWebNotifier
 
 _TOKEN_KEYS = ("bot_token", "SLACK_BOT_TOKEN", "slack_bot_token", "token")
 
@@ -62,7 +62,7 @@ def build_notifier(settings: Settings) -> Notifier:
     if settings.slack_delivery == "console":
         return console_notifier()
     if settings.slack_delivery == "webhook":
-        from emr_triage.notify.webhook import WebhookNotifier, webhook_url_from_secret
+        from emr_triage.slack.webhook import WebhookNotifier, webhook_url_from_secret
 
         if settings.slack_webhook_url is not None:
             url = settings.slack_webhook_url.get_secret_value()

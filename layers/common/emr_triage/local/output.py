@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from emr_triage.alerts.message import neutralise
+from emr_triage.alerts.render import render_terminal
 from emr_triage.models.analysis import AnalysisReport, Diagnosis, ExitCode
-from emr_triage.notify.message import neutralise
-from emr_triage.notify.render import render_terminal
 from emr_triage.terminal import json_text, terminal_writer
 from emr_triage.terminal import style as style
 

@@ -39,7 +39,7 @@ from emr_triage.local.template import (
 )
 from emr_triage.models.events import describe_event, parse_event
 from emr_triage.models.incident import Incident
-from emr_triage.notify.slack import SentMessage
+from emr_triage.slack.notifier import SentMessage
 
 Mode = Literal["embedded", "aws"]
 EMBEDDED_TABLE = "emr-triage-incidents"
@@ -562,12 +562,12 @@ class LocalStack:
 
     def table_items(self) -> list[dict[str, Any]]:
         """Every item of the embedded incidents table (saved by the replay command for ``incidents``)."""
-        from emr_triage.incidents.repository import DynamoIncidentRepository
+        from emr_triage.aws.incident_store import DynamoIncidentRepository
 
         return DynamoIncidentRepository(self.table_name).all_items() if self.mode == "embedded" else []
 
     def incident(self, incident_id: str) -> Incident | None:
-        from emr_triage.incidents.repository import DynamoIncidentRepository
+        from emr_triage.aws.incident_store import DynamoIncidentRepository
 
         return DynamoIncidentRepository(self.table_name).get(incident_id)
 

@@ -96,7 +96,7 @@ class Incident(BaseModel):
     application_ids: list[str] = Field(default_factory=list)
     exit_codes: list[ExitCode] = Field(default_factory=list)
     children: list[str] = Field(default_factory=list)
-    # Unrelated failures folded into this alert because a storm backed its channel up (see notify/pacing).
+    # Unrelated failures folded into this alert because a storm backed its channel up (see incidents/pacing.py).
     storm_children: list[str] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
 

@@ -6,7 +6,7 @@ import re
 import textwrap
 from typing import Any
 
-from emr_triage.notify.message import SlackMessage, neutralise
+from emr_triage.alerts.message import SlackMessage, neutralise
 
 _EMOJI = {
     ":red_circle:": "🔴",

@@ -15,11 +15,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.redact import redact
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError
 from emr_triage.models.incident import WEBHOOK_CHANNEL, SlackRef
-from emr_triage.notify.message import SlackMessage
 
 if TYPE_CHECKING:
     from slack_sdk.webhook import WebhookClient, WebhookResponse
@@ -61,7 +61,7 @@ def _quiet_logger() -> logging.Logger:
     """A logger that emits nothing: WebhookClient logs its URL when it retries (at INFO, whatever its
     level) and some errors' text at ERROR. Built outside the logging registry, so no handler, parent or
     Powertools' copy_config_to_registered_loggers can turn it back on."""
-    quiet = logging.Logger("emr_triage.notify.webhook.slack_sdk", level=logging.CRITICAL + 1)
+    quiet = logging.Logger("emr_triage.slack.webhook.slack_sdk", level=logging.CRITICAL + 1)
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
     return quiet

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from emr_triage.alerts.message import SlackMessage
 from emr_triage.exceptions import DeliveryError, SlackConfigurationError, SlackMessageGoneError
 from emr_triage.models.incident import SlackRef
-from emr_triage.notify.message import SlackMessage
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient

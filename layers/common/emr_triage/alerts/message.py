@@ -373,7 +373,7 @@ def build_incident_message(
     incident:
         The stored incident (its text fields are already redacted).
     mention:
-        Slack mention syntax of the owners (built by :mod:`emr_triage.notify.routing` from validated
+        Slack mention syntax of the owners (built by :mod:`emr_triage.alerts.routing` from validated
         ids), put first in the message; None for no mention.
     context:
         What the incident store knows around it (recurrence, last success); None: not shown.

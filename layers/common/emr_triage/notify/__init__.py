@@ -1,1 +1,0 @@
-"""Slack: building messages (pure), rendering them for a terminal, and delivering them."""

@@ -1,0 +1,1 @@
+"""Delivering messages to Slack: the Web API (slack-sdk WebClient), an incoming webhook, the console."""
