@@ -18,11 +18,8 @@ from emr_triage.alerts.message import (
     SECTION_LIMIT,
     SlackMessage,
     build_incident_message,
-    clip,
-    code,
-    code_block,
-    escape,
 )
+from emr_triage.alerts.mrkdwn import clip, code, code_block, escape
 from emr_triage.alerts.render import render_terminal
 from emr_triage.models.analysis import Diagnosis, SecondaryFinding
 from emr_triage.models.incident import Incident

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from emr_triage.analysis.redact import redact
+from emr_triage.alerts.mrkdwn import clip, clip_code_block, code, escape, plain
+from emr_triage.alerts.mrkdwn import neutralise as neutralise
 from emr_triage.logs.locations import parse_s3_uri
-from emr_triage.terminal import UNSAFE_CHARACTERS
 
 if TYPE_CHECKING:  # the models are only named here: `analyze` need not import them
     from emr_triage.models.incident import AlertContext, Incident
@@ -29,7 +28,6 @@ CONTEXT_LIMIT = 2000
 MAX_BLOCKS = 50
 EVIDENCE_LINES = 12
 EVIDENCE_CHARS = 1800
-TRUNCATED = "… (truncated)"
 
 _SEVERITY_ICON = {
     "critical": ":red_circle:",
@@ -50,73 +48,6 @@ class SlackMessage:
         """A hash of the content, to skip chat.update when nothing changed."""
         payload = json.dumps({"text": self.text, "blocks": self.blocks}, sort_keys=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
-
-
-_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
-
-
-def neutralise(text: str) -> str:
-    """Redact secrets, and replace control and invisible format characters with U+FFFD (visible, and
-    harmless). Every piece of untrusted text in a message passes through here."""
-    return UNSAFE_CHARACTERS.sub("\ufffd", redact(text))
-
-
-def escape(text: str) -> str:
-    """Make untrusted text safe in mrkdwn: neutralise control characters, escape Slack's three control
-    characters (``&``, ``<``, ``>``, and only these, as Slack documents), and replace backticks with a
-    look-alike (U+02CB) so text from a log can neither open a code block that swallows what follows nor
-    close ours."""
-    return neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "ˋ")
-
-
-def plain(text: str) -> str:
-    """Make text safe for ``plain_text`` objects: no angle brackets, so no mention syntax at all."""
-    return neutralise(text).replace("<", "‹").replace(">", "›")
-
-
-def code(text: str) -> str:
-    """Inline code of untrusted text: escaped, and its backticks cannot end the code span."""
-    return "`" + escape(text.replace("`", "ˋ")) + "`"
-
-
-def _code_line(line: str) -> str:
-    return escape(line.replace("`", "ˋ"))
-
-
-def _fence(escaped_lines: list[str]) -> str:
-    return "```\n" + "\n".join(escaped_lines) + "\n```"
-
-
-def code_block(lines: list[str]) -> str:
-    """A fenced code block of untrusted lines; a ``` inside cannot break out of it."""
-    return _fence([_code_line(line) for line in lines])
-
-
-def clip(text: str, limit: int) -> str:
-    """Cut ``text`` to ``limit`` characters, saying so."""
-    if len(text) <= limit:
-        return text
-    return text[: limit - len(TRUNCATED)] + TRUNCATED
-
-
-def _clip_code_block(lines: list[str], limit: int) -> str:
-    """A code block of at most ``limit`` characters, fences included. Lines are escaped first (escaping
-    can grow a line five-fold), then cut, never inside an entity, so the closing fence always survives."""
-    more = "… (more in the log)"
-    budget = limit - len(_fence([""]))
-    kept: list[str] = []
-    used = 0
-    for line in (_code_line(line) for line in lines):
-        if used + len(line) + 1 <= budget:
-            kept.append(line)
-            used += len(line) + 1
-            continue
-        room = budget - used - len(more) - 3
-        if room > 40:
-            kept.append(_PARTIAL_ENTITY.sub("", line[:room]) + " …")
-        kept.append(more)
-        break
-    return _fence(kept)
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str | None:
@@ -270,7 +201,7 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
         blocks.append(
             _section(
                 heading
-                + _clip_code_block(
+                + clip_code_block(
                     diagnosis.evidence[:EVIDENCE_LINES], min(EVIDENCE_CHARS, SECTION_LIMIT - len(heading))
                 )
             )
@@ -463,7 +394,7 @@ def build_single_message(
             for e in diagnosis.extract[: EVIDENCE_LINES * 2]
         ]
         heading = "*Log extract* (redacted and truncated: incoming-webhook mode has no thread and no file)\n"
-        blocks.insert(len(blocks) - 1, _section(heading + _clip_code_block(lines, SECTION_LIMIT - len(heading))))
+        blocks.insert(len(blocks) - 1, _section(heading + clip_code_block(lines, SECTION_LIMIT - len(heading))))
     return SlackMessage(text=base.text, blocks=blocks[:MAX_BLOCKS])
 
 
@@ -492,7 +423,7 @@ def build_thread_reply(incident: Incident) -> SlackMessage:
     where = f" in {code(_short(diagnosis.source))}" if diagnosis.source else ""
     blocks.append(_section(f"*Evidence*{where} ({escape(diagnosis.title)})"))
     if lines:
-        code_text = {"type": "mrkdwn", "text": _clip_code_block(lines, SECTION_LIMIT), "verbatim": True}
+        code_text = {"type": "mrkdwn", "text": clip_code_block(lines, SECTION_LIMIT), "verbatim": True}
         blocks.append({"type": "section", "text": code_text})
     if diagnosis.exit_codes:
         codes = "; ".join(
