@@ -71,6 +71,11 @@ def test_common_layer_ships_the_package_and_its_catalogue() -> None:
         assert (layer / "analysis" / "rules" / data).is_file(), data
     assert (layer / "analysis" / "redaction" / "secrets.yaml").is_file(), "the redaction catalogue"
     assert not list(layer.rglob("*.egg-info")), "packaging metadata leaked into the layer"
+    assert not list(layer.rglob("__pycache__")), "bytecode of the build machine's Python leaked into the layer"
+    # What runs on people's machines stays out of Lambda (it needs moto, which the layer does not have).
+    assert not (layer / "cli.py").exists(), "the command line is in the Lambda layer"
+    assert not (layer / "local").exists(), "the replay runner and scenario loader are in the Lambda layer"
+    assert (layer / "incidents" / "emr_events.py").is_file() and (layer / "ports.py").is_file()
 
 
 def test_built_functions_use_both_layers_on_arm64() -> None:
