@@ -28,6 +28,7 @@ from emr_triage import cli
 from emr_triage.aws.clients import reset_clients
 from emr_triage.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 from emr_triage.local.output import short_source
+from emr_triage.logs.locations import log_weight
 
 YARN_KILL = (
     "26/11/20 02:13:01 ERROR YarnScheduler: Lost executor 7 on ip-10-0-1-23.ec2.internal: Container killed by "
@@ -592,11 +593,13 @@ def test_a_malformed_s3_uri_is_bad_usage(capsys: pytest.CaptureFixture[str]) -> 
         ("/home/me/Downloads/steps/s-1ABC/stderr", 3),
         ("/home/me/Downloads/container_1_0001_01_000001/stdout.gz", 3),
         ("/tmp/applications/00f1/jobs/00f2/SPARK_DRIVER/stderr.gz", 3),
+        ("/tmp/applications/00f1/jobs/00f2/SPARK_DRIVER/stdout.gz", 2),
+        ("/tmp/applications/00f1/jobs/00f2/SPARK_EXECUTOR/2/stderr.gz", 1),
         ("/tmp/driver.log", 1),
     ],
 )
 def test_log_weight(location: str, weight: int) -> None:
-    assert cli.log_weight(location) == weight
+    assert log_weight(location) == weight
 
 
 def test_save_extract_writes_every_findings_lines_numbered_and_redacted(tmp_path: Path) -> None:

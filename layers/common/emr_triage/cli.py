@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from emr_triage import __version__
 from emr_triage.exceptions import EmrTriageError, LogReadError
+from emr_triage.logs.locations import log_weight
 from emr_triage.logs.reader import CHUNK_SIZE
 from emr_triage.terminal import safe_text, terminal_writer, write_json
 
@@ -262,28 +263,6 @@ RULES_FILE_VARIABLE = "EMR_TRIAGE_RULES_FILE"
 # time); on a workstation a whole multi-GB log is what was asked for, and 16 GiB (~15 s) still stops a
 # gzip bomb long before it fills a disk's worth of time.
 DEFAULT_READ_BUDGET_GIB = 16
-
-# Driver-side logs weigh more when findings tie (see LogObject.weight). EMR's S3 layout is recognised by
-# identify_log_object; these cover trees without the cluster folder (a downloaded steps/ or containers/
-# folder) and EMR Serverless.
-_DRIVER_PATHS = re.compile(
-    r"(?:^|/)steps/s-[A-Z0-9]+/stderr|(?:^|/)container_(?:e\d+_)?\d+_\d+_\d+_0*1/|/SPARK_DRIVER/"
-)
-_STEP_PATHS = re.compile(r"(?:^|/)steps/s-[A-Z0-9]+/")
-
-
-def log_weight(location: str) -> int:
-    """How much a log counts when findings tie, from its S3 key or local path: 3 for the driver's logs
-    (a step's stderr, the ApplicationMaster container ``..._000001``, EMR Serverless SPARK_DRIVER), 2 for
-    a step's other logs, 1 for the rest (executors, unrecognised files)."""
-    from emr_triage.logs.locations import identify_log_object
-
-    found = identify_log_object("", location)
-    if found is not None:
-        return found.weight
-    if _DRIVER_PATHS.search(location):
-        return 3
-    return 2 if _STEP_PATHS.search(location) else 1
 
 
 def is_log_name(name: str) -> bool:

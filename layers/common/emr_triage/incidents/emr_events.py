@@ -90,7 +90,7 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     except LogReadError as exc:
         logger.warning("container logs could not be listed", reason=redact(str(exc)))
         candidates = []
-    results += [analyse_object(deps, bucket, key, weight, etag) for bucket, key, weight, etag in candidates]
+    results += [analyse_object(deps, bucket, key, etag) for bucket, key, etag in candidates]
     return finish(incident, created, results, deps)
 
 

@@ -101,7 +101,7 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
     application name on a cluster of the same name)."""
     app = obj.application_id or "?"
     etag = event.detail.object.etag or None
-    result = analyse_object(deps, obj.bucket, obj.key, obj.weight, etag, retry_transient=True)
+    result = analyse_object(deps, obj.bucket, obj.key, etag, retry_transient=True)
     analysis, read = result
     name = analysis.spark_app_name
     label = f"application {f'{name} ' if name else ''}({app})"
@@ -189,7 +189,7 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
             incident_id=incident.incident_id,
             detail=f"{obj.uri} (etag {etag}) was already analysed",
         )
-    result = analyse_object(deps, bucket, key, obj.weight, etag, retry_transient=True)
+    result = analyse_object(deps, bucket, key, etag, retry_transient=True)
     return _merge_log(incident, obj, result, deps)
 
 

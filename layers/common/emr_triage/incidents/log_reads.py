@@ -12,7 +12,7 @@ from emr_triage.analysis.redact import redact
 from emr_triage.analysis.verdict import diagnose, merge_exit_codes, merge_findings
 from emr_triage.exceptions import LogReadError, TransientError
 from emr_triage.incidents.building import MAX_APPLICATION_IDS, MAX_TIMELINE
-from emr_triage.logs.locations import STEP_LOG_FILES, identify_log_object, parse_s3_uri
+from emr_triage.logs.locations import STEP_LOG_FILES, identify_log_object, log_weight, parse_s3_uri
 from emr_triage.models.analysis import LogRead
 from emr_triage.models.incident import Incident, TimelineEntry
 from emr_triage.observability import MetricName, count, logger
@@ -71,7 +71,7 @@ def _unread(uri: str, etag: str | None, note: str) -> tuple[LineAnalysis, LogRea
 
 
 def analyse_object(
-    deps: Dependencies, bucket: str, key: str, weight: int, etag: str | None = None, *, retry_transient: bool = False
+    deps: Dependencies, bucket: str, key: str, etag: str | None = None, *, retry_transient: bool = False
 ) -> tuple[LineAnalysis, LogRead]:
     """Analyse one log object. Failures become an unread record with the reason (the alert goes out with
     the other logs, and a later sweep tries again); with ``retry_transient`` an S3 throttle or 5xx is
@@ -86,7 +86,7 @@ def analyse_object(
             stream.chunks,
             catalogue=deps.catalogue,
             source=uri,
-            source_weight=weight,
+            source_weight=log_weight(key),
             etag=etag or stream.info.etag,
             max_bytes=deps.settings.log_read_max_bytes,
             max_line_bytes=deps.settings.log_max_line_bytes,
@@ -126,8 +126,7 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
         obj = by_name.get(name)
         if obj is None:
             continue
-        weight = 3 if name.startswith("stderr") else 2
-        results.append(analyse_object(deps, obj.bucket, obj.key, weight, obj.etag))
+        results.append(analyse_object(deps, obj.bucket, obj.key, obj.etag))
     return results
 
 
@@ -144,7 +143,7 @@ def already_read(incident: Incident, uri: str, etag: str | None) -> bool:
 
 def container_candidates(
     incident: Incident, application_ids: list[str], deps: Dependencies
-) -> list[tuple[str, str, int, str | None]]:
+) -> list[tuple[str, str, str | None]]:
     """The ApplicationMaster (driver) container logs of the step's YARN applications already in S3."""
     if not incident.log_location or incident.kind != "step" or not incident.cluster_id:
         return []
@@ -155,21 +154,21 @@ def container_candidates(
         for obj in deps.logs.list_objects(bucket, f"{cluster_prefix}containers/{app}/", limit=200):
             log = identify_log_object(obj.bucket, obj.key)
             if log is not None and log.is_application_master and log.file.startswith(("stderr", "stdout")):
-                found.append((obj.bucket, obj.key, log.weight, obj.etag))
+                found.append((obj.bucket, obj.key, obj.etag))
     return found
 
 
-def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str, str, int, str | None]]:
+def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str, str, str | None]]:
     """Log objects of the incident already in S3 and not analysed yet, driver-side first."""
     if not incident.log_location:
         return []
     bucket, prefix = parse_s3_uri(incident.log_location)
-    found: list[tuple[str, str, int, str | None]] = []
+    found: list[tuple[str, str, str | None]] = []
     if incident.kind == "step":
         for obj in deps.logs.list_objects(bucket, prefix, limit=50):
             name = obj.key.rsplit("/", 1)[-1]
             if name in STEP_LOG_FILES[:MAX_STEP_LOG_OBJECTS]:
-                found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
+                found.append((obj.bucket, obj.key, obj.etag))
         found += container_candidates(incident, incident.application_ids, deps)
     elif incident.kind == "application":
         # The driver's logs, then its executors' stderr (they land with the driver's, in the same push).
@@ -177,17 +176,17 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
             log = identify_log_object(obj.bucket, obj.key)
             wanted = ("stderr", "stdout") if log is not None and log.is_application_master else ("stderr",)
             if log is not None and log.kind == "container" and log.file.startswith(wanted):
-                found.append((obj.bucket, obj.key, log.weight, obj.etag))
+                found.append((obj.bucket, obj.key, obj.etag))
     elif incident.kind == "job_run":
         # SPARK_DRIVER/{stderr,stdout}.gz, then SPARK_EXECUTOR/<n>/stderr.gz (the driver's verdict wins ties).
         for obj in deps.logs.list_objects(bucket, prefix, limit=200):
             name = obj.key.rsplit("/", 1)[-1]
-            if "/SPARK_DRIVER/" in obj.key and name.startswith(("stderr", "stdout")):
-                found.append((obj.bucket, obj.key, 3 if name.startswith("stderr") else 2, obj.etag))
-            elif "/SPARK_EXECUTOR/" in obj.key and name.startswith("stderr"):
-                found.append((obj.bucket, obj.key, 1, obj.etag))
-    fresh = [c for c in found if not already_read(incident, f"s3://{c[0]}/{c[1]}", c[3])]
-    return sorted(fresh, key=lambda c: -c[2])[:MAX_SWEEP_OBJECTS]
+            if ("/SPARK_DRIVER/" in obj.key and name.startswith(("stderr", "stdout"))) or (
+                "/SPARK_EXECUTOR/" in obj.key and name.startswith("stderr")
+            ):
+                found.append((obj.bucket, obj.key, obj.etag))
+    fresh = [c for c in found if not already_read(incident, f"s3://{c[0]}/{c[1]}", c[2])]
+    return sorted(fresh, key=lambda c: -log_weight(c[1]))[:MAX_SWEEP_OBJECTS]
 
 
 def sweep_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAnalysis, LogRead]]:
@@ -198,7 +197,7 @@ def sweep_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAnalysi
         candidates = _sweep_candidates(incident, deps)
     except LogReadError as exc:
         return [_unread(incident.log_location or "?", None, str(exc))]
-    return [analyse_object(deps, bucket, key, weight, etag) for bucket, key, weight, etag in candidates]
+    return [analyse_object(deps, bucket, key, etag) for bucket, key, etag in candidates]
 
 
 def step_stderr_read(incident: Incident) -> bool:

@@ -128,3 +128,25 @@ def identify_log_object(bucket: str, key: str, prefix: str = "") -> LogObject | 
             file=match["file"],
         )
     return None
+
+
+# Driver-side logs weigh more when findings tie (see LogObject.weight). EMR's S3 layout is recognised by
+# identify_log_object; these cover trees without the cluster folder (a downloaded steps/ or containers/
+# folder) and EMR Serverless.
+_DRIVER_PATHS = re.compile(
+    r"(?:^|/)steps/s-[A-Z0-9]+/stderr|(?:^|/)container_(?:e\d+_)?\d+_\d+_\d+_0*1/|/SPARK_DRIVER/stderr"
+)
+_STEP_PATHS = re.compile(r"(?:^|/)steps/s-[A-Z0-9]+/|/SPARK_DRIVER/")
+
+
+def log_weight(location: str) -> int:
+    """How much a log counts when findings tie, from its S3 key or local path: 3 for the driver's logs
+    (a step's stderr, the ApplicationMaster container ``..._000001``, EMR Serverless SPARK_DRIVER's
+    stderr), 2 for a step's or a Serverless driver's other logs, 1 for the rest (executors, unrecognised
+    files). The one rule: the functions' log reads and sweeps and the command line all weigh logs by it."""
+    found = identify_log_object("", location)
+    if found is not None:
+        return found.weight
+    if _DRIVER_PATHS.search(location):
+        return 3
+    return 2 if _STEP_PATHS.search(location) else 1
