@@ -9,7 +9,8 @@ redacted, trimmed to the item budget, least useful parts first); ``create`` is r
 fresh incident, and an incident that keeps changing fails transiently; an item DynamoDB's 400 KB limit
 refuses is refused by both; queries read every page; records are keyed to the second, as the table's sort
 keys are. The post pacer (``PostPacer``) takes slots one interval apart per channel and remembers the
-channel's last alert.
+channel's last alert. (The paging and signature-history tests that were test_store_paging.py and
+test_history_store.py, DynamoDB only, are here, run on both.)
 """
 
 from __future__ import annotations
