@@ -4,7 +4,8 @@ Machines are noisy, so every figure comes with a ratio against a baseline measur
 - log reading and analysis throughput vs the standard library reading the same gzip log line by line;
 - peak memory of an analysis at two log sizes (memory must not grow with the log);
 - cold import of each handler in a fresh interpreter vs `import boto3` alone;
-- the demo replay end to end;
+- the demo replay end to end, and what its one incident costs in DynamoDB (calls, item writes, KB written
+  and read, counted at botocore: ``dynamodb_cost.py``);
 - the engine on a realistic 1 GiB gzip executor log (``--only engine``): full-analysis throughput vs
   ``zcat | grep -ciE`` of the catalogue's trigger words and vs a naive line-by-line Python regex loop over
   the same patterns, and the engine's peak RSS (in a fresh interpreter);
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_log import GIB, BenchLog, bench_log
+from dynamodb_cost import bench_dynamodb_cost
 from load import run_load
 from real_log import real_log
 
@@ -498,6 +500,7 @@ def main() -> None:
         run("imports", bench_imports)
     if "demo" in sections:
         run("demo", bench_demo)
+        run("dynamodb_cost", bench_dynamodb_cost)
     if "engine" in sections:
         run("engine", lambda: bench_engine(args.naive_mib * MIB, args.naive_seconds))
     if "real" in sections:

@@ -6,30 +6,91 @@ import gzip
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.catalogue import load_catalogue
-from emr_triage.aws.incident_store import MAX_INFRA_EVENTS
+from emr_triage.analysis.redact import redact_strings
+from emr_triage.aws import incident_store as table
+from emr_triage.aws.incident_store import storable, to_item
 from emr_triage.aws.pacing import next_slot
-from emr_triage.exceptions import LogReadError
+from emr_triage.exceptions import LogReadError, TransientError
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 
+# DynamoDB's item limit (400 KB), which the real table enforces on every write.
+MAX_ITEM_BYTES = 400 * 1024
+
+
+def item_bytes(item: Mapping[str, Any]) -> int:
+    """The size of an item (attribute-value format) by DynamoDB's rules: each attribute's name plus its
+    value (strings and binaries by their UTF-8 bytes, numbers 1 byte per 2 significant digits + 1, lists and maps 3
+    bytes plus 1 per element, booleans and nulls 1)."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: Mapping[str, Any]) -> int:
+    kind, inner = next(iter(value.items()))
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        digits = inner.lstrip("-").replace(".", "").strip("0") or "0"
+        return (len(digits) + 1) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_bytes({kind[0]: member}) for member in inner)
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(member) for member in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode()) + _value_bytes(member) for name, member in inner.items())
+    return 1  # BOOL, NULL
+
+
+def _too_large(operation: str) -> ClientError:
+    """What DynamoDB (and so the real repository, which passes it on) answers a write over the item limit."""
+    return ClientError(
+        {"Error": {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}},
+        operation,
+    )
+
+
+def _group(incident: Incident) -> str:
+    return f"CLUSTER#{incident.cluster_id}" if incident.cluster_id else f"APP#{incident.application_id}"
+
 
 class MemoryRepository:
+    """The incident repository over dicts, keeping the DynamoDB repository's contract (the tests in
+    tests/integration/test_store_contract.py run against both): what is stored is what the real one stores
+    (redacted, trimmed to its item budget by the same ``storable``; a write over DynamoDB's 400 KB item limit
+    is refused as DynamoDB refuses it), ``update`` is a versioned write retried on conflict, and records are
+    keyed to the second as the table's sort keys are."""
+
     def __init__(self) -> None:
         self.items: dict[str, Incident] = {}
         self.runs: dict[tuple[str, str], JobRun] = {}
-        self.infra: dict[tuple[str, datetime, str | None], InfraEvent] = {}
+        self.infra: dict[tuple[str, str], InfraEvent] = {}
         self.writes = 0
+        # Versioned writes refused because the incident changed after it was read (then retried).
+        self.conflicts = 0
+
+    @staticmethod
+    def _stored(incident: Incident) -> Incident:
+        """The incident as the table would hold it, or the table's error for an item over its limit."""
+        body = storable(incident)
+        if item_bytes(to_item(incident, body)) > MAX_ITEM_BYTES:
+            raise _too_large("PutItem")
+        return Incident.model_validate(body)
 
     def create(self, incident: Incident) -> bool:
         if incident.incident_id in self.items:
             return False
-        self.items[incident.incident_id] = incident.model_copy(deep=True)
+        self.items[incident.incident_id] = self._stored(incident)
         self.writes += 1
         return True
 
@@ -38,68 +99,78 @@ class MemoryRepository:
         return item.model_copy(deep=True) if item else None
 
     def update(self, incident_id: str, mutate: Mutation) -> Incident | None:
-        current = self.get(incident_id)
-        if current is None:
-            return None
-        changed = mutate(current.model_copy(deep=True))
-        if changed is None:
-            return current
-        changed = changed.model_copy(update={"version": current.version + 1})
-        self.items[incident_id] = changed
-        self.writes += 1
-        return changed.model_copy(deep=True)
-
-    def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
-        return sorted(
-            (
-                i.failed_at
-                for i in self.items.values()
-                if i.diagnosis
-                and i.diagnosis.fingerprint == fingerprint
-                and i.incident_id != exclude
-                and since <= i.failed_at <= until
-            ),
-            reverse=True,
+        for _ in range(table._UPDATE_ATTEMPTS):
+            current = self.get(incident_id)
+            if current is None:
+                return None
+            changed = mutate(current.model_copy(deep=True))
+            if changed is None:
+                return current
+            stored = self.items.get(incident_id)
+            if stored is None or stored.version != current.version:
+                self.conflicts += 1  # the conditional write on the version read is refused: read again
+                continue
+            changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
+            self.items[incident_id] = self._stored(changed)
+            self.writes += 1
+            return self.get(incident_id)
+        raise TransientError(
+            f"incident {incident_id} kept changing under us ({table._UPDATE_ATTEMPTS} version conflicts); "
+            "retrying the event"
         )
 
-    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
-        times = [
-            i.failed_at
+    def _signature_entries(self, fingerprint: str, low: str, high: str) -> list[tuple[str, str]]:
+        """(failure second, incident id) of the incidents with this signature whose gsi2 sort key is between
+        ``low`` and ``high``, in the index's order."""
+        entries = [
+            (table._utc_key(i.failed_at), i.incident_id)
             for i in self.items.values()
-            if i.diagnosis
-            and i.diagnosis.fingerprint == fingerprint
-            and i.incident_id != exclude
-            and i.failed_at <= until
+            if i.diagnosis and i.diagnosis.fingerprint == fingerprint
         ]
-        return min(times, default=None)
+        return sorted(e for e in entries if low <= f"{e[0]}#{e[1]}" <= high)
+
+    @staticmethod
+    def _second(key: str) -> datetime:
+        return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+    def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
+        entries = self._signature_entries(fingerprint, table._utc_key(since), table._utc_key(until) + "#~")
+        newest = list(reversed(entries))[: table.MAX_SIGNATURE_ITEMS + 1]
+        return [self._second(at) for at, incident_id in newest if incident_id != exclude][: table.MAX_SIGNATURE_ITEMS]
+
+    def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
+        entries = self._signature_entries(fingerprint, "0", table._utc_key(until) + "#~")
+        return next((self._second(at) for at, incident_id in entries[:2] if incident_id != exclude), None)
 
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         current = self.runs.get((run.job_key, run.outcome))
-        if current is not None and current.at >= run.at:
+        if current is not None and table._utc_key(current.at) >= table._utc_key(run.at):
             return False
-        self.runs[(run.job_key, run.outcome)] = run
+        self.runs[(run.job_key, run.outcome)] = JobRun.model_validate(redact_strings(run.model_dump(mode="json")))
         return True
 
     def record_infra(self, event: InfraEvent, expires_at: int) -> None:
-        self.infra[(event.cluster_id, event.at, event.event_id)] = event
+        event = event.model_copy(update={"what": event.what[: table.MAX_INFRA_TEXT]})
+        sort_key = f"INFRA#{table._utc_key(event.at)}#{event.event_id or ''}"
+        self.infra[(event.cluster_id, sort_key)] = InfraEvent.model_validate(
+            redact_strings(event.model_dump(mode="json"))
+        )
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
+        low, high = f"INFRA#{table._utc_key(since)}", f"INFRA#{table._utc_key(until)}#~"
         found = sorted(
-            (e for e in self.infra.values() if e.cluster_id == cluster_id and since <= e.at <= until),
-            key=lambda e: (e.at, e.event_id or ""),
+            (sk, e) for (cluster, sk), e in self.infra.items() if cluster == cluster_id and low <= sk <= high
         )
-        return found[-MAX_INFRA_EVENTS:]
+        return [e for _, e in found[-table.MAX_INFRA_EVENTS :]]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         return self.runs.get((job_key, outcome))
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
-        found = [
-            i.model_copy(deep=True)
-            for i in self.items.values()
-            if i.status == "OPEN" and (i.cluster_id == cluster_id if cluster_id else i.application_id == application_id)
-        ]
-        return sorted(found, key=lambda i: i.opened_at)
+        # The table's group key (gsi1pk): an incident with a cluster is found by its cluster only.
+        group = f"CLUSTER#{cluster_id}" if cluster_id else f"APP#{application_id}"
+        found = [i.model_copy(deep=True) for i in self.items.values() if i.status == "OPEN" and _group(i) == group]
+        return sorted(found, key=lambda i: i.opened_at.isoformat())
 
 
 @dataclass

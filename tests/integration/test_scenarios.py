@@ -1,6 +1,7 @@
 """Every bundled scenario (events/scenarios/*), replayed end to end through template.yaml's functions on
 moto, with Slack served by the fake Web API: each event has the outcome its scenario.yaml expects, and the
-replay leaves exactly the incidents and Slack root messages listed in EXPECTED below.
+replay leaves exactly the incidents and Slack root messages listed in EXPECTED below, every message it posts
+being Block Kit that slack-sdk accepts.
 
 A scenario added without an entry in EXPECTED fails here, asking for one."""
 
@@ -14,6 +15,7 @@ from typing import Literal
 import pytest
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import EVENTS, ROOT, slack_env
+from tests.unit.test_block_kit import message_problems
 
 from emr_triage.alerts.routing import CHANNEL_TAG
 from emr_triage.aws.incident_store import DynamoIncidentRepository
@@ -245,6 +247,10 @@ def test_a_bundled_scenario_replays_to_the_outcomes_incidents_and_alert_it_expec
     assert len(roots) == expected.root_messages
     shown = json.dumps([root.blocks for root in roots])
     assert [text for text in expected.slack_says if text not in shown] == []
+    # And every message posted or edited is Block Kit that slack-sdk's own models accept
+    sent = [c for c in slack.calls if c.method in ("chat.postMessage", "chat.update", "webhook")]
+    assert any(c.payload.get("blocks") for c in sent)
+    assert [f"{c.method} {n}: {p}" for n, c in enumerate(sent) for p in message_problems(c.payload)] == []
 
 
 def test_every_expectation_entry_is_a_bundled_scenario() -> None:
