@@ -8,15 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import incident_store as table
 from emr_triage.aws.incident_store import storable, to_item
 from emr_triage.aws.pacing import next_slot
-from emr_triage.exceptions import LogReadError, TransientError
+from emr_triage.exceptions import LogReadError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
@@ -52,14 +50,6 @@ def _value_bytes(value: Mapping[str, Any]) -> int:
     return 1  # BOOL, NULL
 
 
-def _too_large(operation: str) -> ClientError:
-    """What DynamoDB (and so the real repository, which passes it on) answers a write over the item limit."""
-    return ClientError(
-        {"Error": {"Code": "ValidationException", "Message": "Item size has exceeded the maximum allowed size"}},
-        operation,
-    )
-
-
 def _group(incident: Incident) -> str:
     return f"CLUSTER#{incident.cluster_id}" if incident.cluster_id else f"APP#{incident.application_id}"
 
@@ -84,7 +74,7 @@ class MemoryRepository:
         """The incident as the table would hold it, or the table's error for an item over its limit."""
         body = storable(incident)
         if item_bytes(to_item(incident, body)) > MAX_ITEM_BYTES:
-            raise _too_large("PutItem")
+            raise too_large(incident.incident_id)  # as the real one translates DynamoDB's ValidationException
         return Incident.model_validate(body)
 
     def create(self, incident: Incident) -> bool:

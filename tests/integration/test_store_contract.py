@@ -33,7 +33,7 @@ from emr_triage.aws.incident_store import (
     storable,
 )
 from emr_triage.aws.pacing import DynamoPostPacer
-from emr_triage.exceptions import TransientError
+from emr_triage.exceptions import IncidentTooLargeError, TransientError
 from emr_triage.local.replay import LocalStack
 from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, SlackRef, TimelineEntry
@@ -329,21 +329,15 @@ def test_an_incident_no_trim_brings_under_the_400_kb_item_limit_is_refused_and_n
         return _untrimmable(2).model_copy(update={"version": current.version})
 
     # When the large one is created, and the small one updated to the same size
-    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+    with pytest.raises(IncidentTooLargeError, match="400 KB item limit"):
         store.create(_untrimmable())
-    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+    with pytest.raises(IncidentTooLargeError, match=small.incident_id):
         store.update(small.incident_id, grow)
     # Then both writes are refused as DynamoDB refuses them: nothing is stored, the small one is unchanged
     assert store.get(_untrimmable().incident_id) is None
     assert store.get(small.incident_id) == small
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aws/incident_store.py's _put passes DynamoDB's ValidationException on as a bare botocore ClientError "
-    "(DynamoIncidentRepository._fail translates only transient, missing-table and access errors): the "
-    "message names neither the incident nor a fix, and Lambda retries an event that can never succeed",
-)
 def test_an_incident_over_the_item_limit_is_refused_with_our_own_error_naming_it(store: IncidentRepository) -> None:
     # Given an incident the trims cannot bring under DynamoDB's item limit
     incident = _untrimmable()

@@ -42,6 +42,17 @@ class AwsAccessError(EmrTriageError):
     """An AWS call was denied or pointed at something that does not exist; retrying will not help."""
 
 
+class IncidentTooLargeError(EmrTriageError):
+    """An incident that DynamoDB refuses as over its 400 KB item limit even after it was trimmed."""
+
+
+def too_large(incident_id: str) -> IncidentTooLargeError:
+    return IncidentTooLargeError(
+        f"incident {incident_id} is over DynamoDB's 400 KB item limit even after trimming its evidence and "
+        "history: this is a bug in the trimming (storable() in aws/incident_store.py); report it with the event"
+    )
+
+
 class LogReadError(EmrTriageError):
     """A log object could not be read at all (deleted, access denied)."""
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import clients
-from emr_triage.exceptions import AwsAccessError, TransientError
+from emr_triage.exceptions import AwsAccessError, TransientError, too_large
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome
 from emr_triage.ports import Mutation
 
@@ -223,6 +223,8 @@ class DynamoIncidentRepository:
         except ClientError as exc:
             if clients.error_code(exc) == "ConditionalCheckFailedException":
                 return False
+            if clients.error_code(exc) == "ValidationException" and "size" in str(exc).lower():
+                raise too_large(item["pk"]["S"].removeprefix("INCIDENT#")) from exc
             raise self._fail(exc, "PutItem") from exc
         except Exception as exc:
             raise self._fail(exc, "PutItem") from exc
