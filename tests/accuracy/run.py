@@ -9,9 +9,10 @@ Sets (see tests/corpus/README.md for how the corpus was collected and labelled):
 - ``spark-runs-dev`` / ``spark-runs-test``: whole logs of real Spark 3.5 runs, broken on purpose or healthy.
 
 The ``-test`` halves were split off at random once and are never tuned on: their figures are the honest
-estimate. Every case is diagnosed exactly as ``emr-triage analyze`` does (:func:`emr_triage.cli.analyse_inputs`),
-with the run's outcome unknown (``analyze``'s default) and, separately, with the outcome the case's source
-states (``--outcome failed`` for a run the thread says failed).
+estimate. Every case is diagnosed exactly as ``emr-triage analyze`` does
+(:func:`emr_triage.local.inputs.analyse_inputs`), with the run's outcome unknown (``analyze``'s default)
+and, separately, with the outcome the case's source states (``--outcome failed`` for a run the thread
+says failed).
 
 For each set: the share named right, failures named, healthy logs called failures; for the dev, test and
 Spark-run groups: recall and precision per category, the confusion matrix, and a calibration table
@@ -140,7 +141,7 @@ def load_cases() -> list[Case]:
 def diagnose_case(case: Case, catalogue: Any, outcome: str) -> Verdict:
     """The verdict ``emr-triage analyze --outcome OUTCOME FILE...`` gives."""
     try:
-        from emr_triage.cli import analyse_inputs, local_inputs
+        from emr_triage.local.inputs import analyse_inputs, local_inputs
     except ImportError:  # the release before issue 13 (PYTHONPATH=<its checkout>/layers/common): the baseline
         return _diagnose_with_release_0(case, catalogue)
     inputs = [item for path in case.files for item in local_inputs(str(path))]

@@ -27,6 +27,7 @@ from tests.integration.conftest import DEMO, EVENTS
 from emr_triage import cli
 from emr_triage.aws.clients import reset_clients
 from emr_triage.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
+from emr_triage.local import inputs
 from emr_triage.local.output import short_source
 from emr_triage.logs.locations import log_weight
 
@@ -549,7 +550,7 @@ def test_an_s3_prefix_analyses_every_log_under_it(s3: Any) -> None:
 
 def test_an_s3_prefix_over_the_cap_is_partial(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a cap lower than the number of logs under the prefix
-    monkeypatch.setattr(cli, "MAX_S3_OBJECTS", 1)
+    monkeypatch.setattr(inputs, "MAX_S3_OBJECTS", 1)
     # When the prefix is analysed
     code, output = run("analyze", f"s3://{BUCKET}/logs/")
     # Then the first log is analysed, and the report says the rest was not
