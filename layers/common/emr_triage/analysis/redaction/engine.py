@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from emr_triage.analysis.redaction.catalogue import SecretCatalogue, SecretForm, load_catalogue
-from emr_triage.analysis.redaction.keywords import redact_key_values
+from emr_triage.analysis.redaction.keywords import redact_key_values, redact_prose
 
 
 def _redact_blocks(text: str, form: SecretForm) -> str:
@@ -48,9 +48,10 @@ def _replacer(form: SecretForm) -> Callable[[re.Match[str]], str]:
 
 def apply_form(text: str, form: SecretForm, lowered: str | None = None) -> str:
     """Redact one form's matches in ``text`` (its keywords are checked against ``lowered`` when given)."""
-    haystack = text.lower() if lowered is None else lowered
-    if not any(keyword in haystack for keyword in form.keywords):
-        return text
+    if form.keywords:
+        haystack = text.lower() if lowered is None else lowered
+        if not any(keyword in haystack for keyword in form.keywords):
+            return text
     if form.is_block:
         return _redact_blocks(text, form)
     return form.pattern.sub(_replacer(form), text)
@@ -63,7 +64,8 @@ def redact_with(text: str, catalogue: SecretCatalogue) -> str:
     lowered = text.lower()
     for form in catalogue.forms:
         text = apply_form(text, form, lowered)
-    return redact_key_values(text, catalogue.key_value)
+    text = redact_key_values(text, catalogue.key_value)
+    return redact_prose(text, catalogue.key_value)
 
 
 def redact(text: str) -> str:
