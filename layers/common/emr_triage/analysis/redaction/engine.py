@@ -1,4 +1,5 @@
-"""Apply the secrets catalogue to a text: blocks first, then token and URL shapes, then key/value pairs."""
+"""Apply the secrets catalogue to a text: blocks first, then key body lines, token and URL shapes, then
+key/value pairs, then passwords in prose."""
 
 from __future__ import annotations
 
@@ -80,9 +81,11 @@ def redact(text: str) -> str:
     Returns
     -------
     str
-        The same text with private key blocks, credentials in URLs and connection strings, well-known token
-        shapes (AWS, GitHub, GitLab, Slack, Databricks, Stripe, SendGrid, Twilio, Google, OpenAI, npm,
-        PyPI, Datadog, JWT, Azure storage keys) and every value next to a password-like key removed.
+        The same text with private key blocks (and their body lines when the BEGIN line is not in it),
+        credentials in URLs and connection strings, well-known token shapes (AWS, GitHub, GitLab, Slack,
+        Databricks, Stripe, SendGrid, Twilio, Google, OpenAI, npm, PyPI, Datadog, JWT, Azure storage keys),
+        every value next to a password-like key (or on the line after it) and passwords written in a
+        sentence removed.
     """
     return redact_with(text, load_catalogue())
 

@@ -10,7 +10,12 @@
    (``set k v``, ``--k v``, an environment dump ``KEY<two spaces or a tab>value``).
 4. The value is read: quoted with backslash escapes, ``\\"``-quoted (JSON in a string), ``%22``-quoted, an
    XML text up to ``<``, or bare up to whitespace or the next ``;name=`` / ``&name=`` / ``,name=`` pair (so
-   a ``;`` ``,`` ``&`` ``)`` ``}`` inside the value does not leave its tail behind).
+   a ``;`` ``,`` ``&`` ``)`` ``}`` inside the value does not leave its tail behind). A key that ends its
+   line with ``=`` or ``:`` takes its value from the start of the next line, unless that line is a log
+   record, a stack frame or a name of its own.
+
+A second, narrower reader takes a password written in a sentence (:func:`redact_prose`: ``password was
+Hunter2!x``), where there is no key syntax at all.
 
 Every step reads a bounded stretch of text from where the previous one stopped, and the scan resumes after
 the value: the work is linear in the text's length.
