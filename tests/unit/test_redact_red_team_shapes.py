@@ -149,6 +149,8 @@ SHAPES = [
     ("prose", "password-is", "java.sql.SQLException: the password is s3cr3tP@ss", "s3cr3tP@ss"),
     ("prose", "using-password", "Access denied for user 'etl' using password: Tr0ub4dor&3", "Tr0ub4dor&3"),
     ("prose", "pwd-blank", "retrying with pwd Xy9!kk2 in free text", "Xy9!kk2"),
+    # (a letter whose lowercase is longer, İ, makes the reader search the text itself, case-insensitively)
+    ("prose", "after-a-dotted-capital-i", "İzmir loader: password was Hunter2!xyz", "Hunter2!xyz"),
     ("prose", "secret-key-is", f"the secret key is {AWS_SECRET} (from ~/.aws)", AWS_SECRET),
     ("prose", "passphrase-quoted", "gpg: passphrase was 'correct horse battery' for key 0x1F", "correct horse battery"),
     # long-key: a key's body whose BEGIN line is out of the record's view
@@ -199,7 +201,7 @@ def test_mysql_arguments_of_a_megabyte_redact_in_well_under_a_second() -> None:
 
 def test_the_shapes_cover_every_class_the_review_named() -> None:
     assert {klass for klass, *_ in SHAPES} == {"1", "2", "3", "4", "prose", "long-key", "next-line"}
-    assert len(SHAPES) == 54
+    assert len(SHAPES) == 55
 
 
 # What the three later classes must not take: the diagnosis that names a password, a key or a setting.
