@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from emr_triage.analysis.redact import redact, redact_lines
+from emr_triage.analysis.redaction import keywords
 from emr_triage.analysis.redaction.catalogue import (
     SecretCatalogueError,
     SecretForm,
@@ -21,7 +22,8 @@ from emr_triage.analysis.redaction.catalogue import (
     unbounded_repetition,
 )
 from emr_triage.analysis.redaction.engine import apply_form
-from emr_triage.analysis.redaction.keywords import redact_key_values
+from emr_triage.analysis.redaction.keywords import redact_key_values, redact_prose
+from emr_triage.analysis.redos import backtracking_risk, rescan_risk
 
 CATALOGUE = load_catalogue()
 FORMS = {form.id: form for form in CATALOGUE.forms}
@@ -144,6 +146,54 @@ def test_the_key_value_mechanism_is_linear_on_long_runs_of_key_words() -> None:
     assert growth < MAX_GROWTH
 
 
+@pytest.mark.parametrize(
+    "seed",
+    [
+        "password is ",
+        "password was Hunter2 ",
+        "pwd ",
+        "the secret key is '",
+        'password of "x',
+        "password:\n",
+        "password=\n",
+        "secret.key=\n26/11/20 02:00:00 ",
+        "MIIEowIBAAKCAQEAx4UbaDzY3VuZ2V0c2VjcmV0a2V5bWF0ZXJpYWwwMTIzNDU2Nzg5\n",
+        "A1a" * 30,
+        "A1a" * 20 + "\nAbc",
+    ],
+)
+def test_the_prose_and_next_line_readers_take_linear_time_on_adversarial_input(seed: str) -> None:
+    # Given 25 KB and 100 KB of a prose key word, a key ending its line, or base64 lines, repeated
+    # When the prose reader, and the whole redaction, run on each
+    # Then the time grows like the text
+    assert _growth(lambda text: redact_prose(text, CATALOGUE.key_value), seed) < MAX_GROWTH
+    assert _growth(redact, seed) < MAX_GROWTH
+
+
+def _expressions() -> list[tuple[str, str]]:
+    found = [(form.id, form.pattern.pattern) for form in CATALOGUE.forms]
+    found += [(f"{form.id} end", form.end.pattern) for form in CATALOGUE.forms if form.end is not None]
+    # (_NAME_WORDS splits a name already bounded to 121 characters: what it rescans is bounded too.)
+    found += [
+        (name, value.pattern)
+        for name, value in vars(keywords).items()
+        if isinstance(value, re.Pattern) and name != "_NAME_WORDS"
+    ]
+    prose = CATALOGUE.key_value.prose
+    found.append(("prose trigger", keywords._prose_trigger(prose.words, prose.verbs, False).pattern))
+    found.append(("key/value trigger", keywords._trigger(CATALOGUE.key_value.words).pattern))
+    return found
+
+
+@pytest.mark.parametrize(("name", "pattern"), _expressions(), ids=[name for name, _ in _expressions()])
+def test_every_expression_of_the_redaction_passes_the_backtracking_checks(name: str, pattern: str) -> None:
+    # Given an expression of the catalogue or of the key/value and prose readers
+    # When the checks that refuse user rules look at it
+    # Then they find no shape that backtracks super-linearly, nor a search that rescans
+    assert backtracking_risk(pattern) is None, name
+    assert rescan_risk(pattern) is None, name
+
+
 # ---------------------------------------------------------------------------------------------------
 # The catalogue's own checks
 # ---------------------------------------------------------------------------------------------------
@@ -201,6 +251,17 @@ def test_an_entry_without_examples_is_refused() -> None:
     # Then it is refused: every entry needs a positive and a negative example
     with pytest.raises(SecretCatalogueError, match="'kept'"):
         parse_catalogue(text)
+
+
+def test_an_entry_may_run_on_every_text_when_it_says_so_with_empty_keywords() -> None:
+    # Given an entry written with "keywords: []" (a shape with no literal), and one with no keywords at all
+    every_text = ENTRY.format(pattern="demo[0-9]{1,3}").replace("keywords: [demo]", "keywords: []")
+    missing = ENTRY.format(pattern="demo[0-9]{1,3}").replace("    keywords: [demo]\n", "")
+    # When they are read
+    # Then the first runs on any text, and the second is refused (a forgotten prefilter is no choice)
+    assert parse_catalogue(every_text).forms[0].keywords == ()
+    with pytest.raises(SecretCatalogueError, match="'keywords'"):
+        parse_catalogue(missing)
 
 
 def test_a_well_formed_entry_is_read() -> None:

@@ -3,6 +3,9 @@ redacted whole, and only then cut to the lengths shown: no part of a secret surv
 
 from __future__ import annotations
 
+import base64
+import random
+
 import pytest
 
 from emr_triage.analysis.catalogue import load_catalogue
@@ -84,6 +87,78 @@ def test_the_spark_application_name_is_redacted_before_it_is_cut() -> None:
     assert analysis.spark_app_name and analysis.spark_app_name.startswith("xxx")
     assert "password=" in analysis.spark_app_name
     assert SECRET[:1] not in analysis.spark_app_name.removeprefix("x" * 189).replace("[REDACTED]", "")
+
+
+def _key_body(lines: int, seed: int = 14) -> list[str]:
+    """A private key's body as PEM prints it: random base64 in lines of 64, the last one shorter."""
+    encoded = base64.b64encode(random.Random(seed).randbytes(48 * lines - 20)).decode()
+    return [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
+
+
+@pytest.mark.parametrize("ended", [True, False], ids=["with its END line", "cut by the error"])
+def test_a_private_key_whose_begin_line_is_beyond_the_lines_redacted_with_a_match_leaks_none(ended: bool) -> None:
+    # Given an RSA 8192 key (130 lines of body) printed just before the error: its BEGIN line is far above the
+    # 64 lines redacted with the match, so only body lines (and perhaps the END line) are in view
+    body = _key_body(130)
+    end = ["-----END RSA PRIVATE KEY-----"] if ended else []
+    lines = ["26/11/20 02:00:00 INFO Client: key follows", "-----BEGIN RSA PRIVATE KEY-----", *body, *end, ERROR]
+    # When the log is analysed
+    findings = analyse_lines(lines, catalogue=CATALOGUE, source="log").findings
+    # Then the error is found, the lines kept before it stand as markers, and no piece of the key is in any text
+    assert findings and "OutOfMemoryError" in findings[0].headline
+    assert findings[0].context_before[-1] == ("-----END RSA PRIVATE KEY-----" if ended else "[REDACTED PRIVATE KEY]")
+    text = _texts(findings)
+    assert not [line for line in body if line[:12] in text or line[-12:] in text]
+
+
+def test_a_value_on_the_line_after_its_key_in_the_lines_before_a_match_is_redacted() -> None:
+    # Given a command echoed with its key at the end of one line and the value at the start of the next
+    lines = [
+        "26/11/20 02:00:00 INFO Client: running spark-submit --conf spark.hadoop.fs.s3a.secret.key=",
+        f"{SECRET} --class com.acme.Job",
+        ERROR,
+    ]
+    # When analysed
+    findings = analyse_lines(lines, catalogue=CATALOGUE, source="log").findings
+    # Then the value is gone, and the rest of both lines reads as before
+    assert SECRET[:6] not in _texts(findings)
+    assert findings[0].context_before == [lines[0], "[REDACTED] --class com.acme.Job"]
+
+
+def test_a_value_on_the_stack_line_after_a_message_ending_in_its_key_is_redacted() -> None:
+    # Given an exception whose message ends "password:" and whose stack's next line starts with the value
+    lines = [
+        f"{ERROR} while connecting with password:",
+        f"  {SECRET} (SQLState 28P01)",
+        "\tat com.acme.Job.run(Job.scala:1)",
+    ]
+    # When analysed
+    findings = analyse_lines(lines, catalogue=CATALOGUE, source="log").findings
+    # Then the value is gone from every text, and the error text after it stays
+    assert SECRET[:6] not in _texts(findings)
+    assert findings[0].evidence[1] == "  [REDACTED] (SQLState 28P01)"
+
+
+def test_a_password_in_the_error_s_prose_is_redacted_and_the_sentence_kept() -> None:
+    # Given an error whose message says the password in a sentence
+    lines = [f"{ERROR} after: Login failed for user 'etl': password was Hunter2!xyz (attempt 3)"]
+    # When analysed
+    findings = analyse_lines(lines, catalogue=CATALOGUE, source="log").findings
+    # Then neither the evidence nor the headline holds it, and the sentence around it reads as before
+    assert "Hunter2" not in _texts(findings)
+    assert findings[0].evidence[0].endswith("Login failed for user 'etl': password was [REDACTED] (attempt 3)")
+
+
+def test_a_record_redacted_after_its_previous_line_loses_a_value_continued_from_it() -> None:
+    # Given a record (a match and its stack) whose line before ends with a key, and one whose line before
+    # opens a private key with no END line in view
+    record = [f"{SECRET} java.nio.file.AccessDeniedException: s3a://acme/raw", "\tat com.acme.Job.run(Job.scala:1)"]
+    # When each is redacted with that line in view
+    after_key = redact_record(record, previous="--conf spark.hadoop.fs.s3a.secret.key=")
+    after_begin = redact_record(record, previous="-----BEGIN RSA PRIVATE KEY-----")
+    # Then the value continued from the key is gone; the open block does not take the record with it
+    assert after_key == ["[REDACTED] java.nio.file.AccessDeniedException: s3a://acme/raw", record[1]]
+    assert after_begin == record == redact_record(record)
 
 
 def test_a_record_keeps_one_line_per_line_when_a_key_block_collapses() -> None:

@@ -1,6 +1,7 @@
 """Property: a secret of any family the redaction knows, planted anywhere in a failing log (its start, its
-end, across the 500-character cut, in the lines before the error, on a line of its stack), survives in no
-output of the analysis: evidence, extract, the uploaded file, the JSON and the terminal report."""
+end, across the 500-character cut, in the lines before the error, on the line after its key, on a line of
+its stack), survives in no output of the analysis: evidence, extract, the uploaded file, the JSON and the
+terminal report."""
 
 from __future__ import annotations
 
@@ -37,8 +38,12 @@ FAMILIES = st.one_of(
     _value(ALNUM, 16).map(lambda v: ("jdbc:postgresql://etl:", f"{v}@db:5432/x")),
     _value(ALNUM, 24).map(lambda v: ("", f"xoxb-1234567890-{v}")),
     _value(ALNUM, 36).map(lambda v: ("", f"ghp_{v}")),
+    # a password in prose (the mark's digit makes it no word of the sentence)
+    _value(ALNUM, 20).map(lambda v: ("password was ", v)),
+    _value(ALNUM, 20).map(lambda v: ("the secret key is ", v)),
+    _value(ALNUM, 20).map(lambda v: ("db password: ", v)),
 )
-PLACES = st.sampled_from(["start", "end", "across the cut", "line before", "stack line"])
+PLACES = st.sampled_from(["start", "end", "across the cut", "line before", "next line", "stack line"])
 
 
 def _log(carrier: str, secret: str, place: str, offset: int) -> list[str]:
@@ -54,6 +59,12 @@ def _log(carrier: str, secret: str, place: str, offset: int) -> list[str]:
         error = f"{ERROR} {'~' * padding} {planted} and more"
     elif place == "line before":
         before = f"26/11/20 02:00:00 INFO Client: connecting with {planted}"
+    elif place == "next line" and carrier.rstrip().endswith(("=", ":")) and "://" not in carrier:
+        # The key ends the line before; its value starts the next, before the error text.
+        key_line = f"26/11/20 02:00:00 INFO Client: connecting with {carrier.rstrip()}"
+        return [key_line, f"{secret} was refused", error, stack, "\tat com.acme.Main.main(Main.scala:2)"]
+    elif place == "next line":  # no key (a token, a URL, prose): the next line holds it whole
+        before = f"{planted} was refused"
     else:
         stack = f"\tat com.acme.Job.run(Job.scala:1) {planted}"
     return [before, error, stack, "\tat com.acme.Main.main(Main.scala:2)"]

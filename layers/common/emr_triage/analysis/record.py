@@ -36,7 +36,7 @@ def clip(text: str, limit: int) -> str:
     return text[:limit]
 
 
-def redact_record(lines: list[str]) -> list[str]:
+def redact_record(lines: list[str], previous: str | None = None) -> list[str]:
     """Redact ``lines`` as one text (a key block, a value continued on the next line go whole), one output
     line per input line.
 
@@ -44,6 +44,10 @@ def redact_record(lines: list[str]) -> list[str]:
     ----------
     lines:
         The lines of one record, each bounded (:func:`bound_line`), none cut for display yet.
+    previous:
+        The line just before the record, when it is redacted apart (the lines before a match are one record,
+        the match and its stack another): a key ending it (``--conf ...secret.key=``, ``password:``) has its
+        value on the record's first line, which is redacted with it in view. It is not returned.
 
     Returns
     -------
@@ -53,6 +57,17 @@ def redact_record(lines: list[str]) -> list[str]:
     """
     if not lines:
         return []
+    redacted = _redact_aligned(lines)
+    if previous is not None:
+        # Only the first line can hold a value continued from the line before; a block that the line before
+        # opens (a BEGIN with no END in view) would swallow it, and is kept out of it.
+        first = _redact_aligned([previous, lines[0]])[1]
+        if first != _FILLER:
+            redacted[0] = first
+    return redacted
+
+
+def _redact_aligned(lines: list[str]) -> list[str]:
     redacted = redact("\n".join(lines)).split("\n")
     if len(redacted) == len(lines):
         return redacted

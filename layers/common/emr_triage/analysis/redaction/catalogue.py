@@ -54,6 +54,16 @@ class KeyValueWords:
     directory_names: frozenset[str]
     redacted_examples: tuple[tuple[str, str], ...]
     kept_examples: tuple[str, ...]
+    prose: ProseWords
+
+
+@dataclass(frozen=True)
+class ProseWords:
+    """The data of the prose reader (``password was Hunter2!x``; see ``keywords.py``)."""
+
+    words: tuple[str, ...]  # key words that stand alone in a sentence, before a verb
+    after_space: frozenset[str]  # ... those whose value may also follow a bare space ("pwd Xy9!kk2")
+    verbs: tuple[str, ...]  # between the key word and its value ("is", "was", "set to")
 
 
 @dataclass(frozen=True)
@@ -135,9 +145,13 @@ def _form(raw: Any, index: int) -> SecretForm:
     form_id = raw["id"]
     if not raw.get("source"):
         raise SecretCatalogueError(f"secret form {form_id!r}: needs a 'source' (where the shape comes from)")
-    keywords = raw.get("keywords") or []
-    if not keywords or not all(isinstance(k, str) and k == k.lower() and k for k in keywords):
-        raise SecretCatalogueError(f"secret form {form_id!r}: 'keywords' must be a list of lowercase literals")
+    # An empty list is allowed when written out: the form then runs on every text (a shape with no literal,
+    # such as a private key's body line).
+    keywords = raw.get("keywords")
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k == k.lower() and k for k in keywords):
+        raise SecretCatalogueError(
+            f"secret form {form_id!r}: 'keywords' must be a list of lowercase literals ([] to run on every text)"
+        )
     block = raw.get("kind") == "block"
     pattern = _compile(form_id, "begin" if block else "pattern", raw.get("begin" if block else "pattern"))
     end = _compile(form_id, "end", raw.get("end")) if block else None
@@ -175,7 +189,20 @@ def _key_value(raw: Any) -> KeyValueWords:
         directory_names=frozenset(str(name) for name in raw.get("directory_names") or ()),
         redacted_examples=redacted,
         kept_examples=kept,
+        prose=_prose(raw.get("prose")),
     )
+
+
+def _prose(raw: Any) -> ProseWords:
+    if raw is None:  # a catalogue without a prose reader
+        return ProseWords(words=(), after_space=frozenset(), verbs=())
+    if not isinstance(raw, dict) or not raw.get("words") or not raw.get("verbs"):
+        raise SecretCatalogueError("secrets catalogue: 'key_value.prose' needs 'words' and 'verbs'")
+    words = tuple(str(word).lower() for word in raw["words"])
+    after_space = frozenset(str(word).lower() for word in raw.get("after_space") or ())
+    if not after_space <= set(words):
+        raise SecretCatalogueError("secrets catalogue: every 'key_value.prose.after_space' word must be in its 'words'")
+    return ProseWords(words=words, after_space=after_space, verbs=tuple(str(verb).lower() for verb in raw["verbs"]))
 
 
 def parse_catalogue(text: str, origin: str = "secrets.yaml") -> SecretCatalogue:

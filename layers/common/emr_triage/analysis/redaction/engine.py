@@ -1,4 +1,5 @@
-"""Apply the secrets catalogue to a text: blocks first, then token and URL shapes, then key/value pairs."""
+"""Apply the secrets catalogue to a text: blocks first, then key body lines, token and URL shapes, then
+key/value pairs, then passwords in prose."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from collections.abc import Callable
 
 from emr_triage.analysis.redaction.catalogue import SecretCatalogue, SecretForm, load_catalogue
-from emr_triage.analysis.redaction.keywords import redact_key_values
+from emr_triage.analysis.redaction.keywords import redact_key_values, redact_prose
 
 
 def _redact_blocks(text: str, form: SecretForm) -> str:
@@ -48,9 +49,10 @@ def _replacer(form: SecretForm) -> Callable[[re.Match[str]], str]:
 
 def apply_form(text: str, form: SecretForm, lowered: str | None = None) -> str:
     """Redact one form's matches in ``text`` (its keywords are checked against ``lowered`` when given)."""
-    haystack = text.lower() if lowered is None else lowered
-    if not any(keyword in haystack for keyword in form.keywords):
-        return text
+    if form.keywords:
+        haystack = text.lower() if lowered is None else lowered
+        if not any(keyword in haystack for keyword in form.keywords):
+            return text
     if form.is_block:
         return _redact_blocks(text, form)
     return form.pattern.sub(_replacer(form), text)
@@ -60,10 +62,12 @@ def redact_with(text: str, catalogue: SecretCatalogue) -> str:
     """Redact ``text`` with the given catalogue (tests pass their own; :func:`redact` the shipped one)."""
     if not text:
         return text
-    lowered = text.lower()
+    original, lowered = text, text.lower()
     for form in catalogue.forms:
         text = apply_form(text, form, lowered)
-    return redact_key_values(text, catalogue.key_value)
+    text = redact_key_values(text, catalogue.key_value)
+    # (Most texts come through unchanged, the very object: their lowercase is the one already made.)
+    return redact_prose(text, catalogue.key_value, lowered if text is original else None)
 
 
 def redact(text: str) -> str:
@@ -78,9 +82,11 @@ def redact(text: str) -> str:
     Returns
     -------
     str
-        The same text with private key blocks, credentials in URLs and connection strings, well-known token
-        shapes (AWS, GitHub, GitLab, Slack, Databricks, Stripe, SendGrid, Twilio, Google, OpenAI, npm,
-        PyPI, Datadog, JWT, Azure storage keys) and every value next to a password-like key removed.
+        The same text with private key blocks (and their body lines when the BEGIN line is not in it),
+        credentials in URLs and connection strings, well-known token shapes (AWS, GitHub, GitLab, Slack,
+        Databricks, Stripe, SendGrid, Twilio, Google, OpenAI, npm, PyPI, Datadog, JWT, Azure storage keys),
+        every value next to a password-like key (or on the line after it) and passwords written in a
+        sentence removed.
     """
     return redact_with(text, load_catalogue())
 

@@ -10,7 +10,12 @@
    (``set k v``, ``--k v``, an environment dump ``KEY<two spaces or a tab>value``).
 4. The value is read: quoted with backslash escapes, ``\\"``-quoted (JSON in a string), ``%22``-quoted, an
    XML text up to ``<``, or bare up to whitespace or the next ``;name=`` / ``&name=`` / ``,name=`` pair (so
-   a ``;`` ``,`` ``&`` ``)`` ``}`` inside the value does not leave its tail behind).
+   a ``;`` ``,`` ``&`` ``)`` ``}`` inside the value does not leave its tail behind). A key that ends its
+   line with ``=`` or ``:`` takes its value from the start of the next line, unless that line is a log
+   record, a stack frame or a name of its own.
+
+A second, narrower reader takes a password written in a sentence (:func:`redact_prose`: ``password was
+Hunter2!x``), where there is no key syntax at all.
 
 Every step reads a bounded stretch of text from where the previous one stopped, and the scan resumes after
 the value: the work is linear in the text's length.
@@ -33,9 +38,16 @@ _SEPARATOR = re.compile(
     r"|(?P<comma>[ \t]{0,4},[ \t]{0,4})"
     r"|(?P<space>[ \t]{1,20})"
 )
-# A value continued on the next, indented line (an exception message ending in "password=", its value on
-# the stack's next line).
-_CONTINUATION = re.compile(r"\r?\n[ \t]{1,40}(?=[^\s-])")
+# A value on the next line, when the key line ends with its separator: an exception message ending in
+# "password=" with the value on the stack's next line, a command echoed as "--conf ...secret.key=" with the
+# value printed below it, a prompt's "password:".
+_NEXT_LINE = re.compile(r"\r?\n[ \t]{0,40}(?=[^\s-])")
+# ... unless that line is a log record of its own, a stack frame, or starts with a name of its own ("username:",
+# "java.sql.SQLException:"): then the key had no value.
+_NOT_A_VALUE_LINE = re.compile(
+    r"\d{2,4}[-/.]\d\d[-/.]\d\d[ T]\d\d:\d\d|\[\d{4}-\d\d-\d\d|(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)[ :\]]"
+    r"|at [\w$]|Caused by:|Traceback |File \"|\.\.\. \d|[^\s]{1,200}:(?:\s|$)"
+)
 _QUOTED = {
     # backslash escapes, and SQL's doubled quote ('it''s')
     '"': re.compile(r'"(?:[^"\\\n]|\\.|""){0,4096}"'),
@@ -72,7 +84,7 @@ def _is_word(text: str, start: int, end: int, short: bool) -> bool:
         after = text[end + 1 : end + 2]
     if after.islower():
         return False
-    if short and start > 0:
+    if short and start > 0 and not (start == 2 and text.startswith("-D")):  # a JVM property: -Dpwd=
         before = text[start - 1]
         if before.isalpha() and not (before.islower() and text[start].isupper()):
             return False
@@ -249,7 +261,7 @@ def _value_after(text: str, name_start: int, name_end: int, name: str, hit_end: 
         op = sep["op"]
         if op == ":":
             after = text[sep.end("op") : sep.end("op") + 1]
-            if after not in (" ", "\t", '"', "'", "\\"):
+            if after not in (" ", "\t", '"', "'", "\\", "\n", "\r"):
                 return None
             if not quoted and (_logger_or_error_code(name, hit_end) or _after_log_level(text, name_start)):
                 return None
@@ -263,8 +275,138 @@ def _value_after(text: str, name_start: int, name_end: int, name: str, hit_end: 
         env_dump = bool(_ENV_NAME.fullmatch(name)) and (len(gap) >= 2 or "\t" in gap)
         if not (option or set_command or env_dump) or text[v : v + 1] in ("-", "\n", ""):
             return None
-    if sep["op"] and sep["op"] != ":" and (continued := _CONTINUATION.match(text, v)):
+    if sep["op"] and (continued := _NEXT_LINE.match(text, v)) and not _NOT_A_VALUE_LINE.match(text, continued.end()):
         v = continued.end()
-    if v >= len(text) or text[v] == "\n":
+    if v >= len(text) or text[v] in "\r\n":
         return None
     return _read_value(text, v, sep)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Prose: "password was Hunter2!xyz", "the secret is s3cr3tP@ss", "pwd Xy9!kk2"
+# ------------------------------------------------------------------------------------------------------------
+# A key word inside a name is no word of a sentence: keyStorePassword, PasswordAuthentication, DB_PASSWORD,
+# --password-file, fs.s3a.secret, /etc/passwd, $PASSWORD, user@password.
+_IN_A_NAME = re.compile(r"[\w.\-/$@]")
+_PROSE_QUOTES = {'"': '"', "'": "'", "`": "`", "\u2018": "\u2019", "\u201c": "\u201d"}
+_PROSE_BARE = re.compile(r"[^\s]{1,256}")
+# A word of a sentence, however capitalised or hyphenated: "incorrect", "YES", "Invalid", "auto-generated".
+_PROSE_WORD = re.compile(r"[^\W\d_]{1,64}(?:['\u2019-][^\W\d_]{1,64}){0,8}")
+_PROSE_OPEN = "([{"
+_PROSE_CLOSE = ".,;:)]}\"'`\u2019\u201d"  # sentence punctuation after a value, left in place
+_PROSE_TRAIL = _PROSE_CLOSE + "!?"  # ... and what is ignored when telling a word from a secret
+# Where a secret is kept, not the secret: a path, an ARN, a URL (a password inside one has its own form).
+_PROSE_PLACES = ("/", "~/", "./", "arn:")
+
+
+@lru_cache(maxsize=8)
+def _prose_trigger(words: tuple[str, ...], verbs: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
+    # A key word, a blank, and a verb ("is", "was", "set to", with an optional ':' after it), then the value.
+    # (That the word stands alone is checked on the character before it: a look-behind here would run at
+    # every position of the text, three times slower.)
+    def alternation(phrases: tuple[str, ...]) -> str:
+        ordered = sorted(phrases, key=len, reverse=True)
+        return "|".join(r"[ \t]{1,4}".join(map(re.escape, phrase.split())) for phrase in ordered)
+
+    expression = (
+        rf"(?P<key>{alternation(words)})[ \t]{{1,4}}"
+        rf"(?:(?P<verb>{alternation(verbs)})(?:[ \t]{{0,4}}[:=])?[ \t]{{1,4}})?(?=\S)"
+    )
+    return re.compile(expression, re.I if ignore_case else 0)
+
+
+def redact_prose(text: str, words: KeyValueWords, lowered: str | None = None) -> str:
+    """Replace a password written in a sentence (``password was Hunter2!x``) with ``[REDACTED]``.
+
+    A key word of ``prose.words`` standing alone, then a verb (``is``, ``was``, ``of``, ``set to``) or, for the
+    password words of ``prose.after_space``, a bare blank, then the value. The value must look like a secret
+    and not like the sentence going on: a quoted value always does; a bare one when it is not a word of
+    letters (``incorrect``, ``YES``, ``auto-generated``), a count of under four digits, a placeholder, a
+    reference, a path, an ARN or a URL. So ``password authentication failed``, ``the password is
+    incorrect`` and ``password of 8 characters`` read as before. ``lowered`` is ``text.lower()`` when the
+    caller has it.
+    """
+    prose = words.prose
+    if not prose.words:
+        return text
+    lowered = text.lower() if lowered is None else lowered
+    same_length = len(lowered) == len(text)
+    trigger = _prose_trigger(prose.words, prose.verbs, not same_length)
+    pieces: list[str] = []
+    cursor = 0
+    for hit in _prose_hits(trigger, lowered if same_length else text, _first_words(prose.words), same_length):
+        if hit.start() < cursor or (hit.start() > 0 and _IN_A_NAME.match(text, hit.start() - 1)):
+            continue
+        if hit["verb"] is None and " ".join(hit["key"].lower().split()) not in prose.after_space:
+            continue
+        found = _prose_value(text, hit.end(), words)
+        if found is None:
+            continue
+        start, end = found
+        pieces.append(text[cursor:start])
+        pieces.append(MARK)
+        cursor = end
+    if not pieces:
+        return text
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=8)
+def _first_words(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The fewest literals every key word starts with ("pass" for password, passwd, passphrase, pass phrase)."""
+    firsts = sorted({word.split()[0] for word in words}, key=len)
+    kept: list[str] = []
+    for first in firsts:
+        if not any(first.startswith(shorter) for shorter in kept):
+            kept.append(first)
+    return tuple(kept)
+
+
+def _prose_hits(trigger: re.Pattern[str], haystack: str, firsts: tuple[str, ...], lowered: bool) -> list[re.Match[str]]:
+    # The key words are found with str.find, and the trigger tried only there: five times faster than its
+    # search, which tries every position that starts with one of their first letters.
+    if not lowered:  # case-insensitive positions are the pattern's to find
+        return list(trigger.finditer(haystack))
+    starts: set[int] = set()
+    for first in firsts:
+        at = haystack.find(first)
+        while at >= 0:
+            starts.add(at)
+            at = haystack.find(first, at + 1)
+    return [hit for start in sorted(starts) if (hit := trigger.match(haystack, start))]
+
+
+def _prose_value(text: str, v: int, words: KeyValueWords) -> tuple[int, int] | None:
+    """The span of the secret at ``v``, or None when what follows the key word is not one."""
+    closer = _PROSE_QUOTES.get(text[v])
+    if closer:
+        end = text.find(closer, v + 1, v + 258)
+        if end > v + 1 and "\n" not in text[v + 1 : end]:
+            content = text[v + 1 : end]
+            return None if _prose_placeholder(content, words) else (v + 1, end)
+        v += 1  # an unclosed quote: the value is what follows it
+    match = _PROSE_BARE.match(text, v)
+    if match is None:
+        return None
+    raw = match.group(0)
+    if _REFERENCE.match(raw):
+        return None
+    start = v + len(raw) - len(raw.lstrip(_PROSE_OPEN))
+    value = raw.lstrip(_PROSE_OPEN).rstrip(_PROSE_CLOSE)
+    bare = value.rstrip(_PROSE_TRAIL)
+    if _prose_placeholder(bare, words) or _PROSE_WORD.fullmatch(bare) or (bare.isdigit() and len(bare) < 4):
+        return None
+    if bare.lower().startswith(_PROSE_PLACES) or "://" in bare:
+        return None
+    return start, start + len(value)
+
+
+def _prose_placeholder(content: str, words: KeyValueWords) -> bool:
+    bare = content.strip()
+    return (
+        not any(c.isalnum() for c in bare)
+        or bare.lower() in words.placeholders
+        or bare.startswith("[REDACTED")
+        or bool(_REFERENCE.match(bare))
+    )
