@@ -153,7 +153,8 @@ def replay_counted(folder: Path = DEMO) -> ScenarioCost:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from emr_triage.aws.incident_store import INCIDENT_SK
-    from emr_triage.local.replay import LocalStack, collect_items
+    from emr_triage.local.items import collect_items
+    from emr_triage.local.replay import LocalStack
 
     items = collect_items([folder])
     scenario = items[0].scenario

@@ -13,7 +13,8 @@ import yaml
 from tests.fakes.slack_api import FakeSlack, FakeSlackServer
 
 from emr_triage import runtime
-from emr_triage.local.replay import LocalStack, ReplayItem
+from emr_triage.local.items import ReplayItem
+from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +39,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
 @pytest.fixture(autouse=True)
 def _embedded_state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The replay command keeps the embedded incidents for `incidents`; tests keep them out of the checkout.
-    from emr_triage.local import replay as replay_module
+    from emr_triage.local import embedded_state
 
-    monkeypatch.setattr(replay_module, "EMBEDDED_STATE", tmp_path / "embedded-incidents.json")
+    monkeypatch.setattr(embedded_state, "EMBEDDED_STATE", tmp_path / "embedded-incidents.json")
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN, load_event, sl
 
 from emr_triage.aws import clients
 from emr_triage.aws.incident_store import DynamoIncidentRepository, from_item
-from emr_triage.local.replay import EMBEDDED_FOLLOW_UP_QUEUE, EMBEDDED_TABLE, Invocation, LocalStack, ReplayItem
+from emr_triage.local.items import Invocation, ReplayItem
+from emr_triage.local.replay import EMBEDDED_FOLLOW_UP_QUEUE, EMBEDDED_TABLE, LocalStack
 from emr_triage.local.scenario import load_scenario
 from emr_triage.models.incident import Incident, TimelineEntry
 from emr_triage.slack.notifier import SlackWebNotifier

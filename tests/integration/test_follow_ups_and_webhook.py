@@ -52,7 +52,7 @@ def test_webhook_outage_is_retried_by_the_next_delivery_and_posts_once(slack: Fa
 
 
 def stack_item(folder: Path, name: str):  # type: ignore[no-untyped-def]
-    from emr_triage.local.replay import ReplayItem
+    from emr_triage.local.items import ReplayItem
 
     return ReplayItem(path=folder / name, event=json.loads((folder / name).read_text()))
 

@@ -15,7 +15,8 @@ from botocore.client import BaseClient
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN
 
-from emr_triage.local.replay import LocalStack, ReplayItem
+from emr_triage.local.items import ReplayItem
+from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import load_scenario
 from emr_triage.local.template import load_template, render
 

@@ -13,7 +13,8 @@ from tests.integration.conftest import EVENTS, ROOT, slack_env
 
 from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.cli import main
-from emr_triage.local.replay import LocalStack, collect_items
+from emr_triage.local.items import collect_items
+from emr_triage.local.replay import LocalStack
 
 SCENARIOS = EVENTS / "scenarios"
 

@@ -19,7 +19,8 @@ from tests.unit.test_block_kit import message_problems
 
 from emr_triage.alerts.routing import CHANNEL_TAG
 from emr_triage.aws.incident_store import DynamoIncidentRepository
-from emr_triage.local.replay import EventReport, LocalStack, collect_items
+from emr_triage.local.items import EventReport, collect_items
+from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import Scenario
 from emr_triage.models.incident import Incident
 

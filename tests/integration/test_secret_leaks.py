@@ -15,7 +15,8 @@ import pytest
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import ROOT, load_event, slack_env, step_event, write_scenario
 
-from emr_triage.local.replay import LocalStack, ReplayItem
+from emr_triage.local.items import ReplayItem
+from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import load_scenario
 
 AWS_KEY, AWS_SECRET = "AKIAQ7PLANTED4EXAMPL", "pLaNtEdSeCrEt/K7MDENG/bPxRfiCYPLANTEDKEY"

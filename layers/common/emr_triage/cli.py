@@ -84,15 +84,10 @@ def _quiet_powertools(verbose: bool) -> dict[str, str]:
 
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from emr_triage.local.embedded_state import save_embedded_state
+    from emr_triage.local.items import ReplayItem, collect_items, validate_item
     from emr_triage.local.output import print_event_report, print_incident
-    from emr_triage.local.replay import (
-        LocalStack,
-        ReplayItem,
-        collect_items,
-        save_embedded_state,
-        slack_environment,
-        validate_item,
-    )
+    from emr_triage.local.replay import LocalStack, slack_environment
 
     root = _project_root(args.project)
     quiet = _quiet_powertools(args.verbose)
@@ -181,7 +176,7 @@ def _since(value: str | None) -> datetime | None:
 def _incident_table(args: argparse.Namespace, root: Path) -> Iterator[str]:
     """The incidents table: the deployed stack's (--aws) or the last embedded replay's."""
     if not args.aws:
-        from emr_triage.local.replay import embedded_incidents
+        from emr_triage.local.embedded_state import embedded_incidents
 
         with embedded_incidents(root) as table:
             yield table

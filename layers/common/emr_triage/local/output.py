@@ -15,7 +15,7 @@ from emr_triage.terminal import json_text, terminal_writer
 from emr_triage.terminal import style as style
 
 if TYPE_CHECKING:
-    from emr_triage.local.replay import EventReport
+    from emr_triage.local.items import EventReport
     from emr_triage.models.incident import Incident
 
 WIDTH = 100

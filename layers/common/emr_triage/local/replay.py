@@ -22,11 +22,9 @@ from types import ModuleType
 from typing import Any, Literal
 
 from emr_triage.exceptions import ScenarioError, TemplateError
+from emr_triage.local.items import EventReport, Invocation, ReplayItem
 from emr_triage.local.scenario import (
     Scenario,
-    check_event_refers_to_scenario,
-    load_scenario,
-    read_event_file,
     seed,
 )
 from emr_triage.local.template import (
@@ -37,9 +35,8 @@ from emr_triage.local.template import (
     matching_rules,
     parameter_defaults,
 )
-from emr_triage.models.events import describe_event, parse_event
+from emr_triage.models.events import describe_event
 from emr_triage.models.incident import Incident
-from emr_triage.slack.notifier import SentMessage
 
 Mode = Literal["embedded", "aws"]
 EMBEDDED_TABLE = "emr-triage-incidents"
@@ -48,48 +45,12 @@ EMBEDDED_FOLLOW_UP_QUEUE = "emr-triage-follow-ups"
 # Follow-ups (log checks) a replay runs at most, so a bug that keeps rescheduling cannot loop forever.
 MAX_FOLLOW_UP_ROUNDS = 20
 EMBEDDED_STACK = "emr-triage-local"
-_FAKE_CREDENTIALS = {
+FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_SECURITY_TOKEN": "testing",
 }
-
-
-@dataclass
-class ReplayItem:
-    """One saved event to replay, with the scenario it belongs to (if any)."""
-
-    path: Path
-    event: Any
-    scenario: Scenario | None = None
-    folder: Path | None = None
-    expect_action: str | None = None
-    expect_category: str | None = None
-
-
-@dataclass
-class Invocation:
-    function: str
-    rule: str
-    outcome: dict[str, Any] | None = None
-    error: str | None = None
-    output: str = ""
-
-
-@dataclass
-class EventReport:
-    item: ReplayItem
-    label: str
-    invocations: list[Invocation] = field(default_factory=list)
-    not_delivered: str | None = None
-    slack: list[SentMessage] = field(default_factory=list)
-    expectation_failure: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        rejected = any(i.outcome and i.outcome.get("action") == "rejected" for i in self.invocations)
-        return rejected or any(i.error for i in self.invocations) or self.expectation_failure is not None
 
 
 @dataclass
@@ -119,73 +80,6 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
-
-
-def collect_items(paths: list[Path]) -> list[ReplayItem]:
-    """Expand replay arguments: a scenario folder gives its events in order; a file is one event
-    (using the scenario of its folder, if that folder has a scenario.yaml).
-
-    Raises
-    ------
-    ScenarioError
-        A path that does not exist, is not JSON, or a scenario that is incomplete.
-    """
-    items: list[ReplayItem] = []
-    for path in paths:
-        if path.is_dir():
-            scenario = load_scenario(path)
-            if not scenario.events:
-                raise ScenarioError(f"{path}/scenario.yaml lists no events to replay")
-            for entry in scenario.events:
-                file = path / entry.file
-                items.append(
-                    ReplayItem(
-                        path=file,
-                        event=read_event_file(file),
-                        scenario=scenario,
-                        folder=path,
-                        expect_action=entry.expect.action if entry.expect else None,
-                        expect_category=entry.expect.category if entry.expect else None,
-                    )
-                )
-        elif path.is_file():
-            folder = path.parent
-            owner = load_scenario(folder) if (folder / "scenario.yaml").is_file() else None
-            expect = None
-            if owner is not None:
-                expect = next((e.expect for e in owner.events if (folder / e.file).resolve() == path.resolve()), None)
-            items.append(
-                ReplayItem(
-                    path=path,
-                    event=read_event_file(path),
-                    scenario=owner,
-                    folder=folder if owner else None,
-                    expect_action=expect.action if expect else None,
-                    expect_category=expect.category if expect else None,
-                )
-            )
-        else:
-            raise ScenarioError(f"{path}: no such file or folder")
-    return items
-
-
-def validate_item(item: ReplayItem) -> None:
-    """Reject, before anything runs, an event that is not an event we handle, or that refers to AWS
-    state its scenario does not define. (A *malformed* event of a known type is left to the handler,
-    which must reject it the way it would in Lambda.)"""
-    from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
-
-    event = item.event
-    if not isinstance(event, dict) or "detail-type" not in event or "source" not in event:
-        raise ScenarioError(f"{item.path}: not an EventBridge event (no 'source'/'detail-type')")
-    try:
-        parse_event(event)
-    except UnknownEventTypeError as exc:
-        raise ScenarioError(f"{item.path}: {exc}") from exc
-    except InvalidEventError:
-        pass
-    if item.scenario is not None:
-        check_event_refers_to_scenario(event, item.scenario, str(item.path))
 
 
 _DYNAMODB_LOCK = threading.RLock()
@@ -291,7 +185,7 @@ class LocalStack:
 
         base = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
         if self.mode == "embedded":
-            base.update(_FAKE_CREDENTIALS)
+            base.update(FAKE_CREDENTIALS)
             base["MOTO_ACCOUNT_ID"] = self.account
         self._env = environment(base)
         self._env.__enter__()
@@ -583,61 +477,3 @@ class LocalStack:
         url = sqs.get_queue_url(QueueName=EMBEDDED_QUEUE)["QueueUrl"]
         response = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         return [json.loads(m["Body"]) for m in response.get("Messages", [])]
-
-
-EMBEDDED_STATE = Path(".emr-triage") / "embedded-incidents.json"
-
-
-def save_embedded_state(root: Path, items: list[dict[str, Any]]) -> Path:
-    """Keep the embedded table's items after a replay (moto lives in the process), for ``emr-triage
-    incidents`` to read. Overwritten by each replay."""
-    import json
-
-    path = root / EMBEDDED_STATE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"items": items}), "utf-8")
-    return path
-
-
-@contextmanager
-def embedded_incidents(root: Path) -> Iterator[str]:
-    """The incidents the last embedded replay recorded, in a fresh embedded table built from template.yaml's
-    definition (so ``incidents`` reads them through the same repository code as a deployed table); yields
-    the table name.
-
-    Raises
-    ------
-    ScenarioError
-        No replay has saved any incidents here yet.
-    """
-    import json
-
-    import boto3
-    from moto import mock_aws
-
-    path = root / EMBEDDED_STATE
-    if not path.is_file():
-        raise ScenarioError(
-            f"no incidents recorded on the embedded AWS yet ({path} does not exist): run `emr-triage replay "
-            "events/scenarios/...` first, or use --aws for a deployed stack"
-        )
-    items = json.loads(path.read_text("utf-8")).get("items", [])
-    table = load_template(root / "template.yaml")["Resources"]["IncidentsTable"]["Properties"]
-    with environment({**_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}), mock_aws():
-        from emr_triage.aws.clients import reset_clients
-
-        reset_clients()
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=EMBEDDED_TABLE,
-            AttributeDefinitions=table["AttributeDefinitions"],
-            KeySchema=table["KeySchema"],
-            GlobalSecondaryIndexes=table.get("GlobalSecondaryIndexes", []),
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for item in items:
-            dynamodb.put_item(TableName=EMBEDDED_TABLE, Item=item)
-        try:
-            yield EMBEDDED_TABLE
-        finally:
-            reset_clients()
