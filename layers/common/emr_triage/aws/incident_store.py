@@ -15,7 +15,10 @@ Every write is conditional: ``create`` only if the incident does not exist (natu
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import clients
 from emr_triage.exceptions import AwsAccessError, TransientError, too_large
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome
+from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome
 from emr_triage.ports import Mutation
 
 if TYPE_CHECKING:
@@ -35,6 +38,9 @@ GSI2 = "gsi2"
 # A signature seen more often than this within the retention is counted as "at least" this.
 MAX_SIGNATURE_ITEMS = 2000
 _UPDATE_ATTEMPTS = 8
+# After a version conflict, wait a random time up to this many seconds times 2**(attempt - 1) (full
+# jitter, capped at 1 s): concurrent writers of one incident then spread out instead of colliding again.
+_BACK_OFF_SECONDS = 0.02
 MAX_INFRA_TEXT = 2_000
 # The capacity and instance events one incident is checked against (the newest in its window).
 MAX_INFRA_EVENTS = 100
@@ -147,10 +153,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
-RecordT = TypeVar("RecordT", JobRun, InfraEvent)
+RecordT = TypeVar("RecordT", JobRun, InfraEvent, RecordedLog)
+# A recorded log's item is kept well under DynamoDB's 400 KB: its evidence is cut first.
+RECORDED_LOG_BUDGET_BYTES = 100_000
 
 
-def _record_item(record: JobRun | InfraEvent, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
+def _back_off(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(1.0, _BACK_OFF_SECONDS * 2 ** (attempt - 1))))  # noqa: S311 - jitter, not a secret
+
+
+def recorded_log_key(source: str, etag: str | None) -> str:
+    digest = hashlib.sha256(f"{source}\n{etag or ''}".encode()).hexdigest()[:24]
+    return f"LOG#{digest}"
+
+
+def _bounded(log: RecordedLog) -> RecordedLog:
+    """The log with its findings' evidence cut until its item fits RECORDED_LOG_BUDGET_BYTES."""
+    for lines in (None, 10, 3, 0):
+        if lines is not None:
+            log = log.model_copy(
+                update={"findings": [f.model_copy(update={"evidence": f.evidence[:lines]}) for f in log.findings]}
+            )
+        if _json_bytes(log.model_dump(mode="json")) <= RECORDED_LOG_BUDGET_BYTES:
+            return log
+    return log.model_copy(update={"findings": log.findings[:20]})
+
+
+def _record_item(record: JobRun | InfraEvent | RecordedLog, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
     """The item of a small record (a job's last run, a cluster's infrastructure event): its fields,
     redacted, under ``key``, expiring at ``expires_at``."""
     from boto3.dynamodb.types import TypeSerializer
@@ -234,15 +263,52 @@ class DynamoIncidentRepository:
         """Store a new incident; ``False`` if one with the same id exists (a duplicate event)."""
         return self._put(to_item(incident), ConditionExpression="attribute_not_exists(pk)")
 
-    def get(self, incident_id: str) -> Incident | None:
+    def _get_item(self, incident_id: str) -> dict[str, Any] | None:
         try:
             response = self.client.get_item(
                 TableName=self.table_name, Key=incident_key(incident_id), ConsistentRead=True
             )
         except Exception as exc:
             raise self._fail(exc, "GetItem") from exc
-        item = response.get("Item")
+        return response.get("Item")
+
+    def get(self, incident_id: str) -> Incident | None:
+        item = self._get_item(incident_id)
         return from_item(item) if item else None
+
+    def _write_changes(self, old: dict[str, Any], new: dict[str, Any], version: int) -> bool:
+        """Write what differs between two items of one incident (UpdateItem of the changed attributes,
+        the others untouched), if its stored version is still ``version``; False when it is not. A claim
+        or a recorded Slack ts then writes a few hundred bytes, not the whole 30 KB incident."""
+        from botocore.exceptions import ClientError
+
+        changed = {name: value for name, value in new.items() if name not in ("pk", "sk") and old.get(name) != value}
+        gone = [name for name in old if name not in new]
+        names = {f"#a{i}": name for i, name in enumerate([*changed, *gone])}
+        by_name = {name: alias for alias, name in names.items()}
+        expression = "SET " + ", ".join(f"{by_name[name]} = :v{i}" for i, name in enumerate(changed))
+        if gone:
+            expression += " REMOVE " + ", ".join(by_name[name] for name in gone)
+        values = {f":v{i}": value for i, value in enumerate(changed.values())}
+        values[":version"] = {"N": str(version)}
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key={"pk": new["pk"], "sk": new["sk"]},
+                UpdateExpression=expression,
+                ConditionExpression="#version = :version",
+                ExpressionAttributeNames={**names, "#version": "version"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if clients.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            if clients.error_code(exc) == "ValidationException" and "size" in str(exc).lower():
+                raise too_large(new["pk"]["S"].removeprefix("INCIDENT#")) from exc
+            raise self._fail(exc, "UpdateItem") from exc
+        except Exception as exc:
+            raise self._fail(exc, "UpdateItem") from exc
+        return True
 
     def update(self, incident_id: str, mutate: Mutation) -> Incident | None:
         """Apply ``mutate`` to the stored incident and write it back if nobody changed it meanwhile.
@@ -257,21 +323,19 @@ class DynamoIncidentRepository:
             The stored incident after the update (unchanged if ``mutate`` returned None), or None if
             there is no such incident.
         """
-        for _ in range(_UPDATE_ATTEMPTS):
-            current = self.get(incident_id)
-            if current is None:
+        for attempt in range(_UPDATE_ATTEMPTS):
+            if attempt:
+                _back_off(attempt)
+            stored = self._get_item(incident_id)
+            if stored is None:
                 return None
+            current = from_item(stored)
             changed = mutate(current.model_copy(deep=True))
             if changed is None:
                 return current
             changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
             body = storable(changed)
-            if self._put(
-                to_item(changed, body),
-                ConditionExpression="#version = :version",
-                ExpressionAttributeNames={"#version": "version"},
-                ExpressionAttributeValues={":version": {"N": str(current.version)}},
-            ):
+            if self._write_changes(stored, to_item(changed, body), current.version):
                 return Incident.model_validate(body)
         raise TransientError(
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"
@@ -428,6 +492,24 @@ class DynamoIncidentRepository:
             most=MAX_INFRA_EVENTS,
         )
         return [_record_from_item(item, InfraEvent) for item in reversed(items)]
+
+    def record_log(self, incident_id: str, log: RecordedLog, expires_at: int) -> bool:
+        """Keep a log's findings as its own item under the incident (``sk = LOG#<digest of source and
+        etag>``), written once: concurrent logs write different items, and a redelivered one is refused."""
+        key = incident_key(incident_id)
+        key["sk"] = {"S": recorded_log_key(log.read.source, log.read.etag)}
+        return self._put(_record_item(_bounded(log), key, expires_at), ConditionExpression="attribute_not_exists(sk)")
+
+    def recorded_logs(self, incident_id: str) -> list[RecordedLog]:
+        items = self._query_pages(
+            {
+                "TableName": self.table_name,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :log)",
+                "ExpressionAttributeValues": {":pk": incident_key(incident_id)["pk"], ":log": {"S": "LOG#"}},
+                "ConsistentRead": True,
+            }
+        )
+        return [_record_from_item(item, RecordedLog) for item in items]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         """The job's latest run with this outcome, if one is remembered."""
