@@ -211,7 +211,8 @@ def concurrently(change: Callable[[Incident], Incident]) -> Answer:
     """Another invocation changes the incident between this one's read and its versioned write."""
 
     def answer(request: AWSPreparedRequest, moto: Callable[[], AWSResponse]) -> AWSResponse:
-        incident_id = _json(request)["Item"]["incident_id"]["S"]
+        body = _json(request)  # the versioned write: an UpdateItem of the incident's changed attributes
+        incident_id = body["Key"]["pk"]["S"].removeprefix("INCIDENT#")
         other = DynamoIncidentRepository(EMBEDDED_TABLE, client=boto3.client("dynamodb"))
         other.update(incident_id, change)
         return moto()
@@ -523,7 +524,7 @@ CASES = [
     Case("dynamodb-throttled-briefly", "DynamoDB throttles a write twice", "absorbed",
          aws_fault("dynamodb", "PutItem", THROTTLED, times=2), then=absorbed_in(3)),
     Case("dynamodb-throttled-persistently", "DynamoDB throttles every write after the incident's creation",
-         "retried", aws_fault("dynamodb", "PutItem", THROTTLED, skip=1), fails_with="TransientError",
+         "retried", aws_fault("dynamodb", "UpdateItem", THROTTLED), fails_with="TransientError",
          then=created_then_throttled, after=posted_on_retry),
     Case("dynamodb-5xx-briefly", "DynamoDB answers 500 twice", "absorbed",
          aws_fault("dynamodb", "*", error(500, "InternalServerError"), times=2), then=absorbed_in(3)),
@@ -531,10 +532,10 @@ CASES = [
          aws_fault("dynamodb", "*", error(400, "ResourceNotFoundException", "Requested resource not found")),
          fails_with="AwsAccessError", then=table_named),
     Case("dynamodb-version-race", "Another invocation writes the incident between our read and write",
-         "absorbed", aws_fault("dynamodb", "PutItem", concurrently(add_cancelled_step), times=1,
+         "absorbed", aws_fault("dynamodb", "UpdateItem", concurrently(add_cancelled_step), times=1,
                                when=versioned_write), then=both_writes_kept),
     Case("dynamodb-version-race-persistent", "Other writers win the versioned write 8 times in a row",
-         "retried", aws_fault("dynamodb", "PutItem", concurrently(touch), when=versioned_write),
+         "retried", aws_fault("dynamodb", "UpdateItem", concurrently(touch), when=versioned_write),
          fails_with="TransientError", then=kept_changing, after=posted_on_retry),
     # S3
     Case("s3-log-deleted", "The log object is deleted before it is read (NoSuchKey)", "degraded",
