@@ -19,7 +19,10 @@ Machines are noisy, so every figure comes with a ratio against a baseline measur
   out of order, through the handlers on the embedded stack with 8 worker threads: incidents and Slack root
   messages against the generated ground truth (fails on a duplicate or a loss), events per second vs a
   bare moto PutItem loop, and the peak Slack post rate per channel. ``BENCH_LOAD_SCALE`` (default 1) runs
-  a fraction of it.
+  a fraction of it;
+- a fan-in run (``--only fanin``, ``fanin.py``): one failed application's 1,000 container logs landing
+  together, through LogArrivalFunction from 100 threads: logs analysed once, failed invocations,
+  conditional-write retries per log, vs the same logs analysed in one thread without AWS.
 
 Run one section alone with ``--only`` (repeatable): ``python tests/bench/run.py --only engine``.
 """
@@ -44,6 +47,7 @@ from typing import Any
 
 from bench_log import GIB, BenchLog, bench_log
 from dynamodb_cost import bench_dynamodb_cost
+from fanin import bench_fanin
 from load import run_load
 from real_log import real_log
 
@@ -447,7 +451,7 @@ def bench_load() -> None:
         raise SystemExit("the load run found duplicate alerts or lost incidents (see the FAIL line)")
 
 
-SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine", "real", "load")
+SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine", "real", "load", "fanin")
 
 
 def main() -> None:
@@ -507,6 +511,8 @@ def main() -> None:
         run("real", bench_real)
     if "load" in sections:
         run("load", bench_load)
+    if "fanin" in sections:
+        run("fanin", bench_fanin)
     if failed:
         raise SystemExit(f"bench sections failed: {', '.join(failed)}")
 

@@ -12,12 +12,12 @@ from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import incident_store as table
-from emr_triage.aws.incident_store import storable, to_item
+from emr_triage.aws.incident_store import _bounded, recorded_log_key, storable, to_item
 from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
+from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 
@@ -65,6 +65,7 @@ class MemoryRepository:
         self.items: dict[str, Incident] = {}
         self.runs: dict[tuple[str, str], JobRun] = {}
         self.infra: dict[tuple[str, str], InfraEvent] = {}
+        self.logs: dict[tuple[str, str], RecordedLog] = {}
         self.writes = 0
         # Versioned writes refused because the incident changed after it was read (then retried).
         self.conflicts = 0
@@ -155,6 +156,18 @@ class MemoryRepository:
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         return self.runs.get((job_key, outcome))
+
+    def record_log(self, incident_id: str, log: RecordedLog, expires_at: int) -> bool:
+        key = (incident_id, recorded_log_key(log.read.source, log.read.etag))
+        if key in self.logs:
+            return False
+        self.logs[key] = RecordedLog.model_validate(redact_strings(_bounded(log).model_dump(mode="json")))
+        self.writes += 1
+        return True
+
+    def recorded_logs(self, incident_id: str) -> list[RecordedLog]:
+        # The table's sort key order (LOG#<digest>), as a Query returns them.
+        return [log.model_copy(deep=True) for (owner, _), log in sorted(self.logs.items()) if owner == incident_id]
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
         # The table's group key (gsi1pk): an incident with a cluster is found by its cluster only.
@@ -266,8 +279,10 @@ class MemoryPacer:
     next_at: dict[str, float] = field(default_factory=dict)
     roots: dict[str, LastRoot] = field(default_factory=dict)
     taken: list[tuple[str, float]] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)  # channel names resolved to ids by a post
 
     def reserve(self, channel: str, now: float, max_wait: float | None = None) -> float | None:
+        channel = self.ids.get(channel, channel)
         slot, following = next_slot(now, self.next_at.get(channel), self.interval)
         if max_wait is not None and slot - now > max_wait:
             return None
@@ -275,11 +290,15 @@ class MemoryPacer:
         self.taken.append((channel, slot))
         return slot - now
 
-    def record_root(self, channel: str, incident_id: str, now: float) -> None:
-        self.roots[channel] = LastRoot(incident_id, now)
+    def record_root(self, channel: str, incident_id: str, now: float, channel_id: str | None = None) -> None:
+        if channel_id and channel_id != channel and channel not in self.ids:
+            self.ids[channel] = channel_id
+            if channel in self.next_at:  # the slots taken under the name carry over to the id
+                self.next_at[channel_id] = max(self.next_at[channel], self.next_at.get(channel_id, 0.0))
+        self.roots[channel_id or self.ids.get(channel, channel)] = LastRoot(incident_id, now)
 
     def last_root(self, channel: str) -> LastRoot | None:
-        return self.roots.get(channel)
+        return self.roots.get(self.ids.get(channel, channel))
 
 
 @dataclass

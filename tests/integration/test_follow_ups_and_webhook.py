@@ -103,7 +103,7 @@ def test_a_malformed_check_is_dead_lettered_and_a_failing_one_is_reported_for_re
     (dead,) = demo_stack.dead_letters()
     assert "incident_id" in dead["reason"]
     # And when DynamoDB fails under a check, only that message is reported back to SQS
-    from emr_triage.incidents import repository
+    from emr_triage.aws import incident_store as repository
 
     original = repository.DynamoIncidentRepository.get
 

@@ -36,7 +36,7 @@ from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.exceptions import IncidentTooLargeError, TransientError
 from emr_triage.local.replay import LocalStack
 from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, SlackRef, TimelineEntry
+from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, SlackRef, TimelineEntry
 from emr_triage.ports import IncidentRepository, PostPacer
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
@@ -533,3 +533,69 @@ def test_the_last_alert_is_remembered_without_disturbing_the_pace(pacer: PostPac
     assert last is not None and (last.incident_id, last.at) == ("j-1.s-2", NOW + 0.5)
     assert pacer.last_root("#other") is None
     assert pacer.reserve("#roots", NOW) == 1.0
+
+
+def test_a_channel_routed_by_name_is_paced_as_its_id_once_a_post_has_told_which_it_is(pacer: PostPacer) -> None:
+    # Given a root message posted to #alerts, which Slack answered as channel C0ALERTS
+    assert pacer.reserve("#alerts", NOW) == 0.0
+    pacer.record_root("#alerts", "j-1.s-1", NOW, "C0ALERTS")
+    # When its thread reply is paced by the id, and the next alert routed by the name
+    reply = pacer.reserve("C0ALERTS", NOW)
+    by_name = pacer.reserve("#alerts", NOW)
+    # Then they share one pace (Slack's limit is per channel, whatever it is called), and the channel's
+    # last alert is found by either
+    assert (reply, by_name) == (1.0, 2.0)
+    for name in ("#alerts", "C0ALERTS"):
+        last = pacer.last_root(name)
+        assert last is not None and last.incident_id == "j-1.s-1"
+    # And another name is not taken for it
+    assert pacer.reserve("#other", NOW) == 0.0
+
+
+# -- logs kept under an incident (RecordedLog) --------------------------------------------------------
+
+
+def _kept(number: int, *, evidence: int = 3, line_chars: int = 80) -> RecordedLog:
+    source = f"s3://acme-emr-logs/j-LONG/containers/application_1/container_{number:06d}/stderr.gz"
+    finding = _finding(number, evidence=evidence, line_chars=line_chars).model_copy(update={"source": source})
+    return RecordedLog(
+        read=LogRead(source=source, etag=f"etag-{number}", lines=40, bytes_read=4000),
+        at=T0 + timedelta(seconds=number),
+        findings=[finding],
+        exit_codes=[ExitCode(code=137, meaning="SIGKILL", source=source, line_no=7)],
+        application_ids=["application_1"],
+    )
+
+
+def test_a_log_is_kept_under_its_incident_once_and_every_kept_log_is_read_back(store: IncidentRepository) -> None:
+    # Given an incident and five logs kept under it (three pages of two), one of them offered twice
+    incident = _incident(1)
+    store.create(incident)
+    expires = incident.expires_at
+    assert [store.record_log(incident.incident_id, _kept(n), expires) for n in range(5)] == [True] * 5
+    # When the same log (source and etag) is offered again, and another incident keeps a log of its own
+    again = store.record_log(incident.incident_id, _kept(3), expires)
+    store.create(_incident(2))
+    store.record_log(_incident(2).incident_id, _kept(9), expires)
+    # Then the second offer is refused, and the incident reads back exactly its five, as they were kept
+    assert again is False
+    kept = store.recorded_logs(incident.incident_id)
+    assert sorted(log.read.source for log in kept) == sorted(_kept(n).read.source for n in range(5))
+    assert {log.read.source: log for log in kept}[_kept(2).read.source] == _kept(2)
+    # And the incident itself is untouched (kept logs are items of their own: no version conflict with it)
+    assert (
+        store.get(incident.incident_id) == store.get(incident.incident_id)
+        and store.get(incident.incident_id).version == incident.version
+    )  # type: ignore[union-attr]
+
+
+def test_a_kept_log_with_huge_evidence_is_cut_to_fit_not_refused(store: IncidentRepository) -> None:
+    # Given a log whose finding carries 200 lines of 2,000 characters (400 KB: over DynamoDB's item limit)
+    incident = _incident(1)
+    store.create(incident)
+    # When it is kept
+    assert store.record_log(incident.incident_id, _kept(1, evidence=200, line_chars=2000), incident.expires_at)
+    # Then it is stored with its evidence cut, its finding and read intact
+    (kept,) = store.recorded_logs(incident.incident_id)
+    assert kept.findings[0].rule_id == "rule-1" and len(kept.findings[0].evidence) < 200
+    assert kept.read == _kept(1).read

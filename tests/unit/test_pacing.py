@@ -77,7 +77,7 @@ def test_a_backed_up_channel_folds_new_incidents_into_its_latest_alert() -> None
     deps, repo, notifier, pacer, events = _failures(3)
     first_event, first_id = events[0]
     handle_emr_event(first_event, deps)
-    pacer.next_at["#alerts"] = deps.clock().timestamp() + 60
+    pacer.next_at[pacer.ids.get("#alerts", "#alerts")] = deps.clock().timestamp() + 60
 
     outcomes = [handle_emr_event(event, deps) for event, _ in events[1:]]
 
@@ -96,7 +96,7 @@ def test_a_backed_up_channel_folds_new_incidents_into_its_latest_alert() -> None
 def test_a_folded_incident_delivered_again_is_not_listed_twice() -> None:
     deps, repo, notifier, pacer, events = _failures(2)
     handle_emr_event(events[0][0], deps)
-    pacer.next_at["#alerts"] = deps.clock().timestamp() + 60
+    pacer.next_at[pacer.ids.get("#alerts", "#alerts")] = deps.clock().timestamp() + 60
 
     handle_emr_event(events[1][0], deps)
     again = handle_emr_event(events[1][0], deps)
@@ -110,7 +110,7 @@ def test_a_folded_incident_delivered_again_is_not_listed_twice() -> None:
 def test_without_a_recent_alert_to_fold_into_the_post_waits_for_its_slot() -> None:
     deps, _, notifier, pacer, events = _failures(1)
     start = deps.clock().timestamp()
-    pacer.next_at["#alerts"] = start + 60
+    pacer.next_at[pacer.ids.get("#alerts", "#alerts")] = start + 60
     posted_at: list[float] = []
     notifier.on_post = lambda: posted_at.append(deps.clock().timestamp())
 
@@ -122,7 +122,7 @@ def test_without_a_recent_alert_to_fold_into_the_post_waits_for_its_slot() -> No
 
 def test_a_backlog_beyond_the_invocations_time_fails_the_event_for_a_retry_and_keeps_the_incident() -> None:
     deps, repo, notifier, pacer, events = _failures(1)
-    pacer.next_at["#alerts"] = deps.clock().timestamp() + 3600
+    pacer.next_at[pacer.ids.get("#alerts", "#alerts")] = deps.clock().timestamp() + 3600
     deps = replace(deps, deadline=0.0)  # no time left in this invocation
 
     with pytest.raises(TransientError, match="backed up"):
@@ -141,7 +141,7 @@ def test_a_full_storm_alert_makes_the_next_incident_post_its_own() -> None:
     repo.update(
         parent.incident_id, lambda inc: inc.model_copy(update={"storm_children": [f"x [{i}]" for i in range(50)]})
     )
-    pacer.next_at["#alerts"] = deps.clock().timestamp() + 30
+    pacer.next_at[pacer.ids.get("#alerts", "#alerts")] = deps.clock().timestamp() + 30
 
     outcome = handle_emr_event(events[1][0], deps)
 

@@ -48,6 +48,8 @@ class MetricName:
     INFRASTRUCTURE_EVENTS = "InfrastructureEvents"
     LOGS_UNAVAILABLE = "LogsUnavailable"
     LOG_OBJECTS_ANALYSED = "LogObjectsAnalysed"
+    # Logs analysed whose findings changed nothing the incident shows (so it was not rewritten).
+    LOGS_ADDING_NOTHING = "LogsAddingNothing"
     PARTIAL_LOG_READS = "PartialLogReads"
     FAILURES_CLASSIFIED = "FailuresClassified"
     SLACK_MESSAGES_POSTED = "SlackMessagesPosted"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from emr_triage.analysis.catalogue import Catalogue
     from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
     from emr_triage.models.events import FollowUp
-    from emr_triage.models.incident import Incident, InfraEvent, JobRun, RunOutcome, SlackRef
+    from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
     from emr_triage.settings import Settings
 
 # A change to an incident: the changed incident, or None for "nothing to change" (no write).
@@ -51,6 +51,15 @@ class IncidentRepository(Protocol):
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]: ...
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None: ...
+
+    def record_log(self, incident_id: str, log: RecordedLog, expires_at: int) -> bool:
+        """Keep a log's findings under its incident, once: False when this log (source and etag) is
+        already kept (a redelivered event)."""
+        ...
+
+    def recorded_logs(self, incident_id: str) -> list[RecordedLog]:
+        """Every log kept under the incident, across pages."""
+        ...
 
 
 class EmrGateway(Protocol):
@@ -119,8 +128,9 @@ class PostPacer(Protocol):
         next slot is more than ``max_wait`` seconds away."""
         ...
 
-    def record_root(self, channel: str, incident_id: str, now: float) -> None:
-        """Remember the incident whose root message was just posted in the channel."""
+    def record_root(self, channel: str, incident_id: str, now: float, channel_id: str | None = None) -> None:
+        """Remember the incident whose root message was just posted in the channel, and the id Slack
+        answered with for it (a channel routed by name is then paced as its id: one pace per channel)."""
         ...
 
     def last_root(self, channel: str) -> LastRoot | None: ...

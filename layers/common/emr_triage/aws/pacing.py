@@ -49,10 +49,23 @@ class DynamoPostPacer:
         self.table_name = table_name
         self.interval = interval
         self._client = client
+        # Channel names this process has seen resolved to their ids (they do not change).
+        self._ids: dict[str, str] = {}
 
     @property
     def client(self) -> DynamoDBClient:
         return self._client or clients.dynamodb()
+
+    def _pace_item(self, channel: str) -> tuple[str, dict[str, Any]]:
+        """The channel whose item keeps this channel's pace, and that item: a channel routed by name is
+        paced on its id's item once a post has told which id it is (``channel_id`` on the name's item)."""
+        channel = self._ids.get(channel, channel)
+        item = self._item(channel)
+        alias = item.get("channel_id", {}).get("S")
+        if alias and alias != channel:
+            self._ids[channel] = alias
+            return alias, self._item(alias)
+        return channel, item
 
     def _item(self, channel: str) -> dict[str, Any]:
         try:
@@ -67,7 +80,7 @@ class DynamoPostPacer:
         if self.interval <= 0:
             return 0.0
         for _ in range(_RESERVE_ATTEMPTS):
-            item = self._item(channel)
+            channel, item = self._pace_item(channel)
             stored = item.get("next_at", {}).get("N")
             slot, following = next_slot(now, float(stored) if stored else None, self.interval)
             if max_wait is not None and slot - now > max_wait:
@@ -99,11 +112,14 @@ class DynamoPostPacer:
             "the event will be retried"
         )
 
-    def record_root(self, channel: str, incident_id: str, now: float) -> None:
+    def record_root(self, channel: str, incident_id: str, now: float, channel_id: str | None = None) -> None:
+        target = channel_id or self._ids.get(channel, channel)
+        if channel_id and channel_id != channel and self._ids.get(channel) != channel_id:
+            self._remember_id(channel, channel_id, now)
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key=channel_key(channel),
+                Key=channel_key(target),
                 UpdateExpression="SET root_incident = :id, root_at = :at, expires_at = :exp",
                 ExpressionAttributeValues={
                     ":id": {"S": incident_id},
@@ -114,8 +130,38 @@ class DynamoPostPacer:
         except Exception as exc:
             raise _translate(exc, "recording the channel's last alert") from exc
 
+    def _remember_id(self, channel: str, channel_id: str, now: float) -> None:
+        """Keep on the name's item which id Slack answered with, so every invocation paces them as one; the
+        slots taken under the name carry over to the id (its next free slot is the later of the two)."""
+        from botocore.exceptions import ClientError
+
+        expires = {"N": str(int(now) + _PACE_TTL_SECONDS)}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=channel_key(channel),
+                UpdateExpression="SET channel_id = :id, expires_at = :exp",
+                ExpressionAttributeValues={":id": {"S": channel_id}, ":exp": expires},
+                ReturnValues="ALL_OLD",
+            )
+            taken = response.get("Attributes", {}).get("next_at")
+            if taken is not None:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=channel_key(channel_id),
+                    UpdateExpression="SET next_at = :next, expires_at = :exp",
+                    ConditionExpression="attribute_not_exists(next_at) OR next_at < :next",
+                    ExpressionAttributeValues={":next": taken, ":exp": expires},
+                )
+        except ClientError as exc:
+            if clients.error_code(exc) != "ConditionalCheckFailedException":  # (the id's pace is later already)
+                raise _translate(exc, "recording the channel's id") from exc
+        except Exception as exc:
+            raise _translate(exc, "recording the channel's id") from exc
+        self._ids[channel] = channel_id
+
     def last_root(self, channel: str) -> LastRoot | None:
-        item = self._item(channel)
+        _, item = self._pace_item(channel)
         if "root_incident" not in item:
             return None
         return LastRoot(item["root_incident"]["S"], float(item["root_at"]["N"]))

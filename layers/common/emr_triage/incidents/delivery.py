@@ -102,7 +102,8 @@ def _post_once(
     deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts, channel))
     count(MetricName.SLACK_MESSAGES_POSTED)
     if deps.notifier.threads:
-        pacing_call(lambda pacer: pacer.record_root(channel, incident_id, deps.clock().timestamp()), None, deps)
+        now = deps.clock().timestamp()
+        pacing_call(lambda pacer: pacer.record_root(channel, incident_id, now, ref.channel), None, deps)
     return "posted", None
 
 

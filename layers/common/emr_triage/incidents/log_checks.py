@@ -7,7 +7,7 @@ from __future__ import annotations
 from emr_triage.incidents.building import MAX_TIMELINE
 from emr_triage.incidents.delivery import deliver_alert
 from emr_triage.incidents.folding import alert_released, release_held
-from emr_triage.incidents.log_reads import apply_analysis, logs_were_read, sweep_logs
+from emr_triage.incidents.log_reads import apply_analysis, logs_were_read, recorded_results, sweep_logs
 from emr_triage.incidents.schedule import schedule_follow_up
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, Outcome, TimelineEntry
@@ -38,6 +38,10 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
             )
         return alert_released(incident, label, deps)
     results = sweep_logs(incident, deps)
+    # The logs that landed adding nothing to the verdict (their symptom counts, exit codes) join it now.
+    swept = {(read.source, read.etag) for _, read in results}
+    recorded, newest = recorded_results(incident, deps)
+    results += [r for r in recorded if (r[1].source, r[1].etag) not in swept]
     final = follow_up.check >= follow_up.checks
     minutes = deps.settings.logs_deadline_minutes
 
@@ -45,6 +49,8 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
         changed = bool(results)
         if results:
             inc = apply_analysis(inc, results, deps)
+        if newest is not None and (inc.recorded_merged_until is None or inc.recorded_merged_until < newest):
+            inc.recorded_merged_until = newest
         if final and not inc.logs_deadline_passed:
             inc.logs_deadline_passed = True
             changed = True

@@ -18,15 +18,17 @@ from emr_triage.incidents.folding import FOLD_WINDOW, hold
 from emr_triage.incidents.history import job_key
 from emr_triage.incidents.lifecycle import already_alerted, finish, open_or_resume
 from emr_triage.incidents.log_reads import (
+    adds_nothing,
     already_read,
     analyse_object,
     apply_analysis,
+    record_for_check,
     step_stderr_read,
     sweep_logs,
     was_read,
 )
 from emr_triage.incidents.recovery import success_outcome
-from emr_triage.logs.locations import LogObject, identify_log_object
+from emr_triage.logs.locations import DRIVER_SIDE, LogObject, identify_log_object, log_weight
 from emr_triage.models.analysis import LogRead
 from emr_triage.models.emr import StepInfo
 from emr_triage.models.events import S3ObjectCreated
@@ -226,16 +228,42 @@ def _resume(incident: Incident, deps: Dependencies) -> Outcome | None:
     return finish(incident, False, [], deps)
 
 
+def _recorded(
+    incident: Incident, obj: LogObject, result: tuple[LineAnalysis, LogRead], unchanged: Outcome, deps: Dependencies
+) -> Outcome:
+    """A log that adds nothing to the verdict: kept for the next log check (its counts), not merged now."""
+    if not record_for_check(incident, result, deps):
+        count(MetricName.DUPLICATE_EVENTS)
+        return Outcome(action="duplicate", incident_id=incident.incident_id, detail=f"{obj.uri} was already analysed")
+    count(MetricName.LOGS_ADDING_NOTHING)
+    return unchanged
+
+
 def _merge_log(incident: Incident, obj: LogObject, result: tuple[LineAnalysis, LogRead], deps: Dependencies) -> Outcome:
-    """Merge one analysed log object into its incident (once) and update the alert."""
+    """Merge one analysed log object into its incident (once) and update the alert. An executor's log that
+    changes nothing the incident shows is kept for the next log check instead (see :func:`adds_nothing`)."""
+    unchanged = Outcome(
+        action="unchanged",
+        incident_id=incident.incident_id,
+        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: "
+        f"{len(result[0].findings)} finding(s), nothing the incident does not show already",
+    )
+    # An executor's log (the hundreds of a fan-in); the driver's and a step's own logs are merged at once.
+    keepable = log_weight(obj.key) < DRIVER_SIDE
+    if keepable and adds_nothing(incident, apply_analysis(incident.model_copy(deep=True), [result], deps)):
+        return _recorded(incident, obj, result, unchanged, deps)
 
     def merge(inc: Incident) -> Incident | None:
         # A concurrent copy of this event may have merged this object since it was looked up.
         if already_read(inc, result[1].source, result[1].etag):
             return None
-        return apply_analysis(inc, [result], deps)
+        merged = apply_analysis(inc.model_copy(deep=True), [result], deps)
+        # (re-applied after a conflict: what a concurrent log wrote may already say all this one says)
+        return None if keepable and adds_nothing(inc, merged) else merged
 
     updated, merged = write(deps.repository, incident.incident_id, merge)
+    if not merged and updated is not None and not already_read(updated, result[1].source, result[1].etag):
+        return _recorded(updated, obj, result, unchanged, deps)
     if not merged:
         count(MetricName.DUPLICATE_EVENTS)
         return Outcome(

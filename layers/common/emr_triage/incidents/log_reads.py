@@ -6,15 +6,17 @@ through the log store, and a log that cannot be read becomes a note, never an er
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from emr_triage.analysis.engine import analyse_stream
 from emr_triage.analysis.findings import LineAnalysis
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.verdict import diagnose, merge_exit_codes, merge_findings
 from emr_triage.exceptions import LogReadError, TransientError
-from emr_triage.incidents.building import MAX_APPLICATION_IDS, MAX_TIMELINE
+from emr_triage.incidents.building import MAX_APPLICATION_IDS, MAX_TIMELINE, expiry
 from emr_triage.logs.locations import STEP_LOG_FILES, identify_log_object, log_weight, parse_s3_uri
 from emr_triage.models.analysis import LogRead
-from emr_triage.models.incident import Incident, TimelineEntry
+from emr_triage.models.incident import Incident, RecordedLog, TimelineEntry
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.ports import Dependencies
 
@@ -128,6 +130,56 @@ def read_step_logs(incident: Incident, deps: Dependencies) -> list[tuple[LineAna
             continue
         results.append(analyse_object(deps, obj.bucket, obj.key, obj.etag))
     return results
+
+
+def adds_nothing(before: Incident, after: Incident) -> bool:
+    """Whether merging a log changed nothing an alert, a later event or a check reads: logs were read
+    before, and the verdict (its evidence, symptoms, counts, exit codes, partial notes: everything but the
+    bytes scanned) and the incident's applications are the same. At fan-in (an application's hundreds of
+    container logs landing within a minute) most executors' logs repeat what is known; writing each would
+    make every one of those concurrent invocations conflict with the others on the incident item."""
+    if not any(was_read(read) for read in before.logs_analysed) or before.diagnosis is None:
+        return False
+    if after.diagnosis is None or before.application_ids != after.application_ids:
+        return False
+    # Symptoms (their counts and extract lines) and exit codes are merged at the next log check, from the
+    # logs recorded meanwhile; the root message shows the verdict, which has not changed.
+    ignore = {"bytes_scanned", "secondary", "exit_codes", "extract"}
+    return before.diagnosis.model_dump(exclude=ignore) == after.diagnosis.model_dump(exclude=ignore)
+
+
+def record_for_check(incident: Incident, result: tuple[LineAnalysis, LogRead], deps: Dependencies) -> bool:
+    """Keep a log that adds nothing to the verdict under its incident, for its next log check to merge
+    (what it adds: symptom counts, exit codes). False: this log was kept already (a redelivered event)."""
+    analysis, read = result
+    if not analysis.findings and not analysis.exit_codes:
+        return True  # nothing to merge later: a redelivery just analyses it again and finds the same
+    log = RecordedLog(
+        read=read,
+        at=deps.clock(),
+        findings=analysis.findings,
+        exit_codes=analysis.exit_codes,
+        application_ids=analysis.application_ids,
+    )
+    return deps.repository.record_log(incident.incident_id, log, expiry(deps.clock(), deps))
+
+
+def recorded_results(
+    incident: Incident, deps: Dependencies
+) -> tuple[list[tuple[LineAnalysis, LogRead]], datetime | None]:
+    """The logs kept under the incident since its last check merged some (and not read into it since),
+    and when the newest of them was kept (for the incident to remember, so no check merges one twice)."""
+    since = incident.recorded_merged_until
+    logs = [
+        log
+        for log in deps.repository.recorded_logs(incident.incident_id)
+        if (since is None or log.at > since) and not already_read(incident, log.read.source, log.read.etag)
+    ]
+    results = [
+        (LineAnalysis(findings=log.findings, application_ids=log.application_ids, exit_codes=log.exit_codes), log.read)
+        for log in logs
+    ]
+    return results, max((log.at for log in logs), default=None)
 
 
 def was_read(read: LogRead) -> bool:

@@ -139,6 +139,10 @@ _DRIVER_PATHS = re.compile(
 _STEP_PATHS = re.compile(r"(?:^|/)steps/s-[A-Z0-9]+/|/SPARK_DRIVER/")
 
 
+# The weight of a driver-side log (a step's own, the driver's): at least this.
+DRIVER_SIDE = 2
+
+
 def log_weight(location: str) -> int:
     """How much a log counts when findings tie, from its S3 key or local path: 3 for the driver's logs
     (a step's stderr, the ApplicationMaster container ``..._000001``, EMR Serverless SPARK_DRIVER's

@@ -53,6 +53,18 @@ class SlackRef(BaseModel):
         return self.routed_to or self.channel
 
 
+class RecordedLog(BaseModel):
+    """A log analysed whose findings did not change what its incident showed when it landed (at fan-in,
+    most executors' logs): kept as its own item under the incident, written once, and merged into the
+    incident at its next log check (symptom counts, exit codes), without every such log rewriting it."""
+
+    read: LogRead
+    at: datetime  # when it was kept: a check merges those kept after the last it merged
+    findings: list[Finding] = Field(default_factory=list)
+    exit_codes: list[ExitCode] = Field(default_factory=list)
+    application_ids: list[str] = Field(default_factory=list)
+
+
 class Incident(BaseModel):
     incident_id: str
     kind: IncidentKind
@@ -129,6 +141,8 @@ class Incident(BaseModel):
     logs_deadline_passed: bool = False
     logs_unavailable: bool = False
     logs_deadline_minutes: int | None = None
+    # The newest log kept under the incident (RecordedLog) that a log check has merged into it.
+    recorded_merged_until: datetime | None = None
 
     opened_at: datetime
     updated_at: datetime
@@ -192,6 +206,8 @@ OutcomeAction = Literal[
     "incident_opened",
     "incident_resolved",
     "incident_updated",
+    # A log analysed whose findings change nothing the incident shows (not written).
+    "unchanged",
     "duplicate",
     "folded",
     "ignored",
