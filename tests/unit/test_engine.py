@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emr_triage.analysis import findings
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
@@ -115,6 +116,41 @@ def test_the_engine_finds_what_a_naive_loop_finds_whatever_the_chunking(lines: l
     _same_as_naive(analysis.findings, _naive(lines, CATALOGUE))
     assert read.lines == len(lines)
     assert not read.partial
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=log_lines, budget=st.sampled_from([0, 200, 1 << 20]))
+def test_lines_seen_before_are_judged_exactly_as_the_first_time(
+    lines: list[str], budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a log whose lines repeat (as a failing log's do), in both line endings
+    text = "".join(line + ("\r\n" if n % 3 == 0 else "\n") for n, line in enumerate(lines * 3)).encode()
+    # When it is analysed with what each line decides remembered (within any budget, 0: cleared at once)
+    # and with nothing remembered
+    monkeypatch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
+    kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+    monkeypatch.setattr(findings, "_PLAN_LINE_BYTES", -1)
+    fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+    # Then everything found is the same: findings, counts, line numbers, evidence, exit codes, ids
+    assert [f.model_dump() for f in kept.findings] == [f.model_dump() for f in fresh.findings]
+    assert (kept.lines, kept.exit_codes, kept.application_ids, kept.interactive) == (
+        fresh.lines,
+        fresh.exit_codes,
+        fresh.application_ids,
+        fresh.interactive,
+    )
+
+
+def test_what_lines_decide_is_kept_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a log of many different candidate lines and a small budget for remembering them
+    monkeypatch.setattr(findings, "_PLAN_CACHE_BYTES", 4096)
+    lines = [f"java.io.IOException: No space left on device (attempt {n})" for n in range(2000)]
+    scan = findings._Scan(catalogue=CATALOGUE, source="log", source_weight=1, scanner=CATALOGUE.prefilter.scanner())
+    # When it is scanned
+    scan.block(("\n".join(lines) + "\n").encode())
+    # Then what is kept stays within the budget (and one line), and every line was still counted
+    assert sum(len(raw) for raw, _ in scan.plans) <= 4096 + findings._PLAN_LINE_BYTES
+    assert scan.finish().findings[0].count == 2000
 
 
 @settings(max_examples=100, deadline=None)

@@ -18,7 +18,7 @@ from typing import NamedTuple
 from emr_triage.analysis.catalogue import Catalogue, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
-from emr_triage.analysis.prefilter import SESSION_MARKERS, Prefilter
+from emr_triage.analysis.prefilter import SESSION_MARKERS
 from emr_triage.analysis.record import bound_line, clip, redact_record
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
@@ -201,6 +201,23 @@ def _decode(raw: bytes) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
+# A failing log prints the same lines over and over (the frames and causes of one exception thrown by
+# every task, a retry loop's message): what a candidate line's bytes decide is worked out once per log
+# and kept, for lines up to _PLAN_LINE_BYTES, until the kept lines add up to _PLAN_CACHE_BYTES (then
+# the cache starts again, so memory stays bounded whatever the log).
+_PLAN_LINE_BYTES = 1024
+_PLAN_CACHE_BYTES = 1 << 20
+
+
+class _Plan(NamedTuple):
+    """A candidate line as its bytes alone decide it: its text (or the lines of its JSON event), unwrapped;
+    the extractors its literals call for; and per text, the rules that match it (none on a Java frame)."""
+
+    texts: tuple[str, ...]
+    extractors: frozenset[str]
+    matching: tuple[tuple[Rule, ...], ...]
+
+
 @dataclass(slots=True)
 class _Repeats:
     """The matches of a standing finding after its first, counted here and added to it when the scan
@@ -233,19 +250,31 @@ class _Scan:
     # Strips a prefix every line of this log carries (docker-compose, CI timestamps, an orchestrator's
     # relay), found in its first block; identity when there is none.
     unwrap: Callable[[str], str] = _identity
+    plans: dict[tuple[bytes, frozenset[int]], _Plan] = field(default_factory=dict)  # see _PLAN_LINE_BYTES
+    plan_bytes: int = 0
 
     def block(self, block: bytes | ScannedBlock) -> None:
         """Scan one block of text (ending at a line break, except pieces of an over-long line), or take
         one already scanned (:func:`~emr_triage.analysis.scan.scan_block`, e.g. on the read-ahead thread)."""
         scanned = block if isinstance(block, ScannedBlock) else scan_block(self.scanner, block)
         data = scanned.data
-        prefilter = self.catalogue.prefilter
+        plans = self.plans
         position = 0  # start of the first line not yet handed to the open blocks
         for start, end, newlines_before, indexes in scanned.candidates:
             if self.open_blocks and position < start:
                 position = self._feed_blocks(data, position, start)
-            line = _decode(data[start:end])
-            self._candidate(line, self.lines_before + newlines_before + 1, indexes, prefilter, data, start)
+            raw = data[start:end]
+            key = (raw, frozenset(indexes))
+            plan = plans.get(key)
+            if plan is None:
+                plan = self._plan(raw, key[1])
+                if len(raw) <= _PLAN_LINE_BYTES:
+                    if self.plan_bytes > _PLAN_CACHE_BYTES:
+                        plans.clear()
+                        self.plan_bytes = 0
+                    plans[key] = plan
+                    self.plan_bytes += len(raw)
+            self._candidate(plan, self.lines_before + newlines_before + 1, data, start)
             position = end + 1
         if self.open_blocks and position < len(data):
             self._feed_blocks(data, position, len(data))
@@ -280,25 +309,35 @@ class _Scan:
         if self.by_rule.get(block.finding.rule_id) is block.finding:
             del self.by_rule[block.finding.rule_id]
 
-    def _candidate(
-        self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
-    ) -> None:
-        rules, extractors = prefilter.route(indexes)
-        line = self.unwrap(line)
+    def _plan(self, raw: bytes, indexes: frozenset[int]) -> _Plan:
+        """What a candidate line's bytes and the literals that hit on it decide, whatever the state of the
+        scan: its text, the extractors to run, and the rules whose patterns match it."""
+        rules, extractors = self.catalogue.prefilter.route(indexes)
+        line = self.unwrap(_decode(raw))
         expanded = expand_json_event(line) if line.startswith("{") else None
-        for position, text in enumerate(expanded or [line]):
+        texts = tuple(expanded or [line])
+        matching = tuple(
+            tuple(rule for rule in rules if rule.matches(text)) if rules and not JAVA_FRAME_LINE.match(text) else ()
+            for text in texts
+        )
+        return _Plan(texts, extractors, matching)
+
+    def _candidate(self, plan: _Plan, line_no: int, data: bytes, start: int) -> None:
+        extractors = plan.extractors
+        for position, text in enumerate(plan.texts):
             if position or self.open_blocks:
                 self._feed_text(text)
-            if "section" in extractors:
-                self._section(text)
-            if "application_id" in extractors:
-                self._application_id(text)
-            if "exit_code" in extractors:
-                self._exit_code(text, line_no)
-            if "session" in extractors and not self.result.interactive:
-                self.result.interactive = bool(_SESSION.search(text))
-            if rules and not JAVA_FRAME_LINE.match(text):
-                self._match(text, line_no, rules, data, start)
+            if extractors:
+                if "section" in extractors:
+                    self._section(text)
+                if "application_id" in extractors:
+                    self._application_id(text)
+                if "exit_code" in extractors:
+                    self._exit_code(text, line_no)
+                if "session" in extractors and not self.result.interactive:
+                    self.result.interactive = bool(_SESSION.search(text))
+            if matching := plan.matching[position]:
+                self._match(text, line_no, matching, data, start)
 
     def _section(self, line: str) -> None:
         if match := _SECTION_CONTAINER.match(line):
@@ -337,14 +376,15 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
-        """Try ``rules``, in their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
+        """Weigh the matches of ``rules`` (those whose patterns match the line, see :meth:`_plan`), in
+        their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
         record: _Record | None = None
         matched = False
-        # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched;
+        # A fallback rule (an exception no rule knows) counts last, and only when no other rule matched;
         # the others by rank, then id (Prefilter.route's order): the same whatever the scanner's literals
         # are numbered.
         for rule in rules:
-            if (rule.fallback and matched) or not rule.matches(line):
+            if rule.fallback and matched:
                 continue
             repeat = self.by_rule.get(rule.id)
             if repeat is not None and not repeat.quiet and not rule.levels and not rule.fallback:
