@@ -126,10 +126,11 @@ def test_lines_seen_before_are_judged_exactly_as_the_first_time(
     # Given a log whose lines repeat (as a failing log's do), in both line endings
     text = "".join(line + ("\r\n" if n % 3 == 0 else "\n") for n, line in enumerate(lines * 3)).encode()
     # When it is analysed with what each line decides remembered (within any budget, 0: cleared at once)
-    # and with nothing remembered
+    # and repeats only counted, and with nothing remembered and every line weighed in full
     monkeypatch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
     kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
     monkeypatch.setattr(findings, "_PLAN_LINE_BYTES", -1)
+    monkeypatch.setattr(findings._Scan, "_counted", lambda *_: False)
     fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
     # Then everything found is the same: findings, counts, line numbers, evidence, exit codes, ids
     assert [f.model_dump() for f in kept.findings] == [f.model_dump() for f in fresh.findings]
@@ -139,6 +140,21 @@ def test_lines_seen_before_are_judged_exactly_as_the_first_time(
         fresh.application_ids,
         fresh.interactive,
     )
+
+
+def test_a_repeat_of_a_handled_exception_that_is_not_handled_becomes_the_evidence() -> None:
+    # Given an exception first printed under a WARN record (handled), then the same line under ERROR
+    handled = [
+        "26/11/20 02:14:07 WARN DiskBlockManager: could not write",
+        "java.io.IOException: No space left on device",
+    ]
+    fatal = ["26/11/20 02:15:07 ERROR Executor: task failed", "java.io.IOException: No space left on device"]
+    lines = handled * 3 + fatal + handled
+    # When the log is analysed
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    # Then the unhandled one is the evidence, and every match is counted
+    (disk,) = [f for f in analysis.findings if f.rule_id == "disk_full"]
+    assert (disk.line_no, disk.quiet, disk.count, disk.last_line_no) == (8, False, 5, 10)
 
 
 def test_what_lines_decide_is_kept_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -211,11 +211,13 @@ _PLAN_CACHE_BYTES = 1 << 20
 
 class _Plan(NamedTuple):
     """A candidate line as its bytes alone decide it: its text (or the lines of its JSON event), unwrapped;
-    the extractors its literals call for; and per text, the rules that match it (none on a Java frame)."""
+    the extractors its literals call for; per text, the rules that match it (none on a Java frame); and
+    the ids of the rules that only count it once their findings stand (empty: it is always weighed)."""
 
     texts: tuple[str, ...]
     extractors: frozenset[str]
     matching: tuple[tuple[Rule, ...], ...]
+    counted: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -274,13 +276,34 @@ class _Scan:
                         self.plan_bytes = 0
                     plans[key] = plan
                     self.plan_bytes += len(raw)
-            self._candidate(plan, self.lines_before + newlines_before + 1, data, start)
+            line_no = self.lines_before + newlines_before + 1
+            if plan.counted and not self.open_blocks and self._counted(plan.counted, line_no):
+                position = end + 1
+                continue
+            self._candidate(plan, line_no, data, start)
             position = end + 1
         if self.open_blocks and position < len(data):
             self._feed_blocks(data, position, len(data))
         self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = _tail(self.previous_tail, data)
+
+    def _counted(self, rule_ids: tuple[str, ...], line_no: int) -> bool:
+        """Count a line whose every match is another match of a finding that stands (see :meth:`_match`),
+        without the rest of a candidate's handling; False, counting nothing, when one of them does not."""
+        by_rule = self.by_rule
+        for rule_id in rule_ids:
+            standing = by_rule.get(rule_id)
+            if standing is None or standing.quiet:
+                return False
+        for rule_id in rule_ids:
+            standing = by_rule[rule_id]
+            tally = self.repeats.get(rule_id)
+            if tally is None or tally.finding is not standing:  # the rule's finding is a new one
+                tally = self.repeats[rule_id] = _Repeats(standing)
+            tally.count += 1
+            tally.last_line_no = line_no
+        return True
 
     def _feed_blocks(self, data: bytes, position: int, stop: int) -> int:
         """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
@@ -320,7 +343,14 @@ class _Scan:
             tuple(rule for rule in rules if rule.matches(text)) if rules and not JAVA_FRAME_LINE.match(text) else ()
             for text in texts
         )
-        return _Plan(texts, extractors, matching)
+        counted: tuple[str, ...] = ()
+        if len(texts) == 1 and not extractors:
+            # Once their findings stand, these rules' matches are only counted (see _match); a fallback
+            # after them never counts (another rule matched), one first would weigh the line.
+            others = tuple(rule for rule in matching[0] if not rule.fallback)
+            if others and others[0] is matching[0][0] and not any(rule.levels for rule in others):
+                counted = tuple(rule.id for rule in others)
+        return _Plan(texts, extractors, matching, counted)
 
     def _candidate(self, plan: _Plan, line_no: int, data: bytes, start: int) -> None:
         extractors = plan.extractors
