@@ -4,6 +4,7 @@ wherever block boundaries fall, whatever the backend, and read the log structure
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import threading
@@ -22,6 +23,7 @@ from emr_triage.analysis.exit_codes import describe_exit_code
 from emr_triage.analysis.extract import build_extract
 from emr_triage.analysis.findings import analyse_blocks, analyse_lines
 from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner, scan_block
+from emr_triage.analysis.text import line_unwrapper
 from emr_triage.analysis.verdict import diagnose
 
 CATALOGUE = load_catalogue()
@@ -155,6 +157,66 @@ def test_a_repeat_of_a_handled_exception_that_is_not_handled_becomes_the_evidenc
     # Then the unhandled one is the evidence, and every match is counted
     (disk,) = [f for f in analysis.findings if f.rule_id == "disk_full"]
     assert (disk.line_no, disk.quiet, disk.count, disk.last_line_no) == (8, False, 5, 10)
+
+
+def _record_by_decoding_every_line(line: str, data: bytes, start: int, previous: bytes, unwrap) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+    """The walk back to a line's record as it reads: every line above decoded and looked at."""
+    own = findings.LEVEL.match(line)
+    if own:
+        return (own["level"], False, line)
+    if line.startswith(findings._PRINTED_BY_ITSELF) or not (
+        findings.EXCEPTION_HEADLINE.match(line) or line.startswith(findings._THROWABLE_LEADS)
+    ):
+        return (None, False, None)
+    above = list(itertools.islice(findings._lines_back(data, start, previous, unwrap), findings._RECORD_LOOKBACK))
+    for before in above:
+        if record := findings.LEVEL.match(before):
+            return (record["level"], True, before)
+        if before.startswith(findings._UNCAUGHT):
+            return (None, False, None)
+        if before.strip() and not (findings.CONTINUATION.match(before) or findings.EXCEPTION_HEADLINE.match(before)):
+            return (None, False, None)
+    return (None, False, None) if len(above) < findings._RECORD_LOOKBACK else ("?", True, None)
+
+
+RECORD_LINES = [
+    "26/11/20 02:14:07 ERROR Executor: Exception in task 1.0",
+    "26/11/20 02:14:07 WARN BlockManager: Failed to fetch",
+    "java.io.IOException: No space left on device",
+    "Caused by: java.io.IOException: Stream closed",
+    "\tat org.apache.spark.rdd.RDD.iterator(RDD.scala:329)",
+    "    at org.apache.spark.rdd.RDD.compute(RDD.scala:12)",
+    " \x00\tat odd.Frame(X.java:1)",
+    "\t",
+    "",
+    "\t... 12 more",
+    "plain text in between",
+    'Exception in thread "main" java.lang.RuntimeException: boom',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    above=st.lists(st.sampled_from(RECORD_LINES), max_size=50),
+    tail=st.lists(st.sampled_from(RECORD_LINES), max_size=30),
+    prefixed=st.booleans(),
+)
+def test_the_walk_back_to_a_record_finds_what_decoding_every_line_finds(
+    above: list[str], tail: list[str], prefixed: bool
+) -> None:
+    # Given an exception line below any mix of records, frames and other lines, part of them at the end
+    # of the block before, with or without a prefix every line carries (docker-compose's)
+    lead = "web-1  | " if prefixed else ""
+    unwrap = line_unwrapper(("\n".join(lead + "x" for _ in range(10)) + "\n").encode()) or findings._identity
+    previous = "".join(lead + line + "\n" for line in tail).encode()
+    data = "".join(lead + line + "\n" for line in above).encode()
+    line = "java.lang.IllegalStateException: bad state"
+    # When its record is looked for
+    found = findings._record_of(line, data + (lead + line).encode(), len(data), previous, unwrap)
+    # Then it is the one found by decoding every line above
+    assert tuple(found) == _record_by_decoding_every_line(
+        line, data + (lead + line).encode(), len(data), previous, unwrap
+    )
 
 
 def test_what_lines_decide_is_kept_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:

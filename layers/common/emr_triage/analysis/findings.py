@@ -554,19 +554,31 @@ def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Call
         return _Record(own["level"], False, line)
     if line.startswith(_PRINTED_BY_ITSELF) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
         return _NO_RECORD  # not the throwable of a log record (a Python traceback, a report, plain text)
+    # The lines above, nearest first, into the end of the block before; one that starts with a blank (a
+    # stack frame) is a continuation whatever follows, so it is passed over undecoded when the log's
+    # lines carry no prefix to strip.
+    plain = unwrap is _identity
     walked = 0
-    for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
-        walked += 1
-        record = LEVEL.match(before)
-        if record:
-            return _Record(record["level"], True, before)
-        if before.startswith(_UNCAUGHT):
-            return _NO_RECORD
-        if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
-            return _NO_RECORD
+    for text, end in ((data, start - 1), (previous, len(previous) - 1)):
+        while end >= 0 and walked < _RECORD_LOOKBACK:
+            begin = text.rfind(b"\n", 0, end) + 1
+            walked += 1
+            if not (plain and begin < end and text[begin] in _BLANK_BYTES):
+                before = bound_line(unwrap(_decode(text[begin:end])))
+                record = LEVEL.match(before)
+                if record:
+                    return _Record(record["level"], True, before)
+                if before.startswith(_UNCAUGHT):
+                    return _NO_RECORD
+                if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
+                    return _NO_RECORD
+            end = begin - 1
     if walked < _RECORD_LOOKBACK:
         return _NO_RECORD  # the start of the text: a bare stack, pasted
     return _Record(_UNKNOWN_LEVEL, True, None)  # still inside a stack: some record above printed it
+
+
+_BLANK_BYTES = (9, 32)  # tab, space
 
 
 def _lines_back(
