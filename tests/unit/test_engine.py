@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emr_triage.analysis import findings
+from emr_triage.analysis import engine, findings
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
@@ -508,6 +508,44 @@ def test_read_ahead_with_work_does_each_items_work_once_on_either_thread_and_yie
     assert results == [n * n for n in range(200)]
     assert sorted(n for n, _ in done) == list(range(200))
     assert {name for _, name in done} == {"MainThread", "emr-triage-read-ahead"}
+
+
+def test_read_ahead_leaves_the_work_to_the_consumer_while_it_may_not_steal() -> None:
+    # Given a consumer slower than the producer (which would do the work of queued items) that lets the
+    # producer work only on the items after the first 100 (as the scan lets it only while blocks have
+    # few candidate lines: the match callback's GIL switches make a scan beside Python slow)
+    done: list[tuple[int, str]] = []
+    results: list[int] = []
+
+    def square(n: int) -> int:
+        done.append((n, threading.current_thread().name))
+        return n * n
+
+    for result in read_ahead(iter(range(200)), depth=3, work=square, steal_while=lambda: len(results) >= 100):
+        results.append(result)
+        time.sleep(0.001)
+    # Then every result comes once, in order; the first 100 items' work was done here
+    assert results == [n * n for n in range(200)]
+    assert sorted(n for n, _ in done) == list(range(200))
+    assert all(name == "MainThread" for n, name in done if n < 100)
+    assert {name for _, name in done} == {"MainThread", "emr-triage-read-ahead"}
+
+
+def test_the_scan_is_left_to_the_analysing_thread_once_blocks_are_full_of_candidates() -> None:
+    # Given the pace of a log's scan, and a block of few candidate lines and one of many
+    pace = engine._Pace(CATALOGUE.prefilter.scanner())
+    sparse = ("\n".join(NOISE) + "\n").encode()
+    dense = ("java.lang.OutOfMemoryError: Java heap space\n" * (engine._STEAL_CANDIDATES + 1)).encode()
+    # When they are scanned, then analysed
+    assert pace.sparse()
+    blocks = [pace.scan(dense)]
+    after_dense = pace.sparse()
+    blocks.append(pace.scan(sparse))
+    after_sparse = pace.sparse()
+    while_analysed = [pace.sparse() for _ in pace.watch(blocks)]
+    # Then the read-ahead thread may scan ahead only while the block scanned last and the one being
+    # analysed both have few
+    assert (after_dense, after_sparse, while_analysed, pace.sparse()) == (False, True, [False, True], True)
 
 
 def test_an_error_in_the_work_is_raised_where_its_item_comes_in_order() -> None:
