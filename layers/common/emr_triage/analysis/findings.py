@@ -212,12 +212,14 @@ _PLAN_CACHE_BYTES = 1 << 20
 class _Plan(NamedTuple):
     """A candidate line as its bytes alone decide it: its text (or the lines of its JSON event), unwrapped;
     the extractors its literals call for; per text, the rules that match it (none on a Java frame); and
-    the ids of the rules that only count it once their findings stand (empty: it is always weighed)."""
+    the ids of the rules that only count it once their findings stand (empty: it is always weighed);
+    and whether it has nothing to give but to the evidence blocks still open (no rule, no extractor)."""
 
     texts: tuple[str, ...]
     extractors: frozenset[str]
     matching: tuple[tuple[Rule, ...], ...]
     counted: tuple[str, ...]
+    inert: bool
 
 
 @dataclass(slots=True)
@@ -276,6 +278,9 @@ class _Scan:
                         self.plan_bytes = 0
                     plans[key] = plan
                     self.plan_bytes += len(raw)
+            if plan.inert and not self.open_blocks:
+                position = end + 1
+                continue
             line_no = self.lines_before + newlines_before + 1
             if plan.counted and not self.open_blocks and self._counted(plan.counted, line_no):
                 position = end + 1
@@ -350,7 +355,8 @@ class _Scan:
             others = tuple(rule for rule in matching[0] if not rule.fallback)
             if others and others[0] is matching[0][0] and not any(rule.levels for rule in others):
                 counted = tuple(rule.id for rule in others)
-        return _Plan(texts, extractors, matching, counted)
+        inert = not extractors and not any(matching)  # a literal hit, but nothing to read or match
+        return _Plan(texts, extractors, matching, counted, inert)
 
     def _candidate(self, plan: _Plan, line_no: int, data: bytes, start: int) -> None:
         extractors = plan.extractors
