@@ -256,6 +256,7 @@ class _Scan:
     unwrap: Callable[[str], str] = _identity
     plans: dict[tuple[bytes, frozenset[int]], _Plan] = field(default_factory=dict)  # see _PLAN_LINE_BYTES
     plan_bytes: int = 0
+    hit_sets: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
 
     def block(self, block: bytes | ScannedBlock) -> None:
         """Scan one block of text (ending at a line break, except pieces of an over-long line), or take
@@ -275,8 +276,10 @@ class _Scan:
                 if len(raw) <= _PLAN_LINE_BYTES:
                     if self.plan_bytes > _PLAN_CACHE_BYTES:
                         plans.clear()
+                        self.hit_sets.clear()
                         self.plan_bytes = 0
-                    plans[key] = plan
+                    # Lines hit by the same literals share one set (a log's lines hit a few combinations).
+                    plans[(raw, self.hit_sets.setdefault(key[1], key[1]))] = plan
                     self.plan_bytes += len(raw)
             if plan.inert and not self.open_blocks:
                 position = end + 1
