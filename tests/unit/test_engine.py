@@ -120,20 +120,19 @@ def test_the_engine_finds_what_a_naive_loop_finds_whatever_the_chunking(lines: l
     assert not read.partial
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(lines=log_lines, budget=st.sampled_from([0, 200, 1 << 20]))
-def test_lines_seen_before_are_judged_exactly_as_the_first_time(
-    lines: list[str], budget: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_lines_seen_before_are_judged_exactly_as_the_first_time(lines: list[str], budget: int) -> None:
     # Given a log whose lines repeat (as a failing log's do), in both line endings
     text = "".join(line + ("\r\n" if n % 3 == 0 else "\n") for n, line in enumerate(lines * 3)).encode()
     # When it is analysed with what each line decides remembered (within any budget, 0: cleared at once)
     # and repeats only counted, and with nothing remembered and every line weighed in full
-    monkeypatch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
-    kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
-    monkeypatch.setattr(findings, "_PLAN_LINE_BYTES", -1)
-    monkeypatch.setattr(findings._Scan, "_counted", lambda *_: False)
-    fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
+        kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+        patch.setattr(findings, "_PLAN_LINE_BYTES", -1)
+        patch.setattr(findings._Scan, "_counted", lambda *_: False)
+        fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
     # Then everything found is the same: findings, counts, line numbers, evidence, exit codes, ids
     assert [f.model_dump() for f in kept.findings] == [f.model_dump() for f in fresh.findings]
     assert (kept.lines, kept.exit_codes, kept.application_ids, kept.interactive) == (
