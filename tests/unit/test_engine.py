@@ -131,7 +131,8 @@ def test_lines_seen_before_are_judged_exactly_as_the_first_time(lines: list[str]
         patch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
         kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
         patch.setattr(findings, "_PLAN_LINE_BYTES", -1)
-        patch.setattr(findings._Scan, "_counted", lambda *_: False)
+        planned = findings._Scan._plan
+        patch.setattr(findings._Scan, "_plan", lambda *a: planned(*a)._replace(counted=(), single=None))
         fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
     # Then everything found is the same: findings, counts, line numbers, evidence, exit codes, ids
     assert [f.model_dump() for f in kept.findings] == [f.model_dump() for f in fresh.findings]

@@ -219,6 +219,7 @@ class _Plan(NamedTuple):
     extractors: frozenset[str]
     matching: tuple[tuple[Rule, ...], ...]
     counted: tuple[str, ...]
+    single: str | None  # the rule of ``counted`` when it is one
     inert: bool
 
 
@@ -263,38 +264,53 @@ class _Scan:
         one already scanned (:func:`~emr_triage.analysis.scan.scan_block`, e.g. on the read-ahead thread)."""
         scanned = block if isinstance(block, ScannedBlock) else scan_block(self.scanner, block)
         data = scanned.data
-        plans = self.plans
+        plans, by_rule, repeats = self.plans, self.by_rule, self.repeats
+        first_line_no = self.lines_before + 1
         position = 0  # start of the first line not yet handed to the open blocks
         for start, end, newlines_before, indexes in scanned.candidates:
-            if self.open_blocks and position < start:
+            if position < start and self.open_blocks:
                 position = self._feed_blocks(data, position, start)
-            raw = data[start:end]
-            key = (raw, frozenset(indexes))
-            plan = plans.get(key)
-            if plan is None:
-                plan = self._plan(raw, key[1])
-                if len(raw) <= _PLAN_LINE_BYTES:
-                    if self.plan_bytes > _PLAN_CACHE_BYTES:
-                        plans.clear()
-                        self.hit_sets.clear()
-                        self.plan_bytes = 0
-                    # Lines hit by the same literals share one set (a log's lines hit a few combinations).
-                    plans[(raw, self.hit_sets.setdefault(key[1], key[1]))] = plan
-                    self.plan_bytes += len(raw)
-            if plan.inert and not self.open_blocks:
-                position = end + 1
-                continue
-            line_no = self.lines_before + newlines_before + 1
-            if plan.counted and not self.open_blocks and self._counted(plan.counted, line_no):
-                position = end + 1
-                continue
-            self._candidate(plan, line_no, data, start)
             position = end + 1
+            raw = data[start:end]
+            hits = frozenset(indexes)
+            plan = plans.get((raw, hits))
+            if plan is None:
+                plan = self._new_plan(raw, hits)
+            if self.open_blocks:
+                self._candidate(plan, first_line_no + newlines_before, data, start)
+            elif plan.inert:
+                continue
+            elif plan.single:
+                # The usual repeat: one rule whose finding stands, counted here (see _counted).
+                standing = by_rule.get(plan.single)
+                tally = repeats.get(plan.single)
+                if standing is None or standing.quiet:
+                    self._candidate(plan, first_line_no + newlines_before, data, start)
+                elif tally is not None and tally.finding is standing:
+                    tally.count += 1
+                    tally.last_line_no = first_line_no + newlines_before
+                else:
+                    self._counted(plan.counted, first_line_no + newlines_before)
+            elif not (plan.counted and self._counted(plan.counted, first_line_no + newlines_before)):
+                self._candidate(plan, first_line_no + newlines_before, data, start)
         if self.open_blocks and position < len(data):
             self._feed_blocks(data, position, len(data))
         self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = _tail(self.previous_tail, data)
+
+    def _new_plan(self, raw: bytes, hits: frozenset[int]) -> _Plan:
+        """:meth:`_plan`, kept for the next time the line comes (see _PLAN_LINE_BYTES)."""
+        plan = self._plan(raw, hits)
+        if len(raw) <= _PLAN_LINE_BYTES:
+            if self.plan_bytes > _PLAN_CACHE_BYTES:
+                self.plans.clear()
+                self.hit_sets.clear()
+                self.plan_bytes = 0
+            # Lines hit by the same literals share one set (a log's lines hit a few combinations).
+            self.plans[(raw, self.hit_sets.setdefault(hits, hits))] = plan
+            self.plan_bytes += len(raw)
+        return plan
 
     def _counted(self, rule_ids: tuple[str, ...], line_no: int) -> bool:
         """Count a line whose every match is another match of a finding that stands (see :meth:`_match`),
@@ -359,7 +375,7 @@ class _Scan:
             if others and others[0] is matching[0][0] and not any(rule.levels for rule in others):
                 counted = tuple(rule.id for rule in others)
         inert = not extractors and not any(matching)  # a literal hit, but nothing to read or match
-        return _Plan(texts, extractors, matching, counted, inert)
+        return _Plan(texts, extractors, matching, counted, counted[0] if len(counted) == 1 else None, inert)
 
     def _candidate(self, plan: _Plan, line_no: int, data: bytes, start: int) -> None:
         extractors = plan.extractors
