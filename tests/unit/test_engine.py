@@ -4,6 +4,7 @@ wherever block boundaries fall, whatever the backend, and read the log structure
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import random
 import threading
@@ -15,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emr_triage.analysis import engine, findings
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
 from emr_triage.analysis.extract import build_extract
 from emr_triage.analysis.findings import analyse_blocks, analyse_lines
 from emr_triage.analysis.scan import HyperscanScanner, PythonScanner, make_scanner, scan_block
+from emr_triage.analysis.text import line_unwrapper
 from emr_triage.analysis.verdict import diagnose
 
 CATALOGUE = load_catalogue()
@@ -115,6 +118,117 @@ def test_the_engine_finds_what_a_naive_loop_finds_whatever_the_chunking(lines: l
     _same_as_naive(analysis.findings, _naive(lines, CATALOGUE))
     assert read.lines == len(lines)
     assert not read.partial
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=log_lines, budget=st.sampled_from([0, 200, 1 << 20]))
+def test_lines_seen_before_are_judged_exactly_as_the_first_time(lines: list[str], budget: int) -> None:
+    # Given a log whose lines repeat (as a failing log's do), in both line endings
+    text = "".join(line + ("\r\n" if n % 3 == 0 else "\n") for n, line in enumerate(lines * 3)).encode()
+    # When it is analysed with what each line decides remembered (within any budget, 0: cleared at once)
+    # and repeats only counted, and with nothing remembered and every line weighed in full
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(findings, "_PLAN_CACHE_BYTES", budget)
+        kept = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+        patch.setattr(findings, "_PLAN_LINE_BYTES", -1)
+        planned = findings._Scan._plan
+        patch.setattr(findings._Scan, "_plan", lambda *a: planned(*a)._replace(counted=(), single=None))
+        fresh = analyse_blocks([text], catalogue=CATALOGUE, source="log")
+    # Then everything found is the same: findings, counts, line numbers, evidence, exit codes, ids
+    assert [f.model_dump() for f in kept.findings] == [f.model_dump() for f in fresh.findings]
+    assert (kept.lines, kept.exit_codes, kept.application_ids, kept.interactive) == (
+        fresh.lines,
+        fresh.exit_codes,
+        fresh.application_ids,
+        fresh.interactive,
+    )
+
+
+def test_a_repeat_of_a_handled_exception_that_is_not_handled_becomes_the_evidence() -> None:
+    # Given an exception first printed under a WARN record (handled), then the same line under ERROR
+    handled = [
+        "26/11/20 02:14:07 WARN DiskBlockManager: could not write",
+        "java.io.IOException: No space left on device",
+    ]
+    fatal = ["26/11/20 02:15:07 ERROR Executor: task failed", "java.io.IOException: No space left on device"]
+    lines = handled * 3 + fatal + handled
+    # When the log is analysed
+    analysis = analyse_lines(lines, catalogue=CATALOGUE, source="log")
+    # Then the unhandled one is the evidence, and every match is counted
+    (disk,) = [f for f in analysis.findings if f.rule_id == "disk_full"]
+    assert (disk.line_no, disk.quiet, disk.count, disk.last_line_no) == (8, False, 5, 10)
+
+
+def _record_by_decoding_every_line(line: str, data: bytes, start: int, previous: bytes, unwrap) -> tuple:  # type: ignore[no-untyped-def, type-arg]
+    """The walk back to a line's record as it reads: every line above decoded and looked at."""
+    own = findings.LEVEL.match(line)
+    if own:
+        return (own["level"], False, line)
+    if line.startswith(findings._PRINTED_BY_ITSELF) or not (
+        findings.EXCEPTION_HEADLINE.match(line) or line.startswith(findings._THROWABLE_LEADS)
+    ):
+        return (None, False, None)
+    above = list(itertools.islice(findings._lines_back(data, start, previous, unwrap), findings._RECORD_LOOKBACK))
+    for before in above:
+        if record := findings.LEVEL.match(before):
+            return (record["level"], True, before)
+        if before.startswith(findings._UNCAUGHT):
+            return (None, False, None)
+        if before.strip() and not (findings.CONTINUATION.match(before) or findings.EXCEPTION_HEADLINE.match(before)):
+            return (None, False, None)
+    return (None, False, None) if len(above) < findings._RECORD_LOOKBACK else ("?", True, None)
+
+
+RECORD_LINES = [
+    "26/11/20 02:14:07 ERROR Executor: Exception in task 1.0",
+    "26/11/20 02:14:07 WARN BlockManager: Failed to fetch",
+    "java.io.IOException: No space left on device",
+    "Caused by: java.io.IOException: Stream closed",
+    "\tat org.apache.spark.rdd.RDD.iterator(RDD.scala:329)",
+    "    at org.apache.spark.rdd.RDD.compute(RDD.scala:12)",
+    " \x00\tat odd.Frame(X.java:1)",
+    "\t",
+    "",
+    "\t... 12 more",
+    "plain text in between",
+    'Exception in thread "main" java.lang.RuntimeException: boom',
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    above=st.lists(st.sampled_from(RECORD_LINES), max_size=50),
+    tail=st.lists(st.sampled_from(RECORD_LINES), max_size=30),
+    prefixed=st.booleans(),
+)
+def test_the_walk_back_to_a_record_finds_what_decoding_every_line_finds(
+    above: list[str], tail: list[str], prefixed: bool
+) -> None:
+    # Given an exception line below any mix of records, frames and other lines, part of them at the end
+    # of the block before, with or without a prefix every line carries (docker-compose's)
+    lead = "web-1  | " if prefixed else ""
+    unwrap = line_unwrapper(("\n".join(lead + "x" for _ in range(10)) + "\n").encode()) or findings._identity
+    previous = "".join(lead + line + "\n" for line in tail).encode()
+    data = "".join(lead + line + "\n" for line in above).encode()
+    line = "java.lang.IllegalStateException: bad state"
+    # When its record is looked for
+    found = findings._record_of(line, data + (lead + line).encode(), len(data), previous, unwrap)
+    # Then it is the one found by decoding every line above
+    assert tuple(found) == _record_by_decoding_every_line(
+        line, data + (lead + line).encode(), len(data), previous, unwrap
+    )
+
+
+def test_what_lines_decide_is_kept_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a log of many different candidate lines and a small budget for remembering them
+    monkeypatch.setattr(findings, "_PLAN_CACHE_BYTES", 4096)
+    lines = [f"java.io.IOException: No space left on device (attempt {n})" for n in range(2000)]
+    scan = findings._Scan(catalogue=CATALOGUE, source="log", source_weight=1, scanner=CATALOGUE.prefilter.scanner())
+    # When it is scanned
+    scan.block(("\n".join(lines) + "\n").encode())
+    # Then what is kept stays within the budget (and one line), and every line was still counted
+    assert sum(len(raw) for raw, _ in scan.plans) <= 4096 + findings._PLAN_LINE_BYTES
+    assert scan.finish().findings[0].count == 2000
 
 
 @settings(max_examples=100, deadline=None)
@@ -394,6 +508,44 @@ def test_read_ahead_with_work_does_each_items_work_once_on_either_thread_and_yie
     assert results == [n * n for n in range(200)]
     assert sorted(n for n, _ in done) == list(range(200))
     assert {name for _, name in done} == {"MainThread", "emr-triage-read-ahead"}
+
+
+def test_read_ahead_leaves_the_work_to_the_consumer_while_it_may_not_steal() -> None:
+    # Given a consumer slower than the producer (which would do the work of queued items) that lets the
+    # producer work only on the items after the first 100 (as the scan lets it only while blocks have
+    # few candidate lines: the match callback's GIL switches make a scan beside Python slow)
+    done: list[tuple[int, str]] = []
+    results: list[int] = []
+
+    def square(n: int) -> int:
+        done.append((n, threading.current_thread().name))
+        return n * n
+
+    for result in read_ahead(iter(range(200)), depth=3, work=square, steal_while=lambda: len(results) >= 100):
+        results.append(result)
+        time.sleep(0.001)
+    # Then every result comes once, in order; the first 100 items' work was done here
+    assert results == [n * n for n in range(200)]
+    assert sorted(n for n, _ in done) == list(range(200))
+    assert all(name == "MainThread" for n, name in done if n < 100)
+    assert {name for _, name in done} == {"MainThread", "emr-triage-read-ahead"}
+
+
+def test_the_scan_is_left_to_the_analysing_thread_once_blocks_are_full_of_candidates() -> None:
+    # Given the pace of a log's scan, and a block of few candidate lines and one of many
+    pace = engine._Pace(CATALOGUE.prefilter.scanner())
+    sparse = ("\n".join(NOISE) + "\n").encode()
+    dense = ("java.lang.OutOfMemoryError: Java heap space\n" * (engine._STEAL_CANDIDATES + 1)).encode()
+    # When they are scanned, then analysed
+    assert pace.sparse()
+    blocks = [pace.scan(dense)]
+    after_dense = pace.sparse()
+    blocks.append(pace.scan(sparse))
+    after_sparse = pace.sparse()
+    while_analysed = [pace.sparse() for _ in pace.watch(blocks)]
+    # Then the read-ahead thread may scan ahead only while the block scanned last and the one being
+    # analysed both have few
+    assert (after_dense, after_sparse, while_analysed, pace.sparse()) == (False, True, [False, True], True)
 
 
 def test_an_error_in_the_work_is_raised_where_its_item_comes_in_order() -> None:

@@ -8,12 +8,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
-from functools import partial
 from typing import Generic, TypeVar, cast
 
 from emr_triage.analysis.catalogue import Catalogue
 from emr_triage.analysis.findings import LineAnalysis, analyse_blocks
-from emr_triage.analysis.scan import LiteralScanner, scan_block
+from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.logs.reader import MAX_LINE_BYTES, ReadStats, iter_text_blocks
 from emr_triage.models.analysis import LogRead
 
@@ -105,18 +104,22 @@ class _Job(Generic[T, U]):
 
 
 def read_ahead(
-    items: Iterable[T], depth: int = _READ_AHEAD, work: Callable[[T], U] | None = None
+    items: Iterable[T],
+    depth: int = _READ_AHEAD,
+    work: Callable[[T], U] | None = None,
+    steal_while: Callable[[], bool] | None = None,
 ) -> Generator[U, None, None]:
     """Produce ``items`` in a background thread, up to ``depth`` ahead of the consumer; with ``work``,
     yield ``work(item)`` for each, in order, done by whichever thread is free.
 
     Reading the object and inflating it (ISA-L releases the GIL) then run on one core while the scan
     (Hyperscan releases it too) runs on the other. When the consumer falls behind (the queue is full),
-    the producer does the work of the newest queued items instead of waiting: on an easily inflated log
-    both cores scan. Lambda shows two vCPUs to functions up to 3,008 MB but gives one vCPU's worth of
-    time per 1,769 MB: below 3,538 MB the thread mostly costs a switch per block. Memory stays bounded by
-    about ``2 * depth`` items; an error in the producer or in the work is raised in the consumer, in
-    order; a consumer that stops early stops the producer.
+    the producer does the work of the newest queued items instead of waiting (only while
+    ``steal_while()`` says so, when given): on an easily inflated log both cores scan. Lambda shows two
+    vCPUs to functions up to 3,008 MB but gives one vCPU's worth of time per 1,769 MB: below 3,538 MB the
+    thread mostly costs a switch per block. Memory stays bounded by about ``2 * depth`` items; an error
+    in the producer or in the work is raised in the consumer, in order; a consumer that stops early stops
+    the producer.
     """
     out: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -130,7 +133,8 @@ def read_ahead(
                 return True
             except queue.Full:
                 pass
-            if work is not None and any(job.steal(work) for job in reversed(recent)):
+            may_steal = steal_while is None or steal_while()
+            if work is not None and may_steal and any(job.steal(work) for job in reversed(recent)):
                 continue  # did the work of a queued job while the consumer was busy
             try:
                 out.put(item, timeout=0.1)
@@ -166,6 +170,37 @@ def read_ahead(
     finally:
         stop.set()
         producer.join()
+
+
+# Candidate lines in a block above which the read-ahead thread stops scanning ahead (see _Pace).
+_STEAL_CANDIDATES = 64
+
+
+class _Pace:
+    """Whether the read-ahead thread may scan blocks ahead: only while the block being analysed here and
+    the block scanned last both have few candidate lines. Hyperscan's callback takes the GIL at every
+    match, so a scan on the other thread while this one runs Python for a block full of candidates (or
+    while both scan such blocks) waits for the GIL at each match, switch after switch: slower than
+    scanning here afterwards. On a log with few candidates this thread mostly waits, and both scan."""
+
+    def __init__(self, scanner: LiteralScanner) -> None:
+        self.scanner = scanner
+        self.analysing_dense = False
+        self.scanned_dense = False
+
+    def sparse(self) -> bool:
+        return not (self.analysing_dense or self.scanned_dense)
+
+    def scan(self, block: bytes) -> ScannedBlock:
+        scanned = scan_block(self.scanner, block)
+        self.scanned_dense = len(scanned.candidates) > _STEAL_CANDIDATES
+        return scanned
+
+    def watch(self, blocks: Iterable[ScannedBlock]) -> Iterator[ScannedBlock]:
+        for block in blocks:
+            self.analysing_dense = len(block.candidates) > _STEAL_CANDIDATES
+            yield block
+        self.analysing_dense = False
 
 
 def analyse_stream(
@@ -214,9 +249,10 @@ def analyse_stream(
     # done ahead, by whichever thread is free; only the lines that hit are handled here, in order.
     # Closed on the way out, even when the scan raises: that stops and joins the producer thread at once
     # instead of whenever the exception's traceback lets go of the generator.
-    with closing(read_ahead(blocks, work=partial(scan_block, scanner))) as ahead:
+    pace = _Pace(scanner)
+    with closing(read_ahead(blocks, work=pace.scan, steal_while=pace.sparse)) as ahead:
         analysis = analyse_blocks(
-            _until(deadline, stats, ahead),
+            _until(deadline, stats, pace.watch(ahead)),
             catalogue=catalogue,
             source=source,
             source_weight=source_weight,

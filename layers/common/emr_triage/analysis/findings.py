@@ -18,7 +18,7 @@ from typing import NamedTuple
 from emr_triage.analysis.catalogue import Catalogue, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
-from emr_triage.analysis.prefilter import SESSION_MARKERS, Prefilter
+from emr_triage.analysis.prefilter import SESSION_MARKERS
 from emr_triage.analysis.record import bound_line, clip, redact_record
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
@@ -201,6 +201,28 @@ def _decode(raw: bytes) -> str:
     return text[:-1] if text.endswith("\r") else text
 
 
+# A failing log prints the same lines over and over (the frames and causes of one exception thrown by
+# every task, a retry loop's message): what a candidate line's bytes decide is worked out once per log
+# and kept, for lines up to _PLAN_LINE_BYTES, until the kept lines add up to _PLAN_CACHE_BYTES (then
+# the cache starts again, so memory stays bounded whatever the log).
+_PLAN_LINE_BYTES = 1024
+_PLAN_CACHE_BYTES = 1 << 20
+
+
+class _Plan(NamedTuple):
+    """A candidate line as its bytes alone decide it: its text (or the lines of its JSON event), unwrapped;
+    the extractors its literals call for; per text, the rules that match it (none on a Java frame); and
+    the ids of the rules that only count it once their findings stand (empty: it is always weighed);
+    and whether it has nothing to give but to the evidence blocks still open (no rule, no extractor)."""
+
+    texts: tuple[str, ...]
+    extractors: frozenset[str]
+    matching: tuple[tuple[Rule, ...], ...]
+    counted: tuple[str, ...]
+    single: str | None  # the rule of ``counted`` when it is one
+    inert: bool
+
+
 @dataclass(slots=True)
 class _Repeats:
     """The matches of a standing finding after its first, counted here and added to it when the scan
@@ -233,25 +255,79 @@ class _Scan:
     # Strips a prefix every line of this log carries (docker-compose, CI timestamps, an orchestrator's
     # relay), found in its first block; identity when there is none.
     unwrap: Callable[[str], str] = _identity
+    plans: dict[tuple[bytes, frozenset[int]], _Plan] = field(default_factory=dict)  # see _PLAN_LINE_BYTES
+    plan_bytes: int = 0
+    hit_sets: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
 
     def block(self, block: bytes | ScannedBlock) -> None:
         """Scan one block of text (ending at a line break, except pieces of an over-long line), or take
         one already scanned (:func:`~emr_triage.analysis.scan.scan_block`, e.g. on the read-ahead thread)."""
         scanned = block if isinstance(block, ScannedBlock) else scan_block(self.scanner, block)
         data = scanned.data
-        prefilter = self.catalogue.prefilter
+        plans, by_rule, repeats = self.plans, self.by_rule, self.repeats
+        first_line_no = self.lines_before + 1
         position = 0  # start of the first line not yet handed to the open blocks
         for start, end, newlines_before, indexes in scanned.candidates:
-            if self.open_blocks and position < start:
+            if position < start and self.open_blocks:
                 position = self._feed_blocks(data, position, start)
-            line = _decode(data[start:end])
-            self._candidate(line, self.lines_before + newlines_before + 1, indexes, prefilter, data, start)
             position = end + 1
+            raw = data[start:end]
+            hits = frozenset(indexes)
+            plan = plans.get((raw, hits))
+            if plan is None:
+                plan = self._new_plan(raw, hits)
+            if self.open_blocks:
+                self._candidate(plan, first_line_no + newlines_before, data, start)
+            elif plan.inert:
+                continue
+            elif plan.single:
+                # The usual repeat: one rule whose finding stands, counted here (see _counted).
+                standing = by_rule.get(plan.single)
+                tally = repeats.get(plan.single)
+                if standing is None or standing.quiet:
+                    self._candidate(plan, first_line_no + newlines_before, data, start)
+                elif tally is not None and tally.finding is standing:
+                    tally.count += 1
+                    tally.last_line_no = first_line_no + newlines_before
+                else:
+                    self._counted(plan.counted, first_line_no + newlines_before)
+            elif not (plan.counted and self._counted(plan.counted, first_line_no + newlines_before)):
+                self._candidate(plan, first_line_no + newlines_before, data, start)
         if self.open_blocks and position < len(data):
             self._feed_blocks(data, position, len(data))
         self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
         self.previous_tail = _tail(self.previous_tail, data)
+
+    def _new_plan(self, raw: bytes, hits: frozenset[int]) -> _Plan:
+        """:meth:`_plan`, kept for the next time the line comes (see _PLAN_LINE_BYTES)."""
+        plan = self._plan(raw, hits)
+        if len(raw) <= _PLAN_LINE_BYTES:
+            if self.plan_bytes > _PLAN_CACHE_BYTES:
+                self.plans.clear()
+                self.hit_sets.clear()
+                self.plan_bytes = 0
+            # Lines hit by the same literals share one set (a log's lines hit a few combinations).
+            self.plans[(raw, self.hit_sets.setdefault(hits, hits))] = plan
+            self.plan_bytes += len(raw)
+        return plan
+
+    def _counted(self, rule_ids: tuple[str, ...], line_no: int) -> bool:
+        """Count a line whose every match is another match of a finding that stands (see :meth:`_match`),
+        without the rest of a candidate's handling; False, counting nothing, when one of them does not."""
+        by_rule = self.by_rule
+        for rule_id in rule_ids:
+            standing = by_rule.get(rule_id)
+            if standing is None or standing.quiet:
+                return False
+        for rule_id in rule_ids:
+            standing = by_rule[rule_id]
+            tally = self.repeats.get(rule_id)
+            if tally is None or tally.finding is not standing:  # the rule's finding is a new one
+                tally = self.repeats[rule_id] = _Repeats(standing)
+            tally.count += 1
+            tally.last_line_no = line_no
+        return True
 
     def _feed_blocks(self, data: bytes, position: int, stop: int) -> int:
         """Hand the lines in ``data[position:stop]`` to the open evidence blocks until they all close."""
@@ -280,25 +356,43 @@ class _Scan:
         if self.by_rule.get(block.finding.rule_id) is block.finding:
             del self.by_rule[block.finding.rule_id]
 
-    def _candidate(
-        self, line: str, line_no: int, indexes: set[int], prefilter: Prefilter, data: bytes, start: int
-    ) -> None:
-        rules, extractors = prefilter.route(indexes)
-        line = self.unwrap(line)
+    def _plan(self, raw: bytes, indexes: frozenset[int]) -> _Plan:
+        """What a candidate line's bytes and the literals that hit on it decide, whatever the state of the
+        scan: its text, the extractors to run, and the rules whose patterns match it."""
+        rules, extractors = self.catalogue.prefilter.route(indexes)
+        line = self.unwrap(_decode(raw))
         expanded = expand_json_event(line) if line.startswith("{") else None
-        for position, text in enumerate(expanded or [line]):
+        texts = tuple(expanded or [line])
+        matching = tuple(
+            tuple(rule for rule in rules if rule.matches(text)) if rules and not JAVA_FRAME_LINE.match(text) else ()
+            for text in texts
+        )
+        counted: tuple[str, ...] = ()
+        if len(texts) == 1 and not extractors:
+            # Once their findings stand, these rules' matches are only counted (see _match); a fallback
+            # after them never counts (another rule matched), one first would weigh the line.
+            others = tuple(rule for rule in matching[0] if not rule.fallback)
+            if others and others[0] is matching[0][0] and not any(rule.levels for rule in others):
+                counted = tuple(rule.id for rule in others)
+        inert = not extractors and not any(matching)  # a literal hit, but nothing to read or match
+        return _Plan(texts, extractors, matching, counted, counted[0] if len(counted) == 1 else None, inert)
+
+    def _candidate(self, plan: _Plan, line_no: int, data: bytes, start: int) -> None:
+        extractors = plan.extractors
+        for position, text in enumerate(plan.texts):
             if position or self.open_blocks:
                 self._feed_text(text)
-            if "section" in extractors:
-                self._section(text)
-            if "application_id" in extractors:
-                self._application_id(text)
-            if "exit_code" in extractors:
-                self._exit_code(text, line_no)
-            if "session" in extractors and not self.result.interactive:
-                self.result.interactive = bool(_SESSION.search(text))
-            if rules and not JAVA_FRAME_LINE.match(text):
-                self._match(text, line_no, rules, data, start)
+            if extractors:
+                if "section" in extractors:
+                    self._section(text)
+                if "application_id" in extractors:
+                    self._application_id(text)
+                if "exit_code" in extractors:
+                    self._exit_code(text, line_no)
+                if "session" in extractors and not self.result.interactive:
+                    self.result.interactive = bool(_SESSION.search(text))
+            if matching := plan.matching[position]:
+                self._match(text, line_no, matching, data, start)
 
     def _section(self, line: str) -> None:
         if match := _SECTION_CONTAINER.match(line):
@@ -337,14 +431,15 @@ class _Scan:
             self.result.exit_codes.append(seen)
 
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
-        """Try ``rules``, in their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
+        """Weigh the matches of ``rules`` (those whose patterns match the line, see :meth:`_plan`), in
+        their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
         record: _Record | None = None
         matched = False
-        # A fallback rule (an exception no rule knows) is tried last, and only when no other rule matched;
+        # A fallback rule (an exception no rule knows) counts last, and only when no other rule matched;
         # the others by rank, then id (Prefilter.route's order): the same whatever the scanner's literals
         # are numbered.
         for rule in rules:
-            if (rule.fallback and matched) or not rule.matches(line):
+            if rule.fallback and matched:
                 continue
             repeat = self.by_rule.get(rule.id)
             if repeat is not None and not repeat.quiet and not rule.levels and not rule.fallback:
@@ -484,19 +579,31 @@ def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Call
         return _Record(own["level"], False, line)
     if line.startswith(_PRINTED_BY_ITSELF) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
         return _NO_RECORD  # not the throwable of a log record (a Python traceback, a report, plain text)
+    # The lines above, nearest first, into the end of the block before; one that starts with a blank (a
+    # stack frame) is a continuation whatever follows, so it is passed over undecoded when the log's
+    # lines carry no prefix to strip.
+    plain = unwrap is _identity
     walked = 0
-    for before in itertools.islice(_lines_back(data, start, previous, unwrap), _RECORD_LOOKBACK):
-        walked += 1
-        record = LEVEL.match(before)
-        if record:
-            return _Record(record["level"], True, before)
-        if before.startswith(_UNCAUGHT):
-            return _NO_RECORD
-        if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
-            return _NO_RECORD
+    for text, end in ((data, start - 1), (previous, len(previous) - 1)):
+        while end >= 0 and walked < _RECORD_LOOKBACK:
+            begin = text.rfind(b"\n", 0, end) + 1
+            walked += 1
+            if not (plain and begin < end and text[begin] in _BLANK_BYTES):
+                before = bound_line(unwrap(_decode(text[begin:end])))
+                record = LEVEL.match(before)
+                if record:
+                    return _Record(record["level"], True, before)
+                if before.startswith(_UNCAUGHT):
+                    return _NO_RECORD
+                if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
+                    return _NO_RECORD
+            end = begin - 1
     if walked < _RECORD_LOOKBACK:
         return _NO_RECORD  # the start of the text: a bare stack, pasted
     return _Record(_UNKNOWN_LEVEL, True, None)  # still inside a stack: some record above printed it
+
+
+_BLANK_BYTES = (9, 32)  # tab, space
 
 
 def _lines_back(

@@ -136,21 +136,25 @@ def scan_block(scanner: LiteralScanner, data: bytes) -> ScannedBlock:
     hits = scanner.scan(data)
     if not hits:
         return ScannedBlock(data, count_newlines(data), [])
+    count = _sz_count or bytes.count  # the same arguments: (data, b"\n", start, end)
+    rfind, find = data.rfind, data.find
     candidates: list[Candidate] = []
+    indexes: set[int] = set()
     line_end = -1
     counted_at = counted = 0
     for end, index in hits:
         if end - 1 <= line_end:  # a literal may end with its line's break ("failed\n")
-            candidates[-1][3].add(index)
+            indexes.add(index)
             continue
-        start = data.rfind(b"\n", 0, end - 1) + 1
-        line_end = data.find(b"\n", end - 1)
+        start = rfind(b"\n", 0, end - 1) + 1
+        line_end = find(b"\n", end - 1)
         if line_end < 0:
             line_end = len(data)
-        counted += count_newlines(data, counted_at, start)
+        counted += count(data, b"\n", counted_at, start)
         counted_at = start
-        candidates.append((start, line_end, counted, {index}))
-    return ScannedBlock(data, counted + count_newlines(data, counted_at), candidates)
+        indexes = {index}
+        candidates.append((start, line_end, counted, indexes))
+    return ScannedBlock(data, counted + count(data, b"\n", counted_at, len(data)), candidates)
 
 
 _DB_MAGIC = b"emr-triage hyperscan database 1\n"
