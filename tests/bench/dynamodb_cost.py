@@ -152,7 +152,7 @@ def replay_counted(folder: Path = DEMO) -> ScenarioCost:
     the reading of the incidents after)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from emr_triage.aws.incident_store import INCIDENT_SK
+    from emr_triage.aws.incident_items import INCIDENT_SK
     from emr_triage.local.items import collect_items
     from emr_triage.local.replay import LocalStack
 

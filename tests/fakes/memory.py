@@ -11,8 +11,9 @@ from typing import Any
 from emr_triage.alerts.message import SlackMessage
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.redact import redact_strings
+from emr_triage.aws import incident_items as items
 from emr_triage.aws import incident_store as table
-from emr_triage.aws.incident_store import _bounded, recorded_log_key, storable, to_item
+from emr_triage.aws.incident_items import bounded_log, recorded_log_key, storable, to_item
 from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
@@ -114,7 +115,7 @@ class MemoryRepository:
         """(failure second, incident id) of the incidents with this signature whose gsi2 sort key is between
         ``low`` and ``high``, in the index's order."""
         entries = [
-            (table._utc_key(i.failed_at), i.incident_id)
+            (items.utc_key(i.failed_at), i.incident_id)
             for i in self.items.values()
             if i.diagnosis and i.diagnosis.fingerprint == fingerprint
         ]
@@ -125,30 +126,30 @@ class MemoryRepository:
         return datetime.strptime(key, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
     def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
-        entries = self._signature_entries(fingerprint, table._utc_key(since), table._utc_key(until) + "#~")
+        entries = self._signature_entries(fingerprint, items.utc_key(since), items.utc_key(until) + "#~")
         newest = list(reversed(entries))[: table.MAX_SIGNATURE_ITEMS + 1]
         return [self._second(at) for at, incident_id in newest if incident_id != exclude][: table.MAX_SIGNATURE_ITEMS]
 
     def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
-        entries = self._signature_entries(fingerprint, "0", table._utc_key(until) + "#~")
+        entries = self._signature_entries(fingerprint, "0", items.utc_key(until) + "#~")
         return next((self._second(at) for at, incident_id in entries[:2] if incident_id != exclude), None)
 
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         current = self.runs.get((run.job_key, run.outcome))
-        if current is not None and table._utc_key(current.at) >= table._utc_key(run.at):
+        if current is not None and items.utc_key(current.at) >= items.utc_key(run.at):
             return False
         self.runs[(run.job_key, run.outcome)] = JobRun.model_validate(redact_strings(run.model_dump(mode="json")))
         return True
 
     def record_infra(self, event: InfraEvent, expires_at: int) -> None:
         event = event.model_copy(update={"what": event.what[: table.MAX_INFRA_TEXT]})
-        sort_key = f"INFRA#{table._utc_key(event.at)}#{event.event_id or ''}"
+        sort_key = f"INFRA#{items.utc_key(event.at)}#{event.event_id or ''}"
         self.infra[(event.cluster_id, sort_key)] = InfraEvent.model_validate(
             redact_strings(event.model_dump(mode="json"))
         )
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
-        low, high = f"INFRA#{table._utc_key(since)}", f"INFRA#{table._utc_key(until)}#~"
+        low, high = f"INFRA#{items.utc_key(since)}", f"INFRA#{items.utc_key(until)}#~"
         found = sorted(
             (sk, e) for (cluster, sk), e in self.infra.items() if cluster == cluster_id and low <= sk <= high
         )
@@ -161,7 +162,7 @@ class MemoryRepository:
         key = (incident_id, recorded_log_key(log.read.source, log.read.etag))
         if key in self.logs:
             return False
-        self.logs[key] = RecordedLog.model_validate(redact_strings(_bounded(log).model_dump(mode="json")))
+        self.logs[key] = RecordedLog.model_validate(redact_strings(bounded_log(log).model_dump(mode="json")))
         self.writes += 1
         return True
 

@@ -22,7 +22,7 @@ from tests.integration.conftest import (
 )
 
 from emr_triage import runtime
-from emr_triage.aws.incident_store import incident_key
+from emr_triage.aws.incident_items import incident_key
 from emr_triage.local.items import ReplayItem
 from emr_triage.local.replay import LocalContext, LocalStack, environment
 from emr_triage.local.scenario import load_scenario

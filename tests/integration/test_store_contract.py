@@ -25,13 +25,8 @@ from tests.fakes.memory import MemoryPacer, MemoryRepository
 from tests.integration.conftest import ROOT
 
 from emr_triage.aws import incident_store as repository_module
-from emr_triage.aws.incident_store import (
-    ITEM_BUDGET_BYTES,
-    MAX_INFRA_EVENTS,
-    MAX_INFRA_TEXT,
-    DynamoIncidentRepository,
-    storable,
-)
+from emr_triage.aws.incident_items import ITEM_BUDGET_BYTES, storable
+from emr_triage.aws.incident_store import MAX_INFRA_EVENTS, MAX_INFRA_TEXT, DynamoIncidentRepository
 from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.exceptions import IncidentTooLargeError, TransientError
 from emr_triage.local.replay import LocalStack

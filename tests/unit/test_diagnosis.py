@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from emr_triage.analysis.blocks import MAX_EVIDENCE_LINES
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.engine import analyse_stream
-from emr_triage.analysis.findings import MAX_EVIDENCE_LINES, LineAnalysis, analyse_lines
+from emr_triage.analysis.findings import LineAnalysis, analyse_lines
 from emr_triage.analysis.text import MAX_EVIDENCE_LINE_CHARS, fingerprint, mask_variables, strip_log_prefix
 from emr_triage.analysis.verdict import MAX_FINDINGS_KEPT, build_report, diagnose, merge_findings
 from emr_triage.models.analysis import Diagnosis, Finding, FindingKind, LogRead

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emr_triage.analysis import engine, findings
+from emr_triage.analysis import engine, findings, records, text
 from emr_triage.analysis.catalogue import Catalogue, load_catalogue
 from emr_triage.analysis.engine import analyse_stream, read_ahead
 from emr_triage.analysis.exit_codes import describe_exit_code
@@ -161,22 +161,22 @@ def test_a_repeat_of_a_handled_exception_that_is_not_handled_becomes_the_evidenc
 
 def _record_by_decoding_every_line(line: str, data: bytes, start: int, previous: bytes, unwrap) -> tuple:  # type: ignore[no-untyped-def, type-arg]
     """The walk back to a line's record as it reads: every line above decoded and looked at."""
-    own = findings.LEVEL.match(line)
+    own = text.LEVEL.match(line)
     if own:
         return (own["level"], False, line)
-    if line.startswith(findings._PRINTED_BY_ITSELF) or not (
-        findings.EXCEPTION_HEADLINE.match(line) or line.startswith(findings._THROWABLE_LEADS)
+    if line.startswith(records.PRINTED_BY_ITSELF) or not (
+        text.EXCEPTION_HEADLINE.match(line) or line.startswith(records.THROWABLE_LEADS)
     ):
         return (None, False, None)
-    above = list(itertools.islice(findings._lines_back(data, start, previous, unwrap), findings._RECORD_LOOKBACK))
+    above = list(itertools.islice(records.lines_back(data, start, previous, unwrap), records.RECORD_LOOKBACK))
     for before in above:
-        if record := findings.LEVEL.match(before):
+        if record := text.LEVEL.match(before):
             return (record["level"], True, before)
-        if before.startswith(findings._UNCAUGHT):
+        if before.startswith(records.UNCAUGHT):
             return (None, False, None)
-        if before.strip() and not (findings.CONTINUATION.match(before) or findings.EXCEPTION_HEADLINE.match(before)):
+        if before.strip() and not (text.CONTINUATION.match(before) or text.EXCEPTION_HEADLINE.match(before)):
             return (None, False, None)
-    return (None, False, None) if len(above) < findings._RECORD_LOOKBACK else ("?", True, None)
+    return (None, False, None) if len(above) < records.RECORD_LOOKBACK else ("?", True, None)
 
 
 RECORD_LINES = [
@@ -207,12 +207,12 @@ def test_the_walk_back_to_a_record_finds_what_decoding_every_line_finds(
     # Given an exception line below any mix of records, frames and other lines, part of them at the end
     # of the block before, with or without a prefix every line carries (docker-compose's)
     lead = "web-1  | " if prefixed else ""
-    unwrap = line_unwrapper(("\n".join(lead + "x" for _ in range(10)) + "\n").encode()) or findings._identity
+    unwrap = line_unwrapper(("\n".join(lead + "x" for _ in range(10)) + "\n").encode()) or records.unchanged_line
     previous = "".join(lead + line + "\n" for line in tail).encode()
     data = "".join(lead + line + "\n" for line in above).encode()
     line = "java.lang.IllegalStateException: bad state"
     # When its record is looked for
-    found = findings._record_of(line, data + (lead + line).encode(), len(data), previous, unwrap)
+    found = records.record_of(line, data + (lead + line).encode(), len(data), previous, unwrap)
     # Then it is the one found by decoding every line above
     assert tuple(found) == _record_by_decoding_every_line(
         line, data + (lead + line).encode(), len(data), previous, unwrap

@@ -14,7 +14,7 @@ from tests.fakes.memory import make_dependencies
 from emr_triage.alerts.message import build_incident_message
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.engine import analyse_stream
-from emr_triage.aws.incident_store import ITEM_BUDGET_BYTES, _json_bytes, storable
+from emr_triage.aws.incident_items import ITEM_BUDGET_BYTES, json_bytes, storable
 from emr_triage.incidents.delivery import _root_message
 from emr_triage.incidents.emr_events import handle_cluster_event, handle_step_event
 from emr_triage.incidents.service import deliver_alert, handle_log_event, step_incident_id
@@ -203,11 +203,11 @@ def test_storage_fits_the_item_limit_even_for_multibyte_evidence() -> None:
         findings=findings,
         diagnosis=Diagnosis(category="c", title="t", severity="high", summary=line, evidence=[line] * 25),
     )
-    assert _json_bytes(incident.model_dump(mode="json")) > 400_000
+    assert json_bytes(incident.model_dump(mode="json")) > 400_000
     # When it is prepared for DynamoDB
     body = storable(incident)
     # Then it fits, and the verdict's evidence is still there
-    assert _json_bytes(body) <= ITEM_BUDGET_BYTES
+    assert json_bytes(body) <= ITEM_BUDGET_BYTES
     assert body["diagnosis"]["evidence"] and body["findings"][0]["evidence"]
 
 

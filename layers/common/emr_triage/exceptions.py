@@ -49,7 +49,7 @@ class IncidentTooLargeError(EmrTriageError):
 def too_large(incident_id: str) -> IncidentTooLargeError:
     return IncidentTooLargeError(
         f"incident {incident_id} is over DynamoDB's 400 KB item limit even after trimming its evidence and "
-        "history: this is a bug in the trimming (storable() in aws/incident_store.py); report it with the event"
+        "history: this is a bug in the trimming (storable() in aws/incident_items.py); report it with the event"
     )
 
 

@@ -9,42 +9,40 @@ began above is seen whole), and only then cut to the lengths kept (:mod:`emr_tri
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from emr_triage.analysis.blocks import EvidenceBlock
 from emr_triage.analysis.catalogue import Catalogue, Rule
 from emr_triage.analysis.exit_codes import EXIT_CODE, SIGNAL, describe_exit_code, describe_signal
 from emr_triage.analysis.json_events import expand_json_event
 from emr_triage.analysis.prefilter import SESSION_MARKERS
-from emr_triage.analysis.record import bound_line, clip, redact_record
+from emr_triage.analysis.record import bound_line, clip
+from emr_triage.analysis.records import (
+    IPYTHON_TRACEBACK,
+    QUIET_WHEN_INHERITED,
+    SILENT_LEVELS,
+    Record,
+    block_tail,
+    decode_line,
+    lines_above,
+    record_of,
+    unchanged_line,
+)
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.scan import LiteralScanner, ScannedBlock, scan_block
 from emr_triage.analysis.text import (
-    CONTINUATION,
-    EXCEPTION_HEADLINE,
     JAVA_FRAME_LINE,
-    LEVEL,
-    LOG_PREFIX,
-    MAX_EVIDENCE_LINE_CHARS,
     PYTHON_FRAME,
     TRACEBACK,
     line_unwrapper,
-    strip_log_prefix,
     user_java_frame,
     user_python_frame,
 )
 from emr_triage.models.analysis import ExitCode, Finding
 
-MAX_EVIDENCE_LINES = 25
-MAX_BLOCK_LINES = 400  # lines of one stack scanned for the user's code location
-# An exception log4j printed under a WARN record was caught and logged as a warning. (Under INFO it is
-# more likely an uncaught exception printed after an unrelated line, e.g. by spark-shell.)
-QUIET_LEVELS = frozenset({"WARN", "WARNING"})
-_RECORD_LOOKBACK = 40  # lines walked back from an exception line to the log record that printed it
-CONTEXT_LINES = 2  # lines before a finding's first line that are kept
 # Lines before a match redacted with its block, so a secret that began above the kept context (a
 # private key block: 51 lines for RSA 4096) is recognised whole; only the last CONTEXT_LINES are kept.
 _REDACTION_LOOKBACK = 64
@@ -55,114 +53,6 @@ _APPLICATION_ID = re.compile(
 _SESSION = re.compile("|".join(re.escape(marker) for marker in SESSION_MARKERS), re.IGNORECASE)
 _SPARK_APP_NAME = re.compile(r"\bSparkContext: Submitted application: (?=\S)")
 MAX_APP_NAME_CHARS = 200
-
-
-@dataclass
-class _Block:
-    """Lines that belong to one finding's first match, gathered as the log streams by."""
-
-    finding: Finding
-    lines: list[str]
-    traceback: bool
-    exception_line_seen: bool = False
-    scanned: int = 0
-    java_location: str | None = None
-    python_location: str | None = None
-    open: bool = True
-    symptom_when: re.Pattern[str] | None = None
-    exception_line: str | None = None  # the line that ends a Python traceback
-    wrapped: str | None = None  # the Java exception a Py4JJavaError wraps (": org.apache...: message")
-    frames: re.Pattern[str] | None = None  # a rule's frames: one line of the block must match
-    frames_seen: bool = False
-    before: list[str] = field(default_factory=list)  # the lines before the match, bounded, not redacted
-
-    def feed(self, line: str) -> None:
-        continuation = bool(CONTINUATION.match(line))
-        if not continuation:
-            # Two unindented lines still belong to the block, once: the exception line that ends a Python
-            # traceback, and the throwable log4j prints right after its message line (its frames follow).
-            traceback_end = self.traceback and line.strip()
-            throwable = self.scanned == 0 and EXCEPTION_HEADLINE.match(line)
-            if not self.exception_line_seen and (traceback_end or throwable):
-                self.exception_line_seen = True
-                if traceback_end:
-                    self.exception_line = bound_line(line.strip())
-            else:
-                self.open = False
-                return
-        self.scanned += 1
-        if self.frames is not None and not self.frames_seen and self.frames.search(line):
-            self.frames_seen = True
-        if self.exception_line and self.wrapped is None and line.startswith(": "):
-            self.wrapped = bound_line(line[2:].strip())
-        if len(self.lines) < MAX_EVIDENCE_LINES:
-            self.lines.append(bound_line(line))
-        if self.java_location is None:
-            self.java_location = user_java_frame(line)
-        if python_frame := user_python_frame(line):
-            self.python_location = python_frame  # the innermost user frame is the last one
-        if self.scanned >= MAX_BLOCK_LINES:
-            self.open = False
-
-    def close(self) -> bool:
-        """Finish the finding; False when it does not stand (its rule's frames are not in its stack)."""
-        self.open = False
-        if self.frames is not None and not self.frames_seen:
-            return False
-        # Redacted whole, then cut: the lines before as one text (a private key that began above the lines
-        # kept is recognised by its BEGIN line, and a key with no END line swallows only what is before the
-        # match), the block as another.
-        kept_before = redact_record(self.before)[-CONTEXT_LINES:]
-        self.finding.context_before = [clip(line, MAX_EVIDENCE_LINE_CHARS) for line in kept_before]
-        self.finding.evidence = [clip(line, MAX_EVIDENCE_LINE_CHARS) for line in redact_record(self.lines)]
-        location = self.python_location or self.java_location
-        self.finding.location = clip(redact(location), MAX_EVIDENCE_LINE_CHARS) if location else None
-        headline = _Headline(self.exception_line) if self.exception_line else _summarise(self.lines)
-        if self.symptom_when is not None and self.symptom_when.search(headline.shown):
-            # A wrapper (a traceback ending in Py4JJavaError): the error is the Java exception inside,
-            # found by its own rule if one knows it; this finding only shows that the job failed.
-            self.finding.kind = "symptom"
-            headline = _Headline(self.wrapped) if self.wrapped else headline
-        self.finding.headline = headline.redacted()
-        return True
-
-
-class _Headline(NamedTuple):
-    """A finding's headline before redaction: its text, and how much of it is kept (the summary of a
-    log4j line keeps what followed the line's prefix within the line's first 500 characters, as it
-    always has, so that its fingerprint stays the same)."""
-
-    text: str
-    limit: int = MAX_EVIDENCE_LINE_CHARS
-    rstrip: bool = False
-
-    @property
-    def shown(self) -> str:
-        return self.text[: self.limit]
-
-    def redacted(self) -> str:
-        kept = clip(redact(self.text), self.limit)
-        return kept.rstrip() if self.rstrip else kept
-
-
-def _summarise(lines: list[str]) -> _Headline:
-    """The line that best says what went wrong in a block."""
-    raw = lines[0]
-    first = strip_log_prefix(raw)
-    limit = MAX_EVIDENCE_LINE_CHARS - _text_start(raw)
-    if TRACEBACK in first[:limit]:
-        exception = next((ln for ln in lines[1:] if ln.strip() and not ln[:1].isspace()), None)
-        if exception:
-            return _Headline(exception.strip())
-    return _Headline(first, max(limit, 0), rstrip=True)
-
-
-def _text_start(line: str) -> int:
-    """Where a line's text starts after its log4j prefix and the blanks around it."""
-    prefix = LOG_PREFIX.match(line)
-    start = prefix.end() if prefix else 0
-    rest = line[start:]
-    return start + len(rest) - len(rest.lstrip())
 
 
 @dataclass
@@ -181,24 +71,10 @@ class LineAnalysis:
 
 
 BLOCK_LINES = 4096
-# The end of the text before a block, for the walk back from a match at its start: room for the
-# _RECORD_LOOKBACK lines of a long stack, so a block boundary inside one changes nothing.
-_TAIL_BYTES = 64 << 10
 MAX_EXIT_CODES = 20
 _SECTION_CONTAINER = re.compile(r"^Container: (container_\S+)")
 _SECTION_LOGTYPE = re.compile(r"^\s*LogType:\s*(\S+)")
 _DRIVER_CONTAINER = re.compile(r"_0*1$")
-
-
-def _identity(line: str) -> str:
-    return line
-
-
-def _decode(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="replace")
-    if "\x00" in text:
-        text = text.replace("\x00", "")
-    return text[:-1] if text.endswith("\r") else text
 
 
 # A failing log prints the same lines over and over (the frames and causes of one exception thrown by
@@ -245,7 +121,7 @@ class _Scan:
     result: LineAnalysis = field(default_factory=LineAnalysis)
     by_rule: dict[str, Finding] = field(default_factory=dict)
     exit_codes: dict[tuple[int | None, str | None], ExitCode] = field(default_factory=dict)
-    open_blocks: list[_Block] = field(default_factory=list)
+    open_blocks: list[EvidenceBlock] = field(default_factory=list)
     repeats: dict[str, _Repeats] = field(default_factory=dict)  # by rule id, until finish()
     lines_before: int = 0  # complete lines in the blocks already scanned
     unterminated: bool = False  # the last block ended without a line break
@@ -254,7 +130,7 @@ class _Scan:
     log_type: str | None = None
     # Strips a prefix every line of this log carries (docker-compose, CI timestamps, an orchestrator's
     # relay), found in its first block; identity when there is none.
-    unwrap: Callable[[str], str] = _identity
+    unwrap: Callable[[str], str] = unchanged_line
     plans: dict[tuple[bytes, frozenset[int]], _Plan] = field(default_factory=dict)  # see _PLAN_LINE_BYTES
     plan_bytes: int = 0
     hit_sets: dict[frozenset[int], frozenset[int]] = field(default_factory=dict)
@@ -297,7 +173,7 @@ class _Scan:
             self._feed_blocks(data, position, len(data))
         self.lines_before += scanned.newlines
         self.unterminated = not data.endswith(b"\n")
-        self.previous_tail = _tail(self.previous_tail, data)
+        self.previous_tail = block_tail(self.previous_tail, data)
 
     def _new_plan(self, raw: bytes, hits: frozenset[int]) -> _Plan:
         """:meth:`_plan`, kept for the next time the line comes (see _PLAN_LINE_BYTES)."""
@@ -334,7 +210,7 @@ class _Scan:
         while self.open_blocks and position < stop:
             end = data.find(b"\n", position, stop)
             end = stop if end < 0 else end
-            self._feed(_decode(data[position:end]))
+            self._feed(decode_line(data[position:end]))
             position = end + 1
         return position
 
@@ -348,7 +224,7 @@ class _Scan:
                 self._close(block)
         self.open_blocks = [b for b in self.open_blocks if b.open]
 
-    def _close(self, block: _Block) -> None:
+    def _close(self, block: EvidenceBlock) -> None:
         if block.close() or block.finding not in self.result.findings:
             return
         # Its rule's frames are not in its stack: the match does not stand (a later one may).
@@ -360,7 +236,7 @@ class _Scan:
         """What a candidate line's bytes and the literals that hit on it decide, whatever the state of the
         scan: its text, the extractors to run, and the rules whose patterns match it."""
         rules, extractors = self.catalogue.prefilter.route(indexes)
-        line = self.unwrap(_decode(raw))
+        line = self.unwrap(decode_line(raw))
         expanded = expand_json_event(line) if line.startswith("{") else None
         texts = tuple(expanded or [line])
         matching = tuple(
@@ -433,7 +309,7 @@ class _Scan:
     def _match(self, line: str, line_no: int, rules: Iterable[Rule], data: bytes, start: int) -> None:
         """Weigh the matches of ``rules`` (those whose patterns match the line, see :meth:`_plan`), in
         their order (:meth:`Prefilter.route`'s: fallbacks last), on a candidate line."""
-        record: _Record | None = None
+        record: Record | None = None
         matched = False
         # A fallback rule (an exception no rule knows) counts last, and only when no other rule matched;
         # the others by rank, then id (Prefilter.route's order): the same whatever the scanner's literals
@@ -454,8 +330,8 @@ class _Scan:
                 matched = True
                 continue
             if record is None:
-                record = _record_of(line, data, start, self.previous_tail, self.unwrap)
-            if record.level in _SILENT_LEVELS and not record.inherited:
+                record = record_of(line, data, start, self.previous_tail, self.unwrap)
+            if record.level in SILENT_LEVELS and not record.inherited:
                 return  # a DEBUG or TRACE record's own line (class loading, retries): healthy runs print many
             if rule.levels and (record.level or "none").replace("WARNING", "WARN") not in rule.levels:
                 continue
@@ -463,7 +339,7 @@ class _Scan:
                 continue  # a line healthy runs of some stack print (benign.yaml): never a cause
             matched = True
             # An exception printed under a WARN (or DEBUG) record was handled and logged, not fatal by itself.
-            quiet = (record.inherited and record.level in _QUIET_WHEN_INHERITED) or rule.shutdown_noise
+            quiet = (record.inherited and record.level in QUIET_WHEN_INHERITED) or rule.shutdown_noise
             existing = self.by_rule.get(rule.id)
             if existing is not None and not (existing.quiet and not quiet):
                 existing.count += 1
@@ -497,12 +373,12 @@ class _Scan:
             )
             self.by_rule[rule.id] = finding
             self.result.findings.append(finding)
-            ipython = _IPYTHON_TRACEBACK.match(line)
+            ipython = IPYTHON_TRACEBACK.match(line)
             self.open_blocks.append(
-                _Block(
+                EvidenceBlock(
                     finding=finding,
                     lines=[bound_line(line)],
-                    before=_lines_before(data, start, _REDACTION_LOOKBACK, self.previous_tail, self.unwrap),
+                    before=lines_above(data, start, _REDACTION_LOOKBACK, self.previous_tail, self.unwrap),
                     # A traceback, or a paste that starts inside one (at a `File "...", line N` frame)
                     traceback=TRACEBACK in line or bool(PYTHON_FRAME.match(line)),
                     # IPython (Jupyter, Databricks) names the exception in the traceback's first line and
@@ -528,104 +404,6 @@ class _Scan:
         # Findings were appended as rules matched; keep them in line order.
         self.result.findings.sort(key=lambda f: f.line_no)
         return self.result
-
-
-def _tail(previous: bytes, data: bytes) -> bytes:
-    """The last ``_TAIL_BYTES`` of the text so far (``previous``, then ``data``), from a line's start."""
-    joined = previous + data if len(data) < _TAIL_BYTES else data
-    if len(joined) <= _TAIL_BYTES:
-        return joined
-    tail = joined[-_TAIL_BYTES:]
-    # A line cut at its front has lost its timestamp and level, and would be misread: drop it.
-    newline = tail.find(b"\n", 0, len(tail) - 1)
-    return tail[newline + 1 :] if newline >= 0 else tail
-
-
-_IPYTHON_TRACEBACK = re.compile(r"^(?P<exception>[A-Za-z_][\w.]{0,200})\s{2,}Traceback \(most recent call last\)")
-
-
-class _Record(NamedTuple):
-    """The log record a matched line belongs to."""
-
-    level: str | None  # its level; None: no record printed the line; _UNKNOWN_LEVEL: too far up to tell
-    inherited: bool  # the line is a record's throwable, not the record's own line
-    line: str | None  # the record's own line
-
-
-_UNKNOWN_LEVEL = "?"  # a throwable whose record is more lines up than are walked back: no `levels` takes it
-_NO_RECORD = _Record(None, False, None)
-_UNCAUGHT = "Exception in thread "
-# Exceptions no log4j record printed: an uncaught one (the JVM prints it), and PySpark's and py4j's (Python
-# prints them), even right after a record line.
-_PRINTED_BY_ITSELF = (_UNCAUGHT, "pyspark.", "py4j.")
-# Lines that continue a record's throwable: its causes, and MapReduce's task diagnostics ("Error: ...").
-_THROWABLE_LEADS = ("Caused by:", "Error: ")
-_SILENT_LEVELS = frozenset({"DEBUG", "TRACE"})
-# The levels whose records' throwables are handled: caught and logged as a warning, or only for debugging.
-_QUIET_WHEN_INHERITED = QUIET_LEVELS | _SILENT_LEVELS
-
-
-def _record_of(line: str, data: bytes, start: int, previous: bytes, unwrap: Callable[[str], str]) -> _Record:
-    """The log record a matched line belongs to: its level, whether the level was inherited, and the
-    record's own line.
-
-    A line with its own prefix (``26/11/20 02:00:00 WARN ...``) is its own record. An exception line
-    without one belongs to the record above it that printed it (log4j prints the throwable after the
-    message), found by walking back over the stack; a bare line with no record above has no level, and
-    neither has an uncaught exception (``Exception in thread "main" ...``, printed by the JVM itself).
-    """
-    own = LEVEL.match(line)
-    if own:
-        return _Record(own["level"], False, line)
-    if line.startswith(_PRINTED_BY_ITSELF) or not (EXCEPTION_HEADLINE.match(line) or line.startswith(_THROWABLE_LEADS)):
-        return _NO_RECORD  # not the throwable of a log record (a Python traceback, a report, plain text)
-    # The lines above, nearest first, into the end of the block before; one that starts with a blank (a
-    # stack frame) is a continuation whatever follows, so it is passed over undecoded when the log's
-    # lines carry no prefix to strip.
-    plain = unwrap is _identity
-    walked = 0
-    for text, end in ((data, start - 1), (previous, len(previous) - 1)):
-        while end >= 0 and walked < _RECORD_LOOKBACK:
-            begin = text.rfind(b"\n", 0, end) + 1
-            walked += 1
-            if not (plain and begin < end and text[begin] in _BLANK_BYTES):
-                before = bound_line(unwrap(_decode(text[begin:end])))
-                record = LEVEL.match(before)
-                if record:
-                    return _Record(record["level"], True, before)
-                if before.startswith(_UNCAUGHT):
-                    return _NO_RECORD
-                if before.strip() and not (CONTINUATION.match(before) or EXCEPTION_HEADLINE.match(before)):
-                    return _NO_RECORD
-            end = begin - 1
-    if walked < _RECORD_LOOKBACK:
-        return _NO_RECORD  # the start of the text: a bare stack, pasted
-    return _Record(_UNKNOWN_LEVEL, True, None)  # still inside a stack: some record above printed it
-
-
-_BLANK_BYTES = (9, 32)  # tab, space
-
-
-def _lines_back(
-    data: bytes, start: int, previous: bytes = b"", unwrap: Callable[[str], str] | None = None
-) -> Iterator[str]:
-    """The lines before the line at ``start``, nearest first, going on into ``previous`` (the end of the
-    block before) when this block has no more; decoded one at a time, as the caller asks for them."""
-    end = start - 1
-    while end >= 0:
-        begin = data.rfind(b"\n", 0, end) + 1
-        line = _decode(data[begin:end])
-        yield bound_line(unwrap(line) if unwrap else line)
-        end = begin - 1
-    if previous:
-        yield from _lines_back(previous, len(previous), unwrap=unwrap)
-
-
-def _lines_before(
-    data: bytes, start: int, count: int, previous: bytes = b"", unwrap: Callable[[str], str] | None = None
-) -> list[str]:
-    """Up to ``count`` lines just before the line at ``start``, in order."""
-    return list(itertools.islice(_lines_back(data, start, previous, unwrap), count))[::-1]
 
 
 def analyse_blocks(
@@ -693,7 +471,7 @@ _SAMPLE_LINES = 200
 
 def _start(scan: _Scan, sample: bytes, blocks: list[bytes | ScannedBlock]) -> None:
     """Decide the log's line prefix from its first lines, then scan the blocks that waited for it."""
-    scan.unwrap = line_unwrapper(sample) or _identity
+    scan.unwrap = line_unwrapper(sample) or unchanged_line
     for block in blocks:
         scan.block(block)
 

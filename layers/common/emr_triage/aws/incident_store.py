@@ -6,25 +6,37 @@ Keys (documented in README "Data model")::
         gsi1pk = CLUSTER#<cluster_id> | APP#<application_id>   gsi1sk = <status>#<opened_at>
         gsi2pk = SIG#<fingerprint>   gsi2sk = <failed_at>#<incident_id>     (once diagnosed)
     pk = JOB#<job key>            sk = LAST#SUCCEEDED | LAST#FAILED          (the latest run of each outcome)
+    pk = INCIDENT#<incident_id>   sk = LOG#<digest of source and etag>       (logs kept for the next check)
     pk = CLUSTER#<cluster_id>     sk = INFRA#<at>#<event id>                 (capacity and instance events)
     expires_at = epoch seconds (the table's TTL attribute)
 
 Every write is conditional: ``create`` only if the incident does not exist (natural-key dedupe), and
-``update`` only if the stored ``version`` is the one read (optimistic concurrency, retried on conflict).
+``update`` (an UpdateItem of the changed attributes) only if the stored ``version`` is the one read
+(optimistic concurrency, retried on conflict after a random back-off). The items' layout (what an
+incident looks like stored, trimmed to fit) is in ``incident_items``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import clients
+from emr_triage.aws.incident_items import (
+    INCIDENT_SK,
+    bounded_log,
+    from_item,
+    incident_key,
+    job_run_key,
+    record_from_item,
+    record_item,
+    recorded_log_key,
+    storable,
+    to_item,
+    utc_key,
+)
 from emr_triage.exceptions import AwsAccessError, TransientError, too_large
 from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome
 from emr_triage.ports import Mutation
@@ -32,7 +44,6 @@ from emr_triage.ports import Mutation
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-INCIDENT_SK = "INCIDENT"
 GSI1 = "gsi1"
 GSI2 = "gsi2"
 # A signature seen more often than this within the retention is counted as "at least" this.
@@ -46,170 +57,8 @@ MAX_INFRA_TEXT = 2_000
 MAX_INFRA_EVENTS = 100
 
 
-def _utc_key(at: datetime) -> str:
-    """A datetime as a sortable key (UTC, seconds)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def job_run_key(job_key: str, outcome: RunOutcome) -> dict[str, Any]:
-    return {"pk": {"S": f"JOB#{job_key}"}, "sk": {"S": f"LAST#{outcome}"}}
-
-
-def incident_key(incident_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"INCIDENT#{incident_id}"}, "sk": {"S": INCIDENT_SK}}
-
-
-def _group_key(incident: Incident) -> str:
-    if incident.cluster_id:
-        return f"CLUSTER#{incident.cluster_id}"
-    return f"APP#{incident.application_id}"
-
-
-# DynamoDB items are limited to 400 KB; the JSON size (UTF-8) overestimates the item size.
-ITEM_BUDGET_BYTES = 300_000
-
-
-def _json_bytes(body: Any) -> int:
-    return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-
-
-def _trim_secondary_evidence(body: dict[str, Any]) -> None:
-    for finding in body["findings"][1:]:
-        finding["evidence"] = finding["evidence"][:3]
-
-
-def _trim_history(body: dict[str, Any]) -> None:
-    body["timeline"] = body["timeline"][-20:]
-    body["logs_analysed"] = body["logs_analysed"][-10:]
-
-
-def _trim_evidence_lines(body: dict[str, Any]) -> None:
-    for finding in body["findings"]:
-        finding["evidence"] = [line[:200] for line in finding["evidence"][:10]]
-    if body.get("diagnosis"):
-        body["diagnosis"]["evidence"] = [line[:200] for line in body["diagnosis"]["evidence"][:10]]
-
-
-def _trim_read_notes(body: dict[str, Any]) -> None:
-    for read in body["logs_analysed"]:
-        read["notes"] = [note[:200] for note in read["notes"][:3]]
-
-
-def _drop_finding_evidence(body: dict[str, Any]) -> None:
-    for finding in body["findings"]:
-        finding["evidence"] = []
-
-
-_TRIMS = (_trim_secondary_evidence, _trim_history, _trim_evidence_lines, _trim_read_notes, _drop_finding_evidence)
-
-
-def storable(incident: Incident) -> dict[str, Any]:
-    """The incident as stored: every string redacted (defence in depth: names, reasons and notes too, not
-    only log lines), and trimmed to ITEM_BUDGET_BYTES, least useful parts first."""
-    body: dict[str, Any] = redact_strings(incident.model_dump(mode="json"))
-    for trim in _TRIMS:
-        if _json_bytes(body) <= ITEM_BUDGET_BYTES:
-            break
-        trim(body)
-    return body
-
-
-def to_item(incident: Incident, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The DynamoDB item (attribute-value format) of an incident (``body``: its :func:`storable` form,
-    when the caller already has it)."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    body = storable(incident) if body is None else body
-    item = {key: serializer.serialize(_decimals(value)) for key, value in body.items()}
-    item.update(incident_key(incident.incident_id))
-    item["gsi1pk"] = {"S": _group_key(incident)}
-    item["gsi1sk"] = {"S": f"{incident.status}#{incident.opened_at.isoformat()}"}
-    if incident.diagnosis is not None and incident.diagnosis.fingerprint:
-        item["gsi2pk"] = {"S": f"SIG#{incident.diagnosis.fingerprint}"}
-        item["gsi2sk"] = {"S": f"{_utc_key(incident.failed_at)}#{incident.incident_id}"}
-    item["expires_at"] = {"N": str(incident.expires_at)}
-    return item
-
-
-def _decimals(value: Any) -> Any:
-    """Floats as Decimal: DynamoDB has no float type."""
-    if isinstance(value, float):
-        return Decimal(str(value))
-    if isinstance(value, dict):
-        return {k: _decimals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decimals(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-RecordT = TypeVar("RecordT", JobRun, InfraEvent, RecordedLog)
-# A recorded log's item is kept well under DynamoDB's 400 KB: its evidence is cut first.
-RECORDED_LOG_BUDGET_BYTES = 100_000
-
-
 def _back_off(attempt: int) -> None:
     time.sleep(random.uniform(0, min(1.0, _BACK_OFF_SECONDS * 2 ** (attempt - 1))))  # noqa: S311 - jitter, not a secret
-
-
-def recorded_log_key(source: str, etag: str | None) -> str:
-    digest = hashlib.sha256(f"{source}\n{etag or ''}".encode()).hexdigest()[:24]
-    return f"LOG#{digest}"
-
-
-def _bounded(log: RecordedLog) -> RecordedLog:
-    """The log with its findings' evidence cut until its item fits RECORDED_LOG_BUDGET_BYTES."""
-    for lines in (None, 10, 3, 0):
-        if lines is not None:
-            log = log.model_copy(
-                update={"findings": [f.model_copy(update={"evidence": f.evidence[:lines]}) for f in log.findings]}
-            )
-        if _json_bytes(log.model_dump(mode="json")) <= RECORDED_LOG_BUDGET_BYTES:
-            return log
-    return log.model_copy(update={"findings": log.findings[:20]})
-
-
-def _record_item(record: JobRun | InfraEvent | RecordedLog, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
-    """The item of a small record (a job's last run, a cluster's infrastructure event): its fields,
-    redacted, under ``key``, expiring at ``expires_at``."""
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    body = redact_strings(record.model_dump(mode="json"))
-    item = {name: serializer.serialize(value) for name, value in body.items() if value is not None}
-    item.update(key)
-    item["expires_at"] = {"N": str(expires_at)}
-    return item
-
-
-def _record_from_item(item: dict[str, Any], model: type[RecordT]) -> RecordT:
-    """A small record read back from its item (keys and bookkeeping attributes left out)."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    data = {name: _plain(deserializer.deserialize(value)) for name, value in item.items()}
-    return model.model_validate({name: value for name, value in data.items() if name in model.model_fields})
-
-
-def from_item(item: dict[str, Any]) -> Incident:
-    """The incident stored in a DynamoDB item."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
-    for key in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"):
-        data.pop(key, None)
-    return Incident.model_validate(data)
 
 
 class DynamoIncidentRepository:
@@ -438,14 +287,14 @@ class DynamoIncidentRepository:
     def signature_times(self, fingerprint: str, *, since: datetime, until: datetime, exclude: str) -> list[datetime]:
         """When the other incidents with this failure signature failed between ``since`` and ``until``,
         newest first (at most MAX_SIGNATURE_ITEMS: the newest are kept; the index holds keys only)."""
-        query = self._signature_query(fingerprint, _utc_key(since), _utc_key(until) + "#~", ScanIndexForward=False)
+        query = self._signature_query(fingerprint, utc_key(since), utc_key(until) + "#~", ScanIndexForward=False)
         # One more than the cap: the excluded incident is at most one of them.
         entries = (self._signature_entry(item) for item in self._query_pages(query, most=MAX_SIGNATURE_ITEMS + 1))
         return [at for at, incident_id in entries if incident_id != exclude][:MAX_SIGNATURE_ITEMS]
 
     def signature_first_seen(self, fingerprint: str, *, until: datetime, exclude: str) -> datetime | None:
         """When the first other incident with this signature (still in the table) failed, if any."""
-        query = self._signature_query(fingerprint, "0", _utc_key(until) + "#~", ScanIndexForward=True, Limit=2)
+        query = self._signature_query(fingerprint, "0", utc_key(until) + "#~", ScanIndexForward=True, Limit=2)
         try:
             response = self.client.query(**query)
         except Exception as exc:
@@ -456,12 +305,12 @@ class DynamoIncidentRepository:
     def record_run(self, run: JobRun, expires_at: int) -> bool:
         """Remember the run if it is the job's latest with its outcome (a conditional write: an older event
         delivered late never overwrites a newer run). False: a newer (or the same) run is stored."""
-        item = _record_item(run, job_run_key(run.job_key, run.outcome), expires_at)
-        item["at_key"] = {"S": _utc_key(run.at)}
+        item = record_item(run, job_run_key(run.job_key, run.outcome), expires_at)
+        item["at_key"] = {"S": utc_key(run.at)}
         return self._put(
             item,
             ConditionExpression="attribute_not_exists(pk) OR at_key < :at",
-            ExpressionAttributeValues={":at": {"S": _utc_key(run.at)}},
+            ExpressionAttributeValues={":at": {"S": utc_key(run.at)}},
         )
 
     def record_infra(self, event: InfraEvent, expires_at: int) -> None:
@@ -471,9 +320,9 @@ class DynamoIncidentRepository:
         event = event.model_copy(update={"what": event.what[:MAX_INFRA_TEXT]})
         key = {
             "pk": {"S": f"CLUSTER#{event.cluster_id}"},
-            "sk": {"S": f"INFRA#{_utc_key(event.at)}#{event.event_id or ''}"},
+            "sk": {"S": f"INFRA#{utc_key(event.at)}#{event.event_id or ''}"},
         }
-        self._put(_record_item(event, key, expires_at))
+        self._put(record_item(event, key, expires_at))
 
     def infra_events(self, cluster_id: str, *, since: datetime, until: datetime) -> list[InfraEvent]:
         """A cluster's capacity and instance events between ``since`` and ``until``, oldest first: the
@@ -484,21 +333,21 @@ class DynamoIncidentRepository:
                 "KeyConditionExpression": "pk = :cluster AND sk BETWEEN :low AND :high",
                 "ExpressionAttributeValues": {
                     ":cluster": {"S": f"CLUSTER#{cluster_id}"},
-                    ":low": {"S": f"INFRA#{_utc_key(since)}"},
-                    ":high": {"S": f"INFRA#{_utc_key(until)}#~"},
+                    ":low": {"S": f"INFRA#{utc_key(since)}"},
+                    ":high": {"S": f"INFRA#{utc_key(until)}#~"},
                 },
                 "ScanIndexForward": False,
             },
             most=MAX_INFRA_EVENTS,
         )
-        return [_record_from_item(item, InfraEvent) for item in reversed(items)]
+        return [record_from_item(item, InfraEvent) for item in reversed(items)]
 
     def record_log(self, incident_id: str, log: RecordedLog, expires_at: int) -> bool:
         """Keep a log's findings as its own item under the incident (``sk = LOG#<digest of source and
         etag>``), written once: concurrent logs write different items, and a redelivered one is refused."""
         key = incident_key(incident_id)
         key["sk"] = {"S": recorded_log_key(log.read.source, log.read.etag)}
-        return self._put(_record_item(_bounded(log), key, expires_at), ConditionExpression="attribute_not_exists(sk)")
+        return self._put(record_item(bounded_log(log), key, expires_at), ConditionExpression="attribute_not_exists(sk)")
 
     def recorded_logs(self, incident_id: str) -> list[RecordedLog]:
         items = self._query_pages(
@@ -509,7 +358,7 @@ class DynamoIncidentRepository:
                 "ConsistentRead": True,
             }
         )
-        return [_record_from_item(item, RecordedLog) for item in items]
+        return [record_from_item(item, RecordedLog) for item in items]
 
     def last_run(self, job_key: str, outcome: RunOutcome) -> JobRun | None:
         """The job's latest run with this outcome, if one is remembered."""
@@ -518,4 +367,4 @@ class DynamoIncidentRepository:
         except Exception as exc:
             raise self._fail(exc, "GetItem") from exc
         item = response.get("Item")
-        return _record_from_item(item, JobRun) if item else None
+        return record_from_item(item, JobRun) if item else None
