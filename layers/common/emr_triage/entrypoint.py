@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from emr_triage.exceptions import InvalidEventError
 from emr_triage.incidents.service import reject_event
@@ -55,43 +55,59 @@ def process_queue_batch(
     handle: Callable[[EventT, Dependencies], Outcome],
     context: Any = None,
 ) -> dict[str, Any]:
-    """Handle an SQS batch record by record (partial batch response): a record that fails transiently is
-    reported in ``batchItemFailures`` so SQS redelivers only it (and, after the queue's maxReceiveCount,
-    dead-letters it); a malformed one is dead-lettered with its reason and not retried.
+    """Handle an SQS batch record by record, through Powertools' ``BatchProcessor`` (partial batch
+    response): a record that raises is reported in ``batchItemFailures`` so SQS redelivers only it (and,
+    after the queue's maxReceiveCount, dead-letters it); a malformed one is dead-lettered with its reason
+    by the record handler and not retried.
 
     Returns
     -------
     dict
         ``{"batchItemFailures": [...]}`` for Lambda; under the replay command also ``outcomes``.
     """
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
     deps = _with_deadline(get_dependencies(), context)
     records = event.get("Records") if isinstance(event, dict) else None
     if not isinstance(records, list):
         outcome = reject_event(event, InvalidEventError("not an SQS batch: no 'Records' list"), deps, function)
-        return _batch_response([], [outcome], deps)
-    failures: list[dict[str, str]] = []
-    outcomes: list[Outcome] = []
-    for record in records:
-        message_id = str(record.get("messageId", "")) if isinstance(record, dict) else ""
+        return _batch_response({"batchItemFailures": []}, [outcome], deps)
+    # A record that is not an object with a message id cannot be reported back to SQS: dead-lettered here.
+    valid = [r for r in records if isinstance(r, dict) and isinstance(r.get("messageId"), str) and r["messageId"]]
+    outcomes = [
+        reject_event(record, InvalidEventError("not an SQS record: no messageId"), deps, function)
+        for record in records
+        if not any(record is v for v in valid)
+    ]
+    if not valid:
+        return _batch_response({"batchItemFailures": []}, outcomes, deps)
+
+    def record_handler(record: SQSRecord) -> None:
         try:
-            parsed = parse(record.get("body") if isinstance(record, dict) else None)
+            parsed = parse(record.raw_event.get("body"))
         except InvalidEventError as exc:
-            outcomes.append(reject_event(record, exc, deps, function))
-            continue
+            outcomes.append(reject_event(record.raw_event, exc, deps, function))
+            return
         try:
             outcome = handle(parsed, deps)
         except Exception:
-            logger.exception("queue message failed; SQS will deliver it again", message_id=message_id)
-            if message_id:
-                failures.append({"itemIdentifier": message_id})
-            continue
+            logger.exception("queue message failed; SQS will deliver it again", message_id=record.message_id)
+            raise
         logger.info("message processed", action=outcome.action, incident_id=outcome.incident_id, slack=outcome.slack)
         outcomes.append(outcome)
-    return _batch_response(failures, outcomes, deps)
+
+    # Every record failing is reported as such (all redelivered), not raised: the same for SQS, and the
+    # replay command reads the response.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    batch = {**cast("dict[str, Any]", event), "Records": valid}
+    response = process_partial_response(
+        event=batch, record_handler=record_handler, processor=processor, context=context
+    )
+    return _batch_response(dict(response), outcomes, deps)
 
 
-def _batch_response(failures: list[dict[str, str]], outcomes: list[Outcome], deps: Dependencies) -> dict[str, Any]:
-    response: dict[str, Any] = {"batchItemFailures": failures}
+def _batch_response(response: dict[str, Any], outcomes: list[Outcome], deps: Dependencies) -> dict[str, Any]:
     if deps.settings.replay:
         response["outcomes"] = [o.model_dump(mode="json") for o in outcomes]
     return response
