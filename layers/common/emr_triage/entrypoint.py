@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 from emr_triage.exceptions import InvalidEventError
 from emr_triage.incidents.service import reject_event
 from emr_triage.models.incident import Outcome
-from emr_triage.observability import logger
+from emr_triage.observability import logger, tracer
 from emr_triage.ports import Dependencies
 from emr_triage.runtime import get_dependencies
 
@@ -44,6 +44,7 @@ def process_event(
         return reject_event(event, exc, deps, function).model_dump(mode="json")
     outcome = handle(parsed, deps)
     logger.info("event processed", action=outcome.action, incident_id=outcome.incident_id, slack=outcome.slack)
+    annotate(outcome)
     return outcome.model_dump(mode="json")
 
 
@@ -95,6 +96,7 @@ def process_queue_batch(
             logger.exception("queue message failed; SQS will deliver it again", message_id=record.message_id)
             raise
         logger.info("message processed", action=outcome.action, incident_id=outcome.incident_id, slack=outcome.slack)
+        annotate(outcome)
         outcomes.append(outcome)
 
     # Every record failing is reported as such (all redelivered), not raised: the same for SQS, and the
@@ -105,6 +107,15 @@ def process_queue_batch(
         event=batch, record_handler=record_handler, processor=processor, context=context
     )
     return _batch_response(dict(response), outcomes, deps)
+
+
+def annotate(outcome: Outcome) -> None:
+    """Make the invocation's X-Ray trace findable by what it did: its incident, its action, what Slack
+    got (indexed annotations; the handlers capture no response, which can hold log-derived text)."""
+    tracer.put_annotation(key="action", value=outcome.action)
+    tracer.put_annotation(key="slack", value=outcome.slack)
+    if outcome.incident_id:
+        tracer.put_annotation(key="incident_id", value=outcome.incident_id)
 
 
 def _batch_response(response: dict[str, Any], outcomes: list[Outcome], deps: Dependencies) -> dict[str, Any]:

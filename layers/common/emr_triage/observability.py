@@ -70,6 +70,10 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
         return
     if is_metrics_disabled():  # single_metric itself ignores POWERTOOLS_METRICS_DISABLED
         return
-    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric:
+    # With the dimensions every other metric gets at flush (the service), so that they aggregate alike.
+    defaults = {"service": SERVICE, **metrics.default_dimensions}
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE, default_dimensions=defaults
+    ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)
