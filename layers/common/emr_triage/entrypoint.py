@@ -75,12 +75,13 @@ def process_queue_batch(
         outcome = reject_event(event, InvalidEventError("not an SQS batch: no 'Records' list"), deps, function)
         return _batch_response({"batchItemFailures": []}, [outcome], deps)
     # A record that is not an object with a message id cannot be reported back to SQS: dead-lettered here.
-    valid = [r for r in records if isinstance(r, dict) and isinstance(r.get("messageId"), str) and r["messageId"]]
-    outcomes = [
-        reject_event(record, InvalidEventError("not an SQS record: no messageId"), deps, function)
-        for record in records
-        if not any(record is v for v in valid)
-    ]
+    valid: list[dict[str, Any]] = []
+    outcomes: list[Outcome] = []
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("messageId"), str) and record["messageId"]:
+            valid.append(record)
+        else:
+            outcomes.append(reject_event(record, InvalidEventError("not an SQS record: no messageId"), deps, function))
     if not valid:
         return _batch_response({"batchItemFailures": []}, outcomes, deps)
 

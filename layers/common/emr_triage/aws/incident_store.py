@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,18 +95,25 @@ class DynamoIncidentRepository:
     def _put(self, item: dict[str, Any], **condition: Any) -> bool:
         """Write an item, under a condition when given (``ConditionExpression`` and its values); False when
         the condition does not hold. Other failures are raised as our errors."""
+        return self._conditional(
+            "PutItem", item["pk"]["S"], lambda: self.client.put_item(TableName=self.table_name, Item=item, **condition)
+        )
+
+    def _conditional(self, action: str, pk: str, write: Callable[[], object]) -> bool:
+        """Run a conditional write: False when its condition does not hold; DynamoDB's refusal of an item
+        over its size limit raised as the error naming the incident; other failures as our errors."""
         from botocore.exceptions import ClientError
 
         try:
-            self.client.put_item(TableName=self.table_name, Item=item, **condition)
+            write()
         except ClientError as exc:
             if clients.error_code(exc) == "ConditionalCheckFailedException":
                 return False
             if clients.error_code(exc) == "ValidationException" and "size" in str(exc).lower():
-                raise too_large(item["pk"]["S"].removeprefix("INCIDENT#")) from exc
-            raise self._fail(exc, "PutItem") from exc
+                raise too_large(pk.removeprefix("INCIDENT#")) from exc
+            raise self._fail(exc, action) from exc
         except Exception as exc:
-            raise self._fail(exc, "PutItem") from exc
+            raise self._fail(exc, action) from exc
         return True
 
     def create(self, incident: Incident) -> bool:
@@ -129,8 +137,6 @@ class DynamoIncidentRepository:
         """Write what differs between two items of one incident (UpdateItem of the changed attributes,
         the others untouched), if its stored version is still ``version``; False when it is not. A claim
         or a recorded Slack ts then writes a few hundred bytes, not the whole 30 KB incident."""
-        from botocore.exceptions import ClientError
-
         changed = {name: value for name, value in new.items() if name not in ("pk", "sk") and old.get(name) != value}
         gone = [name for name in old if name not in new]
         names = {f"#a{i}": name for i, name in enumerate([*changed, *gone])}
@@ -140,24 +146,18 @@ class DynamoIncidentRepository:
             expression += " REMOVE " + ", ".join(by_name[name] for name in gone)
         values = {f":v{i}": value for i, value in enumerate(changed.values())}
         values[":version"] = {"N": str(version)}
-        try:
-            self.client.update_item(
+        return self._conditional(
+            "UpdateItem",
+            new["pk"]["S"],
+            lambda: self.client.update_item(
                 TableName=self.table_name,
                 Key={"pk": new["pk"], "sk": new["sk"]},
                 UpdateExpression=expression,
                 ConditionExpression="#version = :version",
                 ExpressionAttributeNames={**names, "#version": "version"},
                 ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if clients.error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            if clients.error_code(exc) == "ValidationException" and "size" in str(exc).lower():
-                raise too_large(new["pk"]["S"].removeprefix("INCIDENT#")) from exc
-            raise self._fail(exc, "UpdateItem") from exc
-        except Exception as exc:
-            raise self._fail(exc, "UpdateItem") from exc
-        return True
+            ),
+        )
 
     def update(self, incident_id: str, mutate: Mutation) -> Incident | None:
         """Apply ``mutate`` to the stored incident and write it back if nobody changed it meanwhile.

@@ -40,7 +40,7 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
     An incident folded into a storm's alert gets no message of its own: that alert's message, which now
     lists it, is edited instead (it has a message already, so it cannot fold in turn)."""
     if not deps.notifier.threads:
-        return _deliver_single(incident_id, deps)[0]
+        return _deliver_single(incident_id, deps)
     action, storm = _deliver_root(incident_id, deps)
     if action not in ("none", "folded"):
         _deliver_thread(incident_id, deps)
@@ -59,19 +59,19 @@ def ready_for_single_message(incident: Incident, follow_ups: bool) -> bool:
     return diagnosis is not None and diagnosis.from_logs and not _provisional(diagnosis)
 
 
-def _deliver_single(incident_id: str, deps: Dependencies) -> tuple[SlackAction, str | None]:
+def _deliver_single(incident_id: str, deps: Dependencies) -> SlackAction:
     """Incoming-webhook mode: one message per incident, posted once it is final enough (see
     :func:`ready_for_single_message`), with the diagnosis and a truncated extract inline."""
     incident = deps.repository.get(incident_id)
     if incident is None or incident.held_for_parent or incident.folded_into:
-        return "none", None
+        return "none"
     if incident.slack is not None:
-        return "unchanged", None
+        return "unchanged"
     if not ready_for_single_message(incident, deps.follow_ups is not None):
-        return "none", None
+        return "none"
     route = _destination(incident, deps)
     message = build_single_message(incident, route.mention, _alert_context(incident, deps))
-    return _post_once(incident_id, route.channel, message, deps)
+    return _post_once(incident_id, route.channel, message, deps)[0]  # (a webhook cannot fold: no storm)
 
 
 def _post_once(
