@@ -240,6 +240,8 @@ EXAMPLES: dict[str, list[str]] = {
         "already exists.",
     ],
     "dependency_conflict": [
+        "Message: <console>:18: error: not found: type GraphFrame",
+        "java.lang.NoSuchMethodException: org.apache.spark.sql.execution.datasources.jdbc.DriverWrapper.<init>()",
         "java.util.ServiceConfigurationError: org.apache.spark.sql.sources.DataSourceRegister: Provider "
         "com.google.cloud.spark.bigquery.BigQueryRelationProvider could not be instantiated",
         "org.apache.logging.log4j.LoggingException: log4j-slf4j2-impl cannot be present with log4j-to-slf4j",
