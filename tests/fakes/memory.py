@@ -18,7 +18,7 @@ from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
+from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 
@@ -176,6 +176,12 @@ class MemoryRepository:
         found = [i.model_copy(deep=True) for i in self.items.values() if i.status == "OPEN" and _group(i) == group]
         return sorted(found, key=lambda i: i.opened_at.isoformat())
 
+    def open_summaries(self, limit: int = 50) -> list[IncidentSummary]:
+        # As the sparse index holds them: alerted, open, not folded; newest first; its projection only.
+        listed = [items.to_item(i) for i in self.items.values()]
+        indexed = sorted((i for i in listed if "gsi3pk" in i), key=lambda i: i["gsi3sk"]["S"], reverse=True)
+        return [items.summary_from_item(i) for i in indexed[:limit]]
+
 
 @dataclass
 class FakeEmr:
@@ -238,6 +244,7 @@ class FakeNotifier:
     updates: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
     replies: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
     uploads: list[tuple[SlackRef, str, str]] = field(default_factory=list)
+    ephemerals: list[tuple[str, str, str]] = field(default_factory=list)
     fail_with: Exception | None = None
     threads: bool = True
     on_post: Callable[[], None] | None = None
@@ -270,6 +277,11 @@ class FakeNotifier:
             raise self.fail_with
         self.uploads.append((ref, filename, content))
         return f"F{len(self.uploads):08d}"
+
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        if self.fail_with:
+            raise self.fail_with
+        self.ephemerals.append((channel, user, text))
 
 
 @dataclass

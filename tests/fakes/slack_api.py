@@ -1,6 +1,7 @@
 """A fake Slack Web API served over HTTP on 127.0.0.1, for the real slack-sdk WebClient to talk to.
 
-It implements what emr-triage calls (chat.postMessage, chat.update, the three-step files upload) with
+It implements what emr-triage calls (chat.postMessage, chat.update, the three-step files upload, and for the
+interactive function chat.postEphemeral and usergroups.users.list) with
 Slack's response shapes and error codes, records every request, and can be told to fail the next calls
 of a method (HTTP 429 with Retry-After, 5xx, a Slack error code, or a delay longer than the client's
 timeout).
@@ -93,6 +94,9 @@ class FakeSlack:
         # Incoming webhooks: hook path (/services/T…/B…/secret) -> the channel id it posts to.
         self.webhooks: dict[str, str] = {}
         self.webhook_posts: list[dict[str, Any]] = []
+        # chat.postEphemeral messages (channel, user, text), and user groups (id -> member user ids).
+        self.ephemerals: list[dict[str, str]] = []
+        self.usergroups: dict[str, set[str]] = {}
         self._default_webhook = self._new_webhook_path("C0EMRALRT")
 
     # -- incoming webhooks ----------------------------------------------------------------------------
@@ -206,6 +210,8 @@ class FakeSlack:
         return 200, "ok", {}, 0.0
 
     def _dispatch(self, method: str, payload: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        if method in ("chat.postEphemeral", "usergroups.users.list"):
+            return self._people(method, payload), {}
         if method == "chat.postMessage":
             channel = self._channel_id(str(payload.get("channel", "")))
             if channel is None:
@@ -253,6 +259,21 @@ class FakeSlack:
                 )
             return {"ok": True, "files": [{"id": f["id"]} for f in files]}, {}
         return {"ok": False, "error": "unknown_method"}, {}
+
+    # -- what people see alone, and who is in a group (the interactive function) ----------------------
+    def _people(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if method == "usergroups.users.list":
+            group = str(payload.get("usergroup", ""))
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": sorted(self.usergroups[group])}
+        channel = self._channel_id(str(payload.get("channel", "")))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not payload.get("user"):
+            return {"ok": False, "error": "user_not_in_channel"}
+        self.ephemerals.append({"channel": channel, "user": str(payload["user"]), "text": str(payload.get("text", ""))})
+        return {"ok": True, "message_ts": f"{self._ts}.000200"}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -80,6 +80,15 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("publish-sales-dashboard", "STEP_FAILURE"),
     ),
+    # Acknowledged, then muted: the next night's same failure is recorded, with no message of its own (its
+    # alert is a reply in the first alert's thread), and stays so after the unmute.
+    "acknowledge-mute-then-unmute": ScenarioExpected(
+        incidents={
+            ORDERS: Expected("OPEN", "sql_analysis_error"),
+            "j-3ORDERSNEXT21.s-3LOADORDERS21": Expected("OPEN", "sql_analysis_error"),
+        },
+        slack_says=("Acknowledged* by <@U0DANAONC>", '"action_id": "mute"'),
+    ),
     "failure-then-successful-rerun": ScenarioExpected(
         incidents={ORDERS: Expected("RESOLVED", "sql_analysis_error")},
         slack_says=("Resolved",),

@@ -19,6 +19,7 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 LOG_BUCKET_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-12ab-34cd-56ef-1234567890ab"
 SECRET_KEY = "arn:aws:kms:us-east-1:123456789012:key/1111bbbb-12ab-34cd-56ef-1234567890ab"
+SIGNING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:emr-triage-signing-AbCdEf"
 # Deployed with every optional part on (customer managed keys, an alarm topic): every statement and
 # setting the stack can have; DEFAULT is the stack deployed with the parameters' defaults.
 TEMPLATE = render(
@@ -28,10 +29,11 @@ TEMPLATE = render(
         "LogBucketKmsKeyArn": LOG_BUCKET_KEY,
         "SlackSecretKmsKeyArn": SECRET_KEY,
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
+        "SlackSigningSecretArn": SIGNING_SECRET,
     },
 )
 DEFAULT = render(load_template(TEMPLATE_PATH))
-FUNCTIONS = ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction")
+FUNCTIONS = ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "SlackInteractionsFunction")
 TEXT = TEMPLATE_PATH.read_text("utf-8").splitlines()
 
 # Allow statements whose resource needs a wildcard because AWS offers no narrower scope: the cluster or
@@ -143,7 +145,7 @@ def test_with_a_customer_key_every_store_is_encrypted_with_it() -> None:
     # Given KmsKeyArn set
     resources = TEMPLATE["Resources"]
     key = {"Ref": "KmsKeyArn"}
-    # Then the table, both queues, the three log groups and the functions' environment use that key
+    # Then the table, both queues, every function's log group and the functions' environment use that key
     assert resources["IncidentsTable"]["Properties"]["SSESpecification"] == {
         "SSEEnabled": True,
         "SSEType": "KMS",
@@ -155,7 +157,7 @@ def test_with_a_customer_key_every_store_is_encrypted_with_it() -> None:
         # (SQS-managed SSE and a KMS key are exclusive: CloudFormation rejects both)
         assert queue["KmsMasterKeyId"] == key and "SqsManagedSseEnabled" not in queue
     groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
-    assert len(groups) == 3 and all(g["KmsKeyId"] == key for g in groups)
+    assert len(groups) == len(FUNCTIONS) and all(g["KmsKeyId"] == key for g in groups)
     assert TEMPLATE["Globals"]["Function"]["KmsKeyArn"] == key
     # And nothing else of the stack stores data: no bucket, secret, topic or stream of its own
     stores = {"AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::SNS::Topic", "AWS::Kinesis::Stream"}
@@ -194,7 +196,11 @@ def test_with_customer_keys_each_role_may_only_use_each_key_for_what_it_protects
     ]
     for function in FUNCTIONS:
         kms = [s for owner, s in _statements() if owner == function and any("kms:" in a for a in _strings(s["Action"]))]
-        assert kms == expected, function
+        # (the interactive function reads no log: no log bucket key)
+        wanted = (
+            [s for s in expected if s["Sid"] != "LogBucketKey"] if function == "SlackInteractionsFunction" else expected
+        )
+        assert kms == wanted, function
     # And no resource policy of the stack mentions KMS (the key's own policy is the operator's: README)
     assert not [s for owner, s in _statements() if owner not in FUNCTIONS and list(_kms_mentions(s))]
 
@@ -236,6 +242,7 @@ def test_every_function_has_its_reserved_concurrency_and_the_queue_poller_never_
         "EmrEventFunction": "EmrEventConcurrency",
         "LogArrivalFunction": "LogArrivalConcurrency",
         "FollowUpFunction": "FollowUpConcurrency",
+        "SlackInteractionsFunction": "SlackInteractionsConcurrency",
     }
     for function, parameter in expected.items():
         properties = template["Resources"][function]["Properties"]
@@ -269,17 +276,66 @@ def test_the_slack_token_is_only_read_from_secrets_manager() -> None:
     for resource in TEMPLATE["Resources"].values():
         variables = {**variables, **resource.get("Properties", {}).get("Environment", {}).get("Variables", {})}
     secretish = [name for name in variables if re.search(r"TOKEN|WEBHOOK|SECRET|PASSWORD", name)]
-    assert secretish == ["SLACK_TOKEN_SECRET_ID"]
-    parameter = TEMPLATE["Parameters"]["SlackTokenSecretArn"]
-    assert parameter["AllowedPattern"].startswith("^arn:"), "the parameter takes a secret's ARN, not a token"
-    # And the only grant on it is reading that one secret
-    reads = [s for _, s in ALLOWS if "secretsmanager:GetSecretValue" in _strings(s.get("Action"))]
-    assert reads and all(list(_strings(s["Resource"])) == ["SlackTokenSecretArn"] for s in reads)
+    assert secretish == ["SLACK_TOKEN_SECRET_ID", "SLACK_SIGNING_SECRET_ID"]
+    for name in ("SlackTokenSecretArn", "SlackSigningSecretArn"):
+        pattern = TEMPLATE["Parameters"][name]["AllowedPattern"]
+        assert pattern.removeprefix("^$|").startswith("^arn:"), f"{name} takes a secret's ARN, not a secret"
+    # And the only grants on them are reading those secrets: the signing secret, only by the function
+    # that verifies requests with it
+    reads = {
+        o: list(_strings(s["Resource"])) for o, s in ALLOWS if "secretsmanager:GetSecretValue" in _strings(s["Action"])
+    }
+    assert reads.pop("SlackInteractionsFunction") == ["SlackTokenSecretArn", "SlackSigningSecretArn"]
+    assert reads and all(resource == ["SlackTokenSecretArn"] for resource in reads.values())
+
+
+def test_the_interactive_function_exists_only_with_its_signing_secret_and_a_bot_token() -> None:
+    assert "SlackInteractionsFunction" not in DEFAULT["Resources"]
+    assert DEFAULT["Globals"]["Function"]["Environment"]["Variables"]["SLACK_INTERACTIVE"] == "false"
+    webhook = render(
+        load_template(TEMPLATE_PATH), {"SlackSigningSecretArn": SIGNING_SECRET, "SlackDelivery": "webhook"}
+    )
+    assert "SlackInteractionsFunction" not in webhook["Resources"]
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SLACK_INTERACTIVE"] == "true"
+    function = TEMPLATE["Resources"]["SlackInteractionsFunction"]["Properties"]
+    assert function["FunctionUrlConfig"] == {"AuthType": "NONE"}  # Slack cannot sign with SigV4: verified in code
+
+
+def test_the_interactive_function_reads_and_updates_incidents_reads_its_secrets_and_nothing_else() -> None:
+    granted = {
+        (s["Sid"], action)
+        for owner, s in ALLOWS
+        if owner == "SlackInteractionsFunction"
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert granted == {
+        *(
+            ("IncidentsReadUpdate", f"dynamodb:{a}")
+            for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query")
+        ),
+        ("SlackSecrets", "secretsmanager:GetSecretValue"),
+        # bolt's lazy listener: the function invokes itself, asynchronously, for a press's work after its ack
+        ("LazyListenerInvokesItself", "lambda:InvokeFunction"),
+        # a press whose work failed after its acknowledgement is kept, with its reason
+        ("DeadLetterFailedPresses", "sqs:SendMessage"),
+        ("CustomerKey", "kms:Decrypt"),
+        ("CustomerKey", "kms:GenerateDataKey"),
+        ("SlackSecretKey", "kms:Decrypt"),
+    }
+    statements = {s["Sid"]: s for owner, s in ALLOWS if owner == "SlackInteractionsFunction"}
+    invoke = "".join(_strings(statements["LazyListenerInvokesItself"]["Resource"]))
+    assert invoke.endswith(":function:${AWS::StackName}-slack-interactions")  # itself, by the name it is given
+    name = TEMPLATE["Resources"]["SlackInteractionsFunction"]["Properties"]["FunctionName"]
+    assert "".join(_strings(name)) == "${AWS::StackName}-slack-interactions"
+    assert set(_strings(statements["IncidentsReadUpdate"]["Resource"])) >= {
+        "IncidentsTable",
+        "${IncidentsTable.Arn}/index/gsi3",
+    }
 
 
 def test_every_function_log_group_has_a_retention() -> None:
     groups = {n: r for n, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
-    assert len(groups) == 3
+    assert len(groups) == len(FUNCTIONS)
     assert all("RetentionInDays" in g["Properties"] for g in groups.values())
 
 

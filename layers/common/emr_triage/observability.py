@@ -58,6 +58,13 @@ class MetricName:
     SLACK_THREAD_REPLIES = "SlackThreadReplies"
     SLACK_POSTS_PACED = "SlackPostsPaced"
     STORM_FOLDED_INCIDENTS = "StormFoldedIncidents"
+    # People acting from Slack (the interactive function): failures of a muted signature threaded instead
+    # of alerted, interactions acted on, requests refused (dimension ``reason``).
+    ALERTS_MUTED = "AlertsMuted"
+    INTERACTIONS_HANDLED = "InteractionsHandled"
+    INTERACTIONS_REJECTED = "InteractionsRejected"
+    # Unit: seconds, from the alert to its acknowledgement.
+    TIME_TO_ACKNOWLEDGE = "TimeToAcknowledge"
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:
@@ -77,3 +84,10 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
     ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)
+
+
+def seconds(name: str, value: float) -> None:
+    """Add a duration metric (unit: Seconds)."""
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from emr_triage.analysis.catalogue import Catalogue
     from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
     from emr_triage.models.events import FollowUp
-    from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
+    from emr_triage.models.incident import (
+        Incident,
+        IncidentSummary,
+        InfraEvent,
+        JobRun,
+        Mute,
+        RecordedLog,
+        RunOutcome,
+        SlackRef,
+    )
     from emr_triage.settings import Settings
 
 # A change to an incident: the changed incident, or None for "nothing to change" (no write).
@@ -59,6 +68,10 @@ class IncidentRepository(Protocol):
 
     def recorded_logs(self, incident_id: str) -> list[RecordedLog]:
         """Every log kept under the incident, across pages."""
+        ...
+
+    def open_summaries(self, limit: int = 50) -> list[IncidentSummary]:
+        """Open alerted incidents, newest first (a listing's fields only)."""
         ...
 
 
@@ -113,6 +126,34 @@ class Notifier(Protocol):
 
     def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str: ...
 
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """A message only ``user`` sees in ``channel`` (an answer to a button they pressed)."""
+        ...
+
+
+class MuteStore(Protocol):
+    """People's mutes of a failure (fingerprint) for a job, each until a time."""
+
+    def put(self, mute: Mute) -> None: ...
+
+    def delete(self, job_key: str, fingerprint: str) -> bool:
+        """Forget the mute; False when there was none."""
+        ...
+
+    def for_job(self, job_key: str) -> list[Mute]:
+        """The job's mutes, expired ones included (the caller compares ``until`` with its clock)."""
+        ...
+
+    def all(self) -> list[Mute]: ...
+
+
+class InteractionLedger(Protocol):
+    """What the interactive function has already acted on (Slack's retries and replays act once)."""
+
+    def first_time(self, key: str, expires_at: int) -> bool:
+        """Record ``key``; False when it was recorded before."""
+        ...
+
 
 @dataclass(frozen=True)
 class LastRoot:
@@ -163,6 +204,8 @@ class Dependencies:
     follow_ups: FollowUpQueue | None = None
     # Slots for Slack posts, one per channel per interval across invocations (None: no pacing).
     pacer: PostPacer | None = None
+    # Mutes set from Slack (None: no interactive function, nothing is ever muted).
+    mutes: MuteStore | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     sleep: Callable[[float], None] = field(default=time.sleep)
     # time.monotonic() by which log reading must stop, so the function still has time to store the

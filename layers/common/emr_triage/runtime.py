@@ -6,6 +6,8 @@ the environment (moto must be active before any client exists).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import lru_cache
 
 from emr_triage.analysis.catalogue import Catalogue, get_catalogue
@@ -17,6 +19,7 @@ from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.aws.s3 import S3LogStore
 from emr_triage.aws.secrets import read_secret, secret_value
+from emr_triage.aws.slack_state import DynamoSlackState
 from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.observability import count, logger
 from emr_triage.ports import (
@@ -76,6 +79,63 @@ def build_notifier(settings: Settings) -> Notifier:
     return SlackWebNotifier(lambda: slack_token_from_secret(secret_id), settings.slack_api_url)
 
 
+def signing_secret(settings: Settings) -> str:
+    """The Slack app's signing secret: SLACK_SIGNING_SECRET locally, else its Secrets Manager secret
+    (the plain secret, or JSON with a ``signing_secret`` key; cached 5 minutes by Powertools).
+
+    Raises
+    ------
+    SlackConfigurationError
+        Neither is configured, or the secret holds nothing usable.
+    """
+    if settings.slack_signing_secret is not None:
+        return settings.slack_signing_secret.get_secret_value()
+    if not settings.slack_signing_secret_id:
+        raise SlackConfigurationError(
+            "the interactive function needs the Slack app's signing secret: set SlackSigningSecretArn (a "
+            "Secrets Manager secret holding it) or, locally, SLACK_SIGNING_SECRET"
+        )
+    secret = secret_value(
+        read_secret(settings.slack_signing_secret_id, "the Slack signing secret"), ("signing_secret",)
+    )
+    if len(secret) < 16:
+        raise SlackConfigurationError(
+            f"secret {settings.slack_signing_secret_id} does not hold a Slack signing secret: store the app's "
+            'Signing Secret (Basic Information) as the secret string, or as JSON {"signing_secret": "..."}'
+        )
+    return secret
+
+
+def bot_token(settings: Settings) -> str:
+    """The bot token slack-bolt is built with (our listeners call Slack through the notifier)."""
+    if settings.slack_delivery == "env" and settings.slack_bot_token is not None:
+        return settings.slack_bot_token.get_secret_value()
+    if settings.slack_delivery == "secret" and settings.slack_token_secret_id:
+        return slack_token_from_secret(settings.slack_token_secret_id)
+    return "xoxb-not-used"  # console delivery: nothing is sent to Slack
+
+
+@lru_cache(maxsize=1)
+def slack_state() -> DynamoSlackState:
+    """Mutes and the interaction ledger, in the incidents table."""
+    return DynamoSlackState(get_settings().incidents_table)
+
+
+def usergroup_members(notifier: Notifier) -> Callable[[str], frozenset[str]]:
+    """Who is in a user group, asked of Slack (kept 5 minutes per group); nobody without a bot token."""
+    asked: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def members(group: str) -> frozenset[str]:
+        if not isinstance(notifier, SlackWebNotifier):
+            return frozenset()
+        now = time.monotonic()
+        if group not in asked or now - asked[group][0] > 300:
+            asked[group] = (now, notifier.usergroup_members(group))
+        return asked[group][1]
+
+    return members
+
+
 def _catalogue(rules_file: str | None) -> Catalogue:
     """Ours plus the user's rules; if the user's file is bad, ours alone, loudly: a typo in a rules file
     must not stop every alert (`make test` and `emr-triage analyze --rules` reject it before deploy)."""
@@ -101,6 +161,7 @@ def get_dependencies() -> Dependencies:
         dead_letters=SqsDeadLetterSink(settings.dead_letter_queue_url) if settings.dead_letter_queue_url else None,
         follow_ups=SqsFollowUpQueue(settings.follow_up_queue_url) if settings.follow_up_queue_url else None,
         pacer=_pacer(settings),
+        mutes=DynamoSlackState(settings.incidents_table) if settings.slack_interactive else None,
     )
 
 
@@ -126,6 +187,7 @@ def reset() -> None:
 
     reset_settings()
     console_notifier.cache_clear()
+    slack_state.cache_clear()
     # With metrics disabled, Powertools neither prints nor clears them: drop what accumulated.
     metrics.clear_metrics()
     reset_clients()

@@ -52,6 +52,20 @@ class Settings(BaseModel):
     # more than SLACK_STORM_AFTER_SECONDS is folded into the channel's latest alert instead of queueing.
     slack_post_interval_seconds: float = Field(1.2, ge=0, le=60, validation_alias="SLACK_POST_INTERVAL_SECONDS")
     slack_storm_after_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_STORM_AFTER_SECONDS")
+    # The interactive function (buttons on the alert, /emr-triage) is deployed: alerts carry buttons and
+    # mutes are honoured. Its signing secret (Secrets Manager, or SLACK_SIGNING_SECRET locally), the
+    # workspace and app its requests must come from (unset: not checked), and who may mute, unmute,
+    # resolve and reopen: Slack user ids and user-group ids (S…), comma-separated (empty: anyone who can
+    # see the alert's channel).
+    slack_interactive: bool = Field(False, validation_alias="SLACK_INTERACTIVE")
+    slack_signing_secret_id: str | None = Field(None, validation_alias="SLACK_SIGNING_SECRET_ID")
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
+    slack_team_id: str | None = Field(None, validation_alias="SLACK_TEAM_ID", pattern=r"^(?:T[A-Z0-9]{2,20})?$")
+    slack_app_id: str | None = Field(None, validation_alias="SLACK_APP_ID", pattern=r"^(?:A[A-Z0-9]{2,20})?$")
+    slack_deciders: str = Field("", validation_alias="SLACK_DECIDERS", pattern=r"^[A-Z0-9, ]*$")
+    # How bolt runs a button's work after its acknowledgement: "lambda", the function invoking itself
+    # asynchronously (deployed); "inline", in-process after the response (the replay command, tests).
+    slack_lazy: Literal["lambda", "inline"] = Field("lambda", validation_alias="SLACK_LAZY")
     follow_up_queue_url: str | None = Field(None, validation_alias="FOLLOW_UP_QUEUE_URL")
     # How long after a failure its logs may still arrive, and how often they are looked for meanwhile.
     # (An interval of 0, used by the replay command, means one check, at once: "after the deadline".)
@@ -100,6 +114,11 @@ class Settings(BaseModel):
                 "or, locally, SLACK_WEBHOOK_URL"
             )
         return self
+
+    @property
+    def deciders(self) -> frozenset[str]:
+        """The user and user-group ids of SLACK_DECIDERS (empty: anyone in the alert's channel)."""
+        return frozenset(part.strip() for part in self.slack_deciders.split(",") if part.strip())
 
     @property
     def follow_up_checks(self) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from emr_triage.alerts.actions import action_block, status_lines
 from emr_triage.alerts.mrkdwn import clip, clip_code_block, code, escape, plain
 from emr_triage.alerts.mrkdwn import neutralise as neutralise
 from emr_triage.logs.locations import parse_s3_uri
@@ -295,7 +296,13 @@ def context_line(incident: Incident, context: AlertContext) -> str | None:
 
 
 def build_incident_message(
-    incident: Incident, mention: str | None = None, context: AlertContext | None = None
+    incident: Incident,
+    mention: str | None = None,
+    context: AlertContext | None = None,
+    *,
+    buttons: bool = False,
+    can_mute: bool = False,
+    now: datetime | None = None,
 ) -> SlackMessage:
     """The root message of an incident, as it should read now.
 
@@ -308,6 +315,9 @@ def build_incident_message(
         ids), put first in the message; None for no mention.
     context:
         What the incident store knows around it (recurrence, last success); None: not shown.
+    buttons, can_mute, now:
+        Whether to show the buttons people act with (the interactive function is deployed), whether its
+        failure can be muted (see :mod:`emr_triage.alerts.actions`), and the time mutes are compared with.
 
     Returns
     -------
@@ -333,8 +343,12 @@ def build_incident_message(
     ]
     if mention and incident.status == "OPEN":
         blocks.insert(1, _section(f"{mention} this alert is yours ({escape(incident.severity)} severity)"))
-    if incident.status == "RESOLVED":
+    if incident.status == "RESOLVED" and not incident.resolved_by_user:
         blocks.insert(1, _section(f":white_check_mark: *Resolved:* {escape(incident.resolved_by or 'recovered')}"))
+    now = now or incident.updated_at
+    people = status_lines(incident, now)
+    if people:
+        blocks.insert(1, _context("\n".join(people)))
     if incident.infrastructure:
         blocks.append(_section(_infrastructure_text(incident)))
     history = context_line(incident, context) if context is not None else None
@@ -369,6 +383,9 @@ def build_incident_message(
         blocks.append(_context(":warning: " + "; ".join(escape(e) for e in incident.lookup_errors[:3])))
     links = " · ".join(f"<{url}|{label}>" for label, url in console_links(incident))
     footer = f"incident {code(incident.incident_id)}"
+    blocks = blocks[: MAX_BLOCKS - 2]
+    if buttons:
+        blocks.append(action_block(incident, now, can_mute))
     blocks.append(_context(f"{links} · {footer}" if links else footer))
 
     fallback = f"{title}"

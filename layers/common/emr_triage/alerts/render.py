@@ -16,6 +16,9 @@ _EMOJI = {
     ":warning:": "⚠️ ",
 }
 _LINK = re.compile(r"<(https?://[^|>]+)\|([^>]+)>")
+# Slack's date formatting (<!date^epoch^format|fallback>) and a user (<@U…>), as Slack shows them.
+_DATE = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+_USER = re.compile(r"<@([UW][A-Z0-9]+)>")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 
 
@@ -31,6 +34,8 @@ def _mrkdwn(text: str, width: int) -> list[str]:
     for code, glyph in _EMOJI.items():
         text = text.replace(code, glyph)
     text = _LINK.sub(lambda m: f"{m[2]}: {m[1]}", text)
+    text = _DATE.sub(r"\1", text)
+    text = _USER.sub(r"@\1", text)
     text = _BOLD.sub(r"\1", text)
     out: list[str] = []
     in_code = False
@@ -52,6 +57,12 @@ def _mrkdwn(text: str, width: int) -> list[str]:
         else:
             out.extend(_wrap(line, width))
     return out
+
+
+def _control(element: dict[str, Any]) -> str:
+    """A button as [Label], a menu as [Placeholder ▾]."""
+    label = (element.get("text") or element.get("placeholder") or {}).get("text", "?")
+    return f"[{label} ▾]" if element.get("type") == "static_select" else f"[{label}]"
 
 
 def render_terminal(message: SlackMessage, channel: str, width: int = 100) -> str:
@@ -80,6 +91,8 @@ def render_terminal(message: SlackMessage, channel: str, width: int = 100) -> st
                     body.extend("  " + ln for ln in _mrkdwn(part, width - 2))
         elif kind == "divider":
             body.append("─" * width)
+        elif kind == "actions":
+            body.append("  " + "  ".join(_control(e) for e in block.get("elements", [])))
     while body and not body[-1]:
         body.pop()
     top = f"┌─ Slack · {neutralise(channel)} " + "─" * max(0, width - len(channel) - 10)

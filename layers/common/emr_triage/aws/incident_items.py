@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from emr_triage.analysis.redact import redact_strings
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome
+from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, Mute, RecordedLog, RunOutcome
 
 if TYPE_CHECKING:
     pass
@@ -100,8 +100,33 @@ def to_item(incident: Incident, body: dict[str, Any] | None = None) -> dict[str,
     if incident.diagnosis is not None and incident.diagnosis.fingerprint:
         item["gsi2pk"] = {"S": f"SIG#{incident.diagnosis.fingerprint}"}
         item["gsi2sk"] = {"S": f"{utc_key(incident.failed_at)}#{incident.incident_id}"}
+    if incident.status == "OPEN" and (incident.slack or incident.muted_under) and not incident.folded_into:
+        # The open-incidents index (gsi3, sparse): only alerted incidents still open are in it (alerted in
+        # a muted failure's thread included).
+        item["gsi3pk"] = {"S": OPEN_PK}
+        item["gsi3sk"] = {"S": f"{utc_key(incident.opened_at)}#{incident.incident_id}"}
+    if incident.diagnosis is not None:
+        item["verdict"] = {"S": f"{incident.diagnosis.category}: {incident.diagnosis.title}"[:300]}
     item["expires_at"] = {"N": str(incident.expires_at)}
     return item
+
+
+OPEN_PK = "OPEN"
+# What the open-incidents index projects (template.yaml's gsi3 NonKeyAttributes): a listing's fields.
+SUMMARY_ATTRIBUTES = (
+    "incident_id", "kind", "status", "severity", "cluster_id", "cluster_name", "step_name", "application_id",
+    "job_run_name", "spark_app_name", "failed_at", "opened_at", "slack", "acknowledged_by", "mute", "muted_under",
+    "verdict",
+)  # fmt: skip
+
+
+def summary_from_item(item: dict[str, Any]) -> IncidentSummary:
+    """An open incident's summary, read from its gsi3 projection."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+    data = {key: _plain(deserializer.deserialize(item[key])) for key in SUMMARY_ATTRIBUTES if key in item}
+    return IncidentSummary.model_validate(data)
 
 
 def _decimals(value: Any) -> Any:
@@ -125,7 +150,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-RecordT = TypeVar("RecordT", JobRun, InfraEvent, RecordedLog)
+RecordT = TypeVar("RecordT", JobRun, InfraEvent, RecordedLog, Mute)
 
 
 # A recorded log's item is kept well under DynamoDB's 400 KB: its evidence is cut first.
@@ -149,7 +174,9 @@ def bounded_log(log: RecordedLog) -> RecordedLog:
     return log.model_copy(update={"findings": log.findings[:20]})
 
 
-def record_item(record: JobRun | InfraEvent | RecordedLog, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
+def record_item(
+    record: JobRun | InfraEvent | RecordedLog | Mute, key: dict[str, Any], expires_at: int
+) -> dict[str, Any]:
     """The item of a small record (a job's last run, a cluster's infrastructure event): its fields,
     redacted, under ``key``, expiring at ``expires_at``."""
     from boto3.dynamodb.types import TypeSerializer
@@ -177,6 +204,6 @@ def from_item(item: dict[str, Any]) -> Incident:
 
     deserializer = TypeDeserializer()
     data = {key: _plain(deserializer.deserialize(value)) for key, value in item.items()}
-    for key in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"):
+    for key in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "verdict"):
         data.pop(key, None)
     return Incident.model_validate(data)

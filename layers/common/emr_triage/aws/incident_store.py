@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from emr_triage.aws import clients
 from emr_triage.aws.incident_items import (
     INCIDENT_SK,
+    OPEN_PK,
     bounded_log,
     from_item,
     incident_key,
@@ -35,11 +36,12 @@ from emr_triage.aws.incident_items import (
     record_item,
     recorded_log_key,
     storable,
+    summary_from_item,
     to_item,
     utc_key,
 )
 from emr_triage.exceptions import AwsAccessError, TransientError, too_large
-from emr_triage.models.incident import Incident, InfraEvent, JobRun, RecordedLog, RunOutcome
+from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, RecordedLog, RunOutcome
 from emr_triage.ports import Mutation
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 GSI1 = "gsi1"
 GSI2 = "gsi2"
+GSI3 = "gsi3"
 # A signature seen more often than this within the retention is counted as "at least" this.
 MAX_SIGNATURE_ITEMS = 2000
 _UPDATE_ATTEMPTS = 8
@@ -265,6 +268,21 @@ class DynamoIncidentRepository:
             }
         )
         return [from_item(item) for item in items]
+
+    def open_summaries(self, limit: int = 50) -> list[IncidentSummary]:
+        """Open alerted incidents, newest first, at most ``limit``: one Query of the sparse open-incidents
+        index (gsi3), whose projection holds only a listing's fields."""
+        items = self._query_pages(
+            {
+                "TableName": self.table_name,
+                "IndexName": GSI3,
+                "KeyConditionExpression": "gsi3pk = :open",
+                "ExpressionAttributeValues": {":open": {"S": OPEN_PK}},
+                "ScanIndexForward": False,
+            },
+            most=limit,
+        )
+        return [summary_from_item(item) for item in items]
 
     def _signature_query(self, fingerprint: str, low: str, high: str, **extra: Any) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from emr_triage.analysis.verdict import attachment_text
 from emr_triage.exceptions import SlackConfigurationError, SlackMessageGoneError, TransientError
 from emr_triage.incidents.claims import SLACK_CLAIM_SECONDS, claim_post, release_claim, write
 from emr_triage.incidents.history import RECURRENCE_DAYS, alert_context, incident_job_key
+from emr_triage.incidents.muting import can_mute, matching_mute, reply_under_mute
 from emr_triage.incidents.pacing import fold_into_storm, pacing_call, wait_for_slot
 from emr_triage.models.analysis import Diagnosis
 from emr_triage.models.incident import AlertContext, Incident, SlackAction
@@ -42,7 +43,7 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
     if not deps.notifier.threads:
         return _deliver_single(incident_id, deps)
     action, storm = _deliver_root(incident_id, deps)
-    if action not in ("none", "folded"):
+    if action not in ("none", "folded", "muted"):
         _deliver_thread(incident_id, deps)
     if storm is not None:
         _deliver_root(storm, deps)
@@ -158,7 +159,16 @@ def _alert_context(incident: Incident, deps: Dependencies) -> AlertContext | Non
 
 def _root_message(incident: Incident, deps: Dependencies) -> tuple[Destination, SlackMessage]:
     route = _destination(incident, deps)
-    return route, build_incident_message(incident, route.mention, _alert_context(incident, deps))
+    buttons = deps.settings.slack_interactive and deps.notifier.threads
+    message = build_incident_message(
+        incident,
+        route.mention,
+        _alert_context(incident, deps),
+        buttons=buttons,
+        can_mute=can_mute(incident),
+        now=deps.clock(),
+    )
+    return route, message
 
 
 def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
@@ -280,7 +290,14 @@ def _root_pass(incident_id: str, deps: Dependencies) -> tuple[SlackAction | None
     if incident.slack is not None and incident.slack.via_webhook:
         return "unchanged", None, False  # alerted through an incoming webhook (before a switch to a bot)
     route, message = _root_message(incident, deps)
+    if incident.slack is None and incident.muted_under:
+        return "muted", None, False  # alerted in a muted failure's thread: it stays there, mute or not
     if incident.slack is None:
+        mute, wait = matching_mute(incident, deps)
+        if wait:
+            return "none", None, False  # its job has a mute: alerted once its logs say whether it is the same
+        if mute is not None and reply_under_mute(incident, mute, deps):
+            return "muted", None, False
         action, storm = _post_once(incident_id, route.channel, message, deps)
         return action, storm, action == "posted"
     if incident.slack.digest == message.digest():

@@ -108,8 +108,11 @@ def validate_item(item: ReplayItem) -> None:
     state its scenario does not define. (A *malformed* event of a known type is left to the handler,
     which must reject it the way it would in Lambda.)"""
     from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
+    from emr_triage.local.interactions import is_interaction
 
     event = item.event
+    if is_interaction(event):
+        return  # a saved Slack button press or slash command, for SlackInteractionsFunction
     if not isinstance(event, dict) or "detail-type" not in event or "source" not in event:
         raise ScenarioError(f"{item.path}: not an EventBridge event (no 'source'/'detail-type')")
     try:

@@ -75,6 +75,9 @@ def print_event_report(
         if sent.action == "upload":
             out.write(f"\n  File uploaded in the thread (files_upload_v2): {sent.message.text}\n")
             continue
+        if sent.action == "ephemeral":
+            out.write(f"\n  Only {sent.ts} sees (chat.postEphemeral): {sent.message.text}\n")
+            continue
         if sent.action == "reply":
             out.write("\n  Its reply in the thread:\n")
             out.write(textwrap.indent(render_terminal(sent.message, sent.channel, WIDTH - 4), "  ") + "\n")
@@ -171,6 +174,18 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
         _wrap("note", problem, out)
     if incident.slack:
         _wrap("slack", f"channel {incident.slack.channel}, message ts {incident.slack.ts}", out)
+    if incident.muted_under:
+        _wrap("slack", f"no message of its own: a muted failure, alerted in the thread of {incident.muted_under}", out)
+    if incident.acknowledged_by and incident.acknowledged_at:
+        _wrap("acknowledged", f"by {incident.acknowledged_by} at {incident.acknowledged_at:%Y-%m-%d %H:%M:%S}", out)
+    if incident.mute is not None:
+        _wrap(
+            "muted",
+            f"by {incident.mute.by} until {incident.mute.until:%Y-%m-%d %H:%M:%S} ({incident.mute.job_key})",
+            out,
+        )
+    if incident.resolved_by_user:
+        _wrap("resolved", f"by {incident.resolved_by_user} from Slack", out)
     for entry in sorted(incident.timeline, key=lambda e: e.at):
         _wrap("timeline", f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.what}", out)
     if show_json:

@@ -167,6 +167,8 @@ class LocalStack:
         self.extra_environment = {
             "SLACK_DELIVERY": "console",
             "EMR_TRIAGE_REPLAY": "1",
+            # A button's work after its acknowledgement runs in this process, not as an invocation.
+            "SLACK_LAZY": "inline",
             **local,
             **(extra_environment or {}),
         }
@@ -252,6 +254,12 @@ class LocalStack:
             "SlackChannel": scenario.slack_channel,
             "SlackTokenSecretArn": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:emr-triage-AbCdEf",
         }
+        if scenario.interactive:  # the buttons' function, with its signing secret in Secrets Manager
+            from emr_triage.local.interactions import LOCAL_SIGNING_SECRET, SIGNING_SECRET_NAME
+
+            secrets = boto3.client("secretsmanager", region_name=self.region)
+            created = secrets.create_secret(Name=SIGNING_SECRET_NAME, SecretString=LOCAL_SIGNING_SECRET)
+            parameters["SlackSigningSecretArn"] = created["ARN"]
         return Resolver(
             parameters=parameters,
             refs={
@@ -330,7 +338,7 @@ class LocalStack:
             result: dict[str, Any] = self.handler(spec)(event, context)
             return result
 
-    def _invoke_captured(self, spec: FunctionSpec, event: Any, invocation: Invocation) -> None:
+    def invoke_captured(self, spec: FunctionSpec, event: Any, invocation: Invocation) -> None:
         """Invoke, keeping what the function printed (EMF metrics) apart from the replay's output."""
         buffer = io.StringIO()
         try:
@@ -345,8 +353,11 @@ class LocalStack:
 
     def replay(self, item: ReplayItem) -> EventReport:
         """Deliver one saved event to the functions whose rules match it, as EventBridge would."""
+        from emr_triage.local.interactions import is_interaction, replay_interaction
         from emr_triage.runtime import console_notifier
 
+        if is_interaction(item.event):
+            return replay_interaction(self, item)
         report = EventReport(item=item, label=describe_event(item.event) if isinstance(item.event, dict) else "?")
         self._land(item.event)
         before = len(console_notifier().sent)
@@ -355,13 +366,13 @@ class LocalStack:
             report.not_delivered = "no rule in template.yaml matches this event, so no function would run"
         for spec, rule in matches:
             invocation = Invocation(function=spec.logical_id, rule=rule.name)
-            self._invoke_captured(spec, item.event, invocation)
+            self.invoke_captured(spec, item.event, invocation)
             report.invocations.append(invocation)
         report.slack = console_notifier().sent[before:]
-        self._check_expectation(report)
+        self.check_expectation(report)
         return report
 
-    def _check_expectation(self, report: EventReport) -> None:
+    def check_expectation(self, report: EventReport) -> None:
         item = report.item
         if item.expect_action is None:
             return
@@ -442,7 +453,7 @@ class LocalStack:
         report = EventReport(item=ReplayItem(path=Path("follow-up"), event=event), label=label)
         before = len(console_notifier().sent)
         invocation = Invocation(function=spec.logical_id, rule="FollowUpQueue")
-        self._invoke_captured(spec, event, invocation)
+        self.invoke_captured(spec, event, invocation)
         result = invocation.outcome or {}
         outcomes = result.get("outcomes") or []
         if result.get("batchItemFailures") and not invocation.error:
@@ -459,6 +470,13 @@ class LocalStack:
         from emr_triage.aws.incident_store import DynamoIncidentRepository
 
         return DynamoIncidentRepository(self.table_name).all_items() if self.mode == "embedded" else []
+
+    def latest_alerted(self) -> Incident | None:
+        """The newest incident with a Slack message (what a saved slash command is aimed at)."""
+        from emr_triage.aws.incident_store import DynamoIncidentRepository
+
+        alerted = [i for i in DynamoIncidentRepository(self.table_name).list_incidents() if i.slack is not None]
+        return max(alerted, key=lambda i: i.opened_at, default=None)
 
     def incident(self, incident_id: str) -> Incident | None:
         from emr_triage.aws.incident_store import DynamoIncidentRepository

@@ -107,6 +107,8 @@ class Scenario(_Model):
     account: str = "123456789012"
     log_uri: str
     slack_channel: str = "#emr-alerts"
+    # Deploy SlackInteractionsFunction (buttons, /emr-triage): its signing secret is created and named.
+    interactive: bool = False
     clusters: list[ClusterSpec] = Field(default_factory=list)
     serverless_applications: list[ApplicationSpec] = Field(default_factory=list)
     events: list[EventEntry] = Field(default_factory=list)

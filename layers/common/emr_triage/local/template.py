@@ -258,7 +258,9 @@ def parameter_defaults(template: Mapping[str, Any]) -> dict[str, str]:
 
 
 def function_specs(template: Mapping[str, Any], root: Path, resolver: Resolver) -> list[FunctionSpec]:
-    """Every AWS::Serverless::Function with its resolved environment and EventBridge rules."""
+    """Every AWS::Serverless::Function the parameters create (the template's conditions evaluated with
+    them, each ``Fn::If`` taken), with its resolved environment and EventBridge rules."""
+    template = render(template, {**parameter_defaults(template), **resolver.parameters})
     globals_ = template.get("Globals", {}).get("Function", {})
     global_env = globals_.get("Environment", {}).get("Variables", {})
     specs = []

@@ -53,6 +53,23 @@ class SlackRef(BaseModel):
         return self.routed_to or self.channel
 
 
+class MuteRef(BaseModel):
+    """A person's mute of the incident's failure (its fingerprint, for its job), shown on its message."""
+
+    fingerprint: str
+    job_key: str
+    by: str  # the Slack user id of who muted it
+    until: datetime
+
+
+class Mute(MuteRef):
+    """A mute as stored on its own: later incidents of the same failure and job post no root message
+    (they reply in the thread of ``incident_id``, the alert it was muted from) and mention no one."""
+
+    incident_id: str
+    at: datetime
+
+
 class RecordedLog(BaseModel):
     """A log analysed whose findings did not change what its incident showed when it landed (at fan-in,
     most executors' logs): kept as its own item under the incident, written once, and merged into the
@@ -138,6 +155,14 @@ class Incident(BaseModel):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     recovery_posted: bool = False
+    # People acting from the alert (the interactive Slack function): who acknowledged it and when, the
+    # mute set from it, and, for an incident of a muted failure, the alert whose thread it went to.
+    acknowledged_by: str | None = None
+    resolved_by_user: str | None = None
+    acknowledged_at: datetime | None = None
+    mute: MuteRef | None = None
+    muted_under: str | None = None
+    mute_reply_posted: bool = False
     logs_deadline_passed: bool = False
     logs_unavailable: bool = False
     logs_deadline_minutes: int | None = None
@@ -152,6 +177,28 @@ class Incident(BaseModel):
     @property
     def follow_up_scheduled(self) -> bool:
         return self.follow_up_check > 0
+
+
+class IncidentSummary(BaseModel):
+    """An open incident as the open-incidents index (gsi3) projects it: enough for a one-line listing."""
+
+    incident_id: str
+    kind: IncidentKind
+    status: IncidentStatus = "OPEN"
+    severity: Severity
+    cluster_id: str | None = None
+    cluster_name: str | None = None
+    step_name: str | None = None
+    application_id: str | None = None
+    job_run_name: str | None = None
+    spark_app_name: str | None = None
+    failed_at: datetime
+    opened_at: datetime
+    slack: SlackRef | None = None
+    acknowledged_by: str | None = None
+    mute: MuteRef | None = None
+    muted_under: str | None = None
+    verdict: str | None = None  # "<category>: <title>" of the diagnosis
 
 
 RunOutcome = Literal["SUCCEEDED", "FAILED"]
@@ -215,7 +262,8 @@ OutcomeAction = Literal[
     "rejected",
     "run_recorded",
 ]
-SlackAction = Literal["posted", "updated", "unchanged", "folded", "none"]
+# muted: a failure someone muted; its alert went into the muting alert's thread, not to a new message.
+SlackAction = Literal["posted", "updated", "unchanged", "folded", "muted", "none"]
 
 
 class Outcome(BaseModel):

@@ -156,6 +156,30 @@ class SlackWebNotifier:
         first = files[0] if isinstance(files, list) and files else {}
         return str(first.get("id", "")) if isinstance(first, dict) else ""
 
+    def usergroup_members(self, usergroup: str) -> frozenset[str]:
+        """The user ids of a user group (usergroups.users.list; the usergroups:read scope)."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            response = self.client.usergroups_users_list(usergroup=usergroup)
+        except SlackApiError as exc:
+            raise _translate(exc, "usergroups.users.list", usergroup) from exc
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"Slack usergroups.users.list of {usergroup} failed: {exc}") from exc
+        users = response.get("users")
+        return frozenset(str(u) for u in users) if isinstance(users, list) else frozenset()
+
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        """chat.postEphemeral: a message only ``user`` sees (the answer to a button they pressed)."""
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            raise _translate(exc, "chat.postEphemeral", channel) from exc
+        except (SlackClientError, OSError) as exc:
+            raise DeliveryError(f"Slack chat.postEphemeral to {channel} failed: {type(exc).__name__}: {exc}") from exc
+
 
 @dataclass
 class SentMessage:
@@ -197,3 +221,7 @@ class ConsoleNotifier:
             SentMessage("upload", ref.channel, ref.ts, SlackMessage(text=f"{filename} ({lines} lines): {title}"))
         )
         return f"F{self._counter:08d}"
+
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        self._counter += 1
+        self.sent.append(SentMessage("ephemeral", channel, user, SlackMessage(text=text)))

@@ -244,6 +244,9 @@ class WebhookNotifier:
     def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
         raise DeliveryError(f"{_HOOK} cannot upload a file (the lesser mode: one message per incident)")
 
+    def ephemeral(self, channel: str, user: str, text: str) -> None:
+        raise DeliveryError(f"{_HOOK} cannot answer one person (buttons need the bot token)")
+
 
 def parse_webhook_secret(secret: str, secret_id: str) -> str:
     """The incoming-webhook URL inside a secret: the plain URL, or JSON with a ``webhook_url`` (or ``url``) key.

@@ -1,0 +1,1 @@
+"""The interactive function's Slack side: admitting requests, bolt's listeners, the slash command."""
