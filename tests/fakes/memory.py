@@ -18,7 +18,16 @@ from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
-from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, RecordedLog, RunOutcome, SlackRef
+from emr_triage.models.incident import (
+    Incident,
+    IncidentSummary,
+    InfraEvent,
+    JobRun,
+    Mute,
+    RecordedLog,
+    RunOutcome,
+    SlackRef,
+)
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 
@@ -312,6 +321,32 @@ class MemoryPacer:
 
     def last_root(self, channel: str) -> LastRoot | None:
         return self.roots.get(self.ids.get(channel, channel))
+
+
+@dataclass
+class MemorySlackState:
+    """Mutes and the interaction ledger over dicts (the DynamoDB one: aws/slack_state.py)."""
+
+    mutes: dict[tuple[str, str], Mute] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def put(self, mute: Mute) -> None:
+        self.mutes[(mute.job_key, mute.fingerprint)] = mute
+
+    def delete(self, job_key: str, fingerprint: str) -> bool:
+        return self.mutes.pop((job_key, fingerprint), None) is not None
+
+    def for_job(self, job_key: str) -> list[Mute]:
+        return [m for (key, _), m in self.mutes.items() if key == job_key]
+
+    def all(self) -> list[Mute]:
+        return list(self.mutes.values())
+
+    def first_time(self, key: str, expires_at: int) -> bool:
+        if key in self.seen:
+            return False
+        self.seen[key] = expires_at
+        return True
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from emr_triage.alerts.mrkdwn import clip, escape
 
 if TYPE_CHECKING:
-    from emr_triage.models.incident import Incident, Mute
+    from emr_triage.models.incident import Incident, Mute, MuteRef
 
 BLOCK_PREFIX = "emr-triage/"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
@@ -120,6 +120,11 @@ def muted_reply_text(incident: Incident, mute: Mute) -> str:
     ids = escape(incident.incident_id)
     text = (
         f":zzz: *Failed again* at {when(incident.failed_at)} ({ids}): {what}{summary}\n"
-        f"Muted by {person(mute.by)} until {when(mute.until)}; no one is paged."
+        f"Muted by {_name(mute)} until {when(mute.until)}; no one is paged."
     )
     return clip(text, SECTION_LIMIT)
+
+
+def _name(mute: MuteRef) -> str:
+    """Who muted, without notifying them: their Slack name, or their id as text."""
+    return escape(mute.by_name or mute.by)

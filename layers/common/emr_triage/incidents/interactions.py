@@ -31,6 +31,7 @@ class Press:
     user: str
     channel: str | None = None  # where the alert was pressed
     choice: str | None = None  # the mute's duration (a key of MUTE_CHOICES)
+    user_name: str | None = None  # their Slack name, as the payload gives it
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def _mute(inc: Incident, press: Press, now: datetime, note: list[str]) -> str | 
         return None
     label, length = MUTE_CHOICES[press.choice or ""]
     until = now + timedelta(seconds=length)
-    inc.mute = MuteRef(fingerprint=diagnosis.fingerprint, job_key=key, by=press.user, until=until)
+    name = (press.user_name or "")[:80] or None
+    inc.mute = MuteRef(fingerprint=diagnosis.fingerprint, job_key=key, by=press.user, until=until, by_name=name)
     return f"muted for {label}"
 
 

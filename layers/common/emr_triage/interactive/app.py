@@ -40,10 +40,12 @@ def press_of(body: dict[str, Any]) -> Press:
     incident_id = str(action.get("block_id", "")).removeprefix(BLOCK_PREFIX)
     selected = action.get("selected_option") or {}
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    user = body.get("user") or {}
     return Press(
         action=str(action["action_id"]),
         incident_id=incident_id,
-        user=str((body.get("user") or {}).get("id", "")),
+        user=str(user.get("id", "")),
+        user_name=str(user.get("username") or user.get("name") or "") or None,
         channel=str(channel) if channel else None,
         choice=str(selected.get("value")) if action["action_id"] == "mute" and selected else None,
     )

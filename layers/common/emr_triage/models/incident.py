@@ -60,6 +60,8 @@ class MuteRef(BaseModel):
     job_key: str
     by: str  # the Slack user id of who muted it
     until: datetime
+    # Their Slack name, shown where their id would notify them (a new reply in a thread).
+    by_name: str | None = Field(None, max_length=80)
 
 
 class Mute(MuteRef):
