@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emr_triage.alerts.message import SlackMessage
+from emr_triage.alerts.metadata import metadata_incident
 from emr_triage.analysis.catalogue import load_catalogue
 from emr_triage.analysis.redact import redact_strings
 from emr_triage.aws import incident_items as items
 from emr_triage.aws import incident_store as table
 from emr_triage.aws.incident_items import bounded_log, recorded_log_key, storable, to_item
 from emr_triage.aws.pacing import next_slot
-from emr_triage.exceptions import LogReadError, TransientError, too_large
+from emr_triage.exceptions import LogReadError, SlackPostUnansweredError, TransientError, too_large
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import (
@@ -258,14 +259,35 @@ class FakeNotifier:
     threads: bool = True
     on_post: Callable[[], None] | None = None
     on_update: Callable[[], None] | None = None
+    # The next posts Slack makes without answering (the answer lost), and those whose answer is lost before
+    # Slack made them: both raise SlackPostUnansweredError. ``history``: whether find_root can look.
+    unanswered_posts: int = 0
+    lost_posts: int = 0
+    history: bool = True
+    lookups: list[tuple[str, str, datetime]] = field(default_factory=list)
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef:
         if self.on_post:
             self.on_post()
         if self.fail_with:
             raise self.fail_with
+        if self.lost_posts:
+            self.lost_posts -= 1
+            raise SlackPostUnansweredError(f"Slack did not answer the root post to {channel}")
         self.posts.append((channel, message))
+        if self.unanswered_posts:
+            self.unanswered_posts -= 1
+            raise SlackPostUnansweredError(f"Slack did not answer the root post to {channel}")
         return SlackRef(channel="C0FAKE", ts=f"17000.{len(self.posts):04d}", digest=message.digest())
+
+    def find_root(self, channel: str, incident_id: str, since: datetime) -> SlackRef | None:
+        self.lookups.append((channel, incident_id, since))
+        if not self.history:
+            return None
+        for number, (_, message) in enumerate(self.posts, start=1):
+            if metadata_incident(message.metadata) == incident_id:
+                return SlackRef(channel="C0FAKE", ts=f"17000.{number:04d}")
+        return None
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
         if self.on_update:

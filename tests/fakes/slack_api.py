@@ -1,10 +1,11 @@
 """A fake Slack Web API served over HTTP on 127.0.0.1, for the real slack-sdk WebClient to talk to.
 
-It implements what emr-triage calls (chat.postMessage, chat.update, the three-step files upload, and for the
-interactive function chat.postEphemeral and usergroups.users.list) with
-Slack's response shapes and error codes, records every request, and can be told to fail the next calls
-of a method (HTTP 429 with Retry-After, 5xx, a Slack error code, or a delay longer than the client's
-timeout).
+It implements what emr-triage calls (chat.postMessage, chat.update, the three-step files upload,
+conversations.history, and for the interactive function chat.postEphemeral and usergroups.users.list)
+with Slack's response shapes and error codes, records every request, and can be told to fail the next
+calls of a method (HTTP 429 with Retry-After, 5xx, a Slack error code, a delay longer than the client's
+timeout, or a connection dropped without an answer). Messages keep their ``metadata``; every Web API
+answer to a valid token names the token's scopes in ``x-oauth-scopes``.
 
 The same server also plays Slack's incoming webhooks (``POST /services/T…/B…/secret``, for slack-sdk's
 WebhookClient): they answer in plain text (``ok``, ``no_service``, ``invalid_payload``), not JSON, and
@@ -48,6 +49,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     passthrough: bool = False
+    # Close the connection without answering (after the delay; with passthrough, after doing the call).
+    drop: bool = False
 
 
 @dataclass
@@ -58,6 +61,7 @@ class Message:
     blocks: list[Any]
     thread_ts: str | None = None
     edits: int = 0
+    metadata: dict[str, Any] | None = None
 
 
 # What Slack's incoming webhooks answer, in plain text, for a status when a fault gives no body.
@@ -70,6 +74,10 @@ _WEBHOOK_STATUS_TEXT = {
     429: "rate_limited",
 }
 WEBHOOK_PREFIX = "/services/"
+# The status _Handler answers with no response at all: the connection is closed (Fault(drop=True)).
+DROP = 0
+# The bot token's scopes (x-oauth-scopes), unless a test gives others.
+DEFAULT_SCOPES = frozenset({"chat:write", "files:write", "channels:history", "groups:history"})
 
 
 class FakeSlack:
@@ -83,12 +91,15 @@ class FakeSlack:
             "#ml-platform-alerts": "C0MLPLATF",
         }
         self.not_in_channel: set[str] = set()
+        self.scopes: set[str] = set(DEFAULT_SCOPES)
+        self.private_channels: set[str] = set()  # channel ids whose history needs groups:history
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.uploads: dict[str, dict[str, Any]] = {}
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
-        self._ts = 1763600000
+        # Message ts: seconds since the epoch, as Slack's, one second apart (unique), from when the fake starts.
+        self._ts = int(time.time())
         self.base_url = ""
         self.url = ""
         # Incoming webhooks: hook path (/services/T…/B…/secret) -> the channel id it posts to.
@@ -155,15 +166,32 @@ class FakeSlack:
     def _next_fault(self, method: str) -> Fault | None:
         with self._lock:
             fault = self._faults[method].popleft() if self._faults[method] else None
-        if fault is not None and fault.passthrough:
+        if fault is not None and fault.passthrough and not fault.drop:
             time.sleep(fault.delay)
             return None
         return fault
+
+    def _dropped(
+        self, fault: Fault, method: str, payload: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
+        """A connection closed without an answer, after the delay, and after doing the call with passthrough
+        (Slack posted, the answer never came)."""
+        time.sleep(fault.delay)
+        if fault.passthrough and token in self.valid_tokens:
+            with self._lock:
+                self._dispatch(method, payload)
+        return DROP, {}, {}, 0.0
+
+    def _scope_headers(self) -> dict[str, str]:
+        """Slack names the token's scopes on every Web API answer."""
+        return {"x-oauth-scopes": ",".join(sorted(self.scopes))}
 
     def handle(
         self, method: str, payload: dict[str, Any], token: str | None
     ) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
         fault = self._next_fault(method)
+        if fault is not None and fault.drop:
+            return self._dropped(fault, method, payload, token)
         if fault is not None:
             body: dict[str, Any] | str = {"ok": False, "error": "fault"}
             if fault.text is not None:
@@ -174,7 +202,8 @@ class FakeSlack:
         if token not in self.valid_tokens:
             return 200, {"ok": False, "error": "invalid_auth"}, {}, 0.0
         with self._lock:
-            return (200, *self._dispatch(method, payload), 0.0)
+            answer, headers = self._dispatch(method, payload)
+        return 200, answer, {**self._scope_headers(), **headers}, 0.0
 
     def handle_webhook(self, path: str, raw: str) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
         """An incoming-webhook request: (status, plain-text body, headers, delay before answering)."""
@@ -224,6 +253,7 @@ class FakeSlack:
             if isinstance(blocks, str):
                 blocks = json.loads(blocks)
             message = Message(channel, ts, str(payload.get("text", "")), blocks, payload.get("thread_ts"))
+            message.metadata = _metadata(payload.get("metadata"))
             self.messages[(channel, ts)] = message
             return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text, "ts": ts}}, {}
         if method == "chat.update":
@@ -237,7 +267,11 @@ class FakeSlack:
             blocks = payload.get("blocks") or []
             message.blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
             message.edits += 1
+            if payload.get("metadata") is not None:
+                message.metadata = _metadata(payload.get("metadata"))
             return {"ok": True, "channel": key[0], "ts": key[1], "text": message.text}, {}
+        if method == "conversations.history":
+            return self._history(payload), {}
         if method == "files.getUploadURLExternal":
             file_id = f"F{len(self.uploads) + 1:08d}"
             self.uploads[file_id] = {
@@ -275,6 +309,50 @@ class FakeSlack:
         self.ephemerals.append({"channel": channel, "user": str(payload["user"]), "text": str(payload.get("text", ""))})
         return {"ok": True, "message_ts": f"{self._ts}.000200"}
 
+    def _history(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: a channel's root messages (not thread replies) between ``oldest`` and
+        ``latest`` (exclusive), newest first, at most ``limit``; their metadata with include_all_metadata.
+        It takes a channel id (a name is channel_not_found), and channels:history (groups:history for a
+        private channel)."""
+        channel = str(payload.get("channel", ""))
+        if channel not in self.channels.values():
+            return {"ok": False, "error": "channel_not_found"}
+        needed = "groups:history" if channel in self.private_channels else "channels:history"
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": ",".join(sorted(self.scopes))}
+        oldest = float(payload.get("oldest") or 0)
+        latest = float(payload.get("latest") or time.time() + 86_400)
+        limit = int(payload.get("limit") or 100)
+        metadata = str(payload.get("include_all_metadata", "")).lower() in ("1", "true")
+        roots = sorted(
+            (m for m in self.messages.values() if m.channel == channel and not m.thread_ts),
+            key=lambda m: float(m.ts),
+            reverse=True,
+        )
+        window = [m for m in roots if oldest < float(m.ts) < latest]
+        messages = []
+        for m in window[:limit]:
+            item: dict[str, Any] = {"type": "message", "bot_id": "B0EMRTRIAG", "text": m.text, "ts": m.ts}
+            if m.blocks:
+                item["blocks"] = m.blocks
+            if metadata and m.metadata is not None:
+                item["metadata"] = m.metadata
+            messages.append(item)
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": len(window) > limit,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": ""},
+        }
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    """Message metadata as sent: a JSON object (chat.postMessage's JSON body) or its text (a form body)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -309,12 +387,17 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.loads(raw or "{}")
         else:
             payload = {k: v[0] for k, v in parse_qs(raw).items()}
+        # slack-sdk sends the arguments of GET-style methods (conversations.history) in the query string.
+        payload = {**{k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}, **payload}
         auth = self.headers.get("Authorization") or ""
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else payload.get("token")
         fake.calls.append(Call(method, payload, token, raw, path))
         status, body, headers, delay = fake.handle(method, payload, token)
         if delay:
             time.sleep(delay)
+        if status == DROP:
+            self.close_connection = True  # no answer: the client sees the connection closed
+            return
         self._send(status, body, headers)
 
     def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> None:

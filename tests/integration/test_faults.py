@@ -298,6 +298,10 @@ def slack_faults(*faults: Fault) -> Callable[[World], None]:
     return lambda w: w.slack.fail_next("chat.postMessage", *faults)
 
 
+# Slack posts the message, but answers after the client's timeout / never (the connection drops).
+POSTED_LATE = Fault(delay=1.5, passthrough=True)
+POSTED_UNANSWERED = Fault(drop=True, passthrough=True)
+HISTORY_MISSING_SCOPE = Fault(body={"ok": False, "error": "missing_scope", "needed": "channels:history"})
 RATE_LIMITED = Fault(status=429, body={"ok": False, "error": "ratelimited"}, headers={"Retry-After": "1"})
 SERVER_ERROR = Fault(status=500, body={"ok": False, "error": "fatal_error"})
 
@@ -308,12 +312,25 @@ def slack_times_out(fault: Fault) -> Callable[[World], None]:
     def inject(w: World) -> None:
         original = SlackWebNotifier._build_client
 
-        def short_timeout(self: SlackWebNotifier, token: str) -> Any:
+        def short_timeout(self: SlackWebNotifier, token: str, **options: Any) -> Any:
             self._timeout = 1
-            return original(self, token)
+            return original(self, token, **options)
 
         w.monkeypatch.setattr(SlackWebNotifier, "_build_client", short_timeout)
         w.slack.fail_next("chat.postMessage", fault)
+
+    return inject
+
+
+def without_scope(*scopes: str) -> Callable[[World], None]:
+    """The Slack app installed without these bot scopes (they leave Slack's x-oauth-scopes header too)."""
+    return lambda w: w.slack.scopes.difference_update(scopes)
+
+
+def all_of(*injects: Callable[[World], None]) -> Callable[[World], None]:
+    def inject(w: World) -> None:
+        for one in injects:
+            one(w)
 
     return inject
 
@@ -325,6 +342,9 @@ def aws_fault(service: str, operation: str, answer: Answer, **options: Any) -> C
     return inject
 
 
+# The demo's channel given by its id: Slack's history, where an unanswered post is looked for, takes ids.
+BY_ID = {"SLACK_CHANNEL": "C0DATAPLT"}
+INCIDENT = "j-3ANP7YJ2WQ0LC.s-3H8ZKQW0EXAMP"
 THROTTLED = error(400, "ProvisionedThroughputExceededException", "The level of configured provisioned throughput ...")
 EMR_THROTTLED = error(400, "ThrottlingException", "Rate exceeded")
 KMS_DENIED = "User: arn:aws:sts::123456789012:assumed-role/emr-triage/fn is not authorized to perform: kms:Decrypt"
@@ -383,6 +403,82 @@ def not_retried_by_slack_sdk(w: World, first: Invocation) -> None:
 def timed_out_once(w: World, first: Invocation) -> None:
     diagnosed_but_not_alerted(w, first)
     assert len(w.slack.root_posts()) == 1  # a read timeout is not one of slack-sdk's retried errors
+    # The unanswered post was looked for in the channel (by its metadata), and not found
+    assert len(w.slack.calls_to("conversations.history")) == 1
+    assert first.error is not None and "the retry looks for it again before posting" in first.error
+
+
+def looked_again_then_posted_once(w: World, again: Invocation) -> None:
+    posted_on_retry(w, again)
+    assert len(w.slack.calls_to("conversations.history")) == 2  # the retry looked first
+    assert len(w.slack.root_posts()) == 2 and counted(again, "SlackPostsAdopted") == 0
+
+
+def counted(invocation: Invocation, metric: str) -> float:
+    """The total of a metric in what an invocation printed (Powertools' EMF records)."""
+    records = [json.loads(line) for line in invocation.output.splitlines() if line.startswith("{")]
+    return sum(sum(r[metric]) if isinstance(r[metric], list) else r[metric] for r in records if metric in r)
+
+
+def _late_post_lands(w: World) -> None:
+    # Slack posts it half a second after the client gave up (before Lambda's retry, a minute later)
+    deadline = time.monotonic() + 5
+    while not w.slack.root_messages() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(w.slack.root_messages()) == 1 and w.incident().slack is None
+
+
+def lands_after_the_client_gave_up(w: World, first: Invocation) -> None:
+    timed_out_once(w, first)  # looked for at once: Slack had not posted it yet
+    _late_post_lands(w)
+
+
+def lands_not_looked_for(w: World, first: Invocation) -> None:
+    diagnosed_but_not_alerted(w, first)
+    assert not w.slack.calls_to("conversations.history")  # a name: nothing to look in
+    _late_post_lands(w)
+
+
+def history_failed_then_lands(calls: int) -> Check:
+    def check(w: World, first: Invocation) -> None:
+        # The lookup failed (after slack-sdk's retries): the event fails as a delivery error, not a crash
+        diagnosed_but_not_alerted(w, first)
+        assert len(w.slack.calls_to("conversations.history")) == calls
+        assert first.error is not None and "the retry looks for it again before posting" in first.error
+        _late_post_lands(w)
+
+    return check
+
+
+def history_fails(*faults: Fault) -> Callable[[World], None]:
+    return lambda w: w.slack.fail_next("conversations.history", *faults)
+
+
+def lands_history_refused(w: World, first: Invocation) -> None:
+    diagnosed_but_not_alerted(w, first)
+    assert len(w.slack.calls_to("conversations.history")) == 1  # refused: missing_scope, and today's behaviour
+    _late_post_lands(w)
+
+
+def adopted_on_retry(w: World, again: Invocation) -> None:
+    # The retry looked for the unanswered post first, found it by its metadata and recorded it: not posted again
+    assert len(w.slack.root_posts()) == 1 and len(w.slack.root_messages()) == 1
+    (root,) = w.slack.root_messages()
+    assert root.metadata == {"event_type": "emr_triage_incident", "event_payload": {"incident_id": INCIDENT}}
+    incident = w.incident()
+    assert incident.slack is not None and incident.slack.ts == root.ts and incident.slack_post_unanswered_at is None
+    assert counted(again, "SlackPostsAdopted") == 1 and counted(again, "SlackMessagesPosted") == 1
+    assert root.edits == 1  # brought up to date once: what the adopted message said was not known
+
+
+def adopted_at_once(w: World, first: Invocation) -> None:
+    # slack-sdk did not send the post again after the dropped connection; it was found and adopted at once
+    assert len(w.slack.root_posts()) == 1 and len(w.slack.root_messages()) == 1 and not w.slack_backoff.slept
+    (root,) = w.slack.root_messages()
+    incident = w.incident()
+    assert incident.slack is not None and incident.slack.ts == root.ts
+    assert first.outcome is not None and first.outcome["slack"] == "posted"
+    assert counted(first, "SlackPostsAdopted") == 1 and root.edits == 0
 
 
 def names_the_fix(w: World, first: Invocation) -> None:
@@ -513,10 +609,26 @@ CASES = [
          then=not_retried_by_slack_sdk, after=posted_on_retry),
     Case("slack-timeout", "Slack does not answer within the client's timeout", "retried",
          slack_times_out(Fault(body={"ok": True}, delay=1.5)), fails_with="DeliveryError", then=timed_out_once,
-         after=posted_on_retry),
+         after=looked_again_then_posted_once, environment=BY_ID),
     Case("slack-timeout-after-post", "Slack posts the message but answers after the client's timeout", "retried",
-         slack_times_out(Fault(delay=1.5, passthrough=True)), fails_with="DeliveryError",
-         known_limit="chat.postMessage has no idempotency key: the retry posts a second root message"),
+         slack_times_out(POSTED_LATE), fails_with="DeliveryError", then=lands_after_the_client_gave_up,
+         after=adopted_on_retry, environment=BY_ID),
+    Case("slack-connection-dropped-after-post", "Slack posts the message, the connection drops before the answer",
+         "absorbed", slack_faults(POSTED_UNANSWERED), then=adopted_at_once, environment=BY_ID),
+    Case("slack-timeout-after-post-history-5xx", "Slack posts late, then answers 500 to every history lookup",
+         "retried", all_of(slack_times_out(POSTED_LATE), history_fails(*[SERVER_ERROR] * 3)),
+         fails_with="DeliveryError", then=history_failed_then_lands(3), after=adopted_on_retry, environment=BY_ID),
+    Case("slack-timeout-after-post-history-missing-scope", "Slack posts late, then refuses the history lookup "
+         "(missing_scope)", "retried", all_of(slack_times_out(POSTED_LATE), history_fails(HISTORY_MISSING_SCOPE)),
+         fails_with="DeliveryError", then=history_failed_then_lands(1), after=adopted_on_retry, environment=BY_ID),
+    Case("slack-timeout-after-post-by-name", "Slack posts late, to a channel routed by name", "retried",
+         slack_times_out(POSTED_LATE), fails_with="DeliveryError", then=lands_not_looked_for,
+         known_limit="conversations.history takes a channel id: a name no answer has resolved cannot be looked "
+         "up, so the retry posts a second root message"),
+    Case("slack-timeout-after-post-without-history-scope", "Slack posts late, and the app has no history scope",
+         "retried", all_of(without_scope("channels:history", "groups:history"), slack_times_out(POSTED_LATE)),
+         fails_with="DeliveryError", then=lands_history_refused, environment=BY_ID,
+         known_limit="without a history scope nothing can be looked up: the retry posts a second root message"),
     Case("slack-invalid-auth", "Slack rejects the token (invalid_auth)", "retried",
          slack_faults(Fault(body={"ok": False, "error": "invalid_auth"})), fails_with="SlackConfigurationError",
          then=names_the_fix, after=posted_on_retry),

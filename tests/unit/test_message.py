@@ -18,7 +18,10 @@ from emr_triage.alerts.message import (
     SECTION_LIMIT,
     SlackMessage,
     build_incident_message,
+    build_single_message,
+    build_thread_reply,
 )
+from emr_triage.alerts.metadata import metadata_incident
 from emr_triage.alerts.mrkdwn import clip, code, code_block, escape
 from emr_triage.alerts.render import render_terminal
 from emr_triage.models.analysis import Diagnosis, SecondaryFinding
@@ -418,6 +421,34 @@ def test_digest_changes_when_the_content_changes(change: dict[str, Any]) -> None
     after = build_incident_message(_incident(**change))
     # Then the digests differ (so chat.update is called)
     assert before.digest() != after.digest()
+
+
+def test_root_messages_name_their_incident_in_metadata_outside_the_digest() -> None:
+    # Given an incident's root message, and its single message (incoming-webhook mode)
+    incident = _incident()
+    root, single = build_incident_message(incident), build_single_message(incident)
+    # Then both carry Slack message metadata naming the incident (how a lost post is found again)
+    expected = {"event_type": "emr_triage_incident", "event_payload": {"incident_id": incident.incident_id}}
+    assert root.metadata == single.metadata == expected
+    assert metadata_incident(root.metadata) == incident.incident_id
+    # And the metadata is not part of the digest (what the message says is)
+    assert root.digest() == SlackMessage(text=root.text, blocks=root.blocks).digest()
+    # And the thread replies carry none (only root messages are looked for)
+    assert build_thread_reply(incident).metadata is None
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        None,
+        {},
+        {"event_type": "other_app"},
+        {"event_type": "emr_triage_incident"},
+        {"event_type": "emr_triage_incident", "event_payload": {"incident_id": 7}},
+    ],
+)
+def test_metadata_of_another_app_names_no_incident(metadata: Any) -> None:
+    assert metadata_incident(metadata) is None
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -61,6 +61,11 @@ class DeliveryError(TransientError):
     """Slack did not accept a message. The incident is already recorded; the event will be retried."""
 
 
+class SlackPostUnansweredError(DeliveryError):
+    """A root post reached Slack but its answer never came (a read timeout, a connection dropped after the
+    request was sent): Slack may have posted it. Look for it (by its metadata) before posting it again."""
+
+
 class SlackMessageGoneError(EmrTriageError):
     """The alert's Slack message was deleted; a new one should be posted."""
 

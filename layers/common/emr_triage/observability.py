@@ -57,6 +57,9 @@ class MetricName:
     SLACK_DELIVERY_FAILURES = "SlackDeliveryFailures"
     SLACK_THREAD_REPLIES = "SlackThreadReplies"
     SLACK_POSTS_PACED = "SlackPostsPaced"
+    # Root messages Slack posted without answering us, found in the channel's history and adopted (not
+    # posted again); they count in SlackMessagesPosted too.
+    SLACK_POSTS_ADOPTED = "SlackPostsAdopted"
     STORM_FOLDED_INCIDENTS = "StormFoldedIncidents"
     # People acting from Slack (the interactive function): failures of a muted signature threaded instead
     # of alerted, interactions acted on, requests refused (dimension ``reason``).

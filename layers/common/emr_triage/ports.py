@@ -114,11 +114,18 @@ class LogStore(Protocol):
 
 class Notifier(Protocol):
     """Where alerts go. ``threads``: whether it can edit the root message and post under it (a bot
-    token can; an incoming webhook posts one message per incident)."""
+    token can; an incoming webhook posts one message per incident).
+
+    ``post`` raises ``SlackPostUnansweredError`` when the post was sent but never answered (it may be in
+    the channel); ``find_root`` then looks for the incident's root message among the channel's messages
+    since ``since`` (by the message metadata naming the incident): its reference (digest empty: what it
+    says is not known), or None (not there, or it cannot look: no history scope, an incoming webhook)."""
 
     threads: bool
 
     def post(self, channel: str, message: SlackMessage) -> SlackRef: ...
+
+    def find_root(self, channel: str, incident_id: str, since: datetime) -> SlackRef | None: ...
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef: ...
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from emr_triage.alerts.actions import action_block, status_lines
+from emr_triage.alerts.metadata import incident_metadata
 from emr_triage.alerts.mrkdwn import clip, clip_code_block, code, escape, plain
 from emr_triage.alerts.mrkdwn import neutralise as neutralise
 from emr_triage.logs.locations import parse_s3_uri
@@ -44,6 +45,8 @@ class SlackMessage:
 
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    # Slack message metadata naming the incident (root messages only); not part of the digest.
+    metadata: dict[str, Any] | None = None
 
     def digest(self) -> str:
         """A hash of the content, to skip chat.update when nothing changed."""
@@ -394,7 +397,11 @@ def build_incident_message(
     if incident.cluster_id:
         fallback += f" (cluster {incident.cluster_name or ''} {incident.cluster_id})".replace("  ", " ")
     text = clip(escape(fallback), SECTION_LIMIT)
-    return SlackMessage(text=f"{mention} {text}" if mention else text, blocks=blocks[:MAX_BLOCKS])
+    return SlackMessage(
+        text=f"{mention} {text}" if mention else text,
+        blocks=blocks[:MAX_BLOCKS],
+        metadata=incident_metadata(incident.incident_id),
+    )
 
 
 def build_single_message(
@@ -412,7 +419,7 @@ def build_single_message(
         ]
         heading = "*Log extract* (redacted and truncated: incoming-webhook mode has no thread and no file)\n"
         blocks.insert(len(blocks) - 1, _section(heading + clip_code_block(lines, SECTION_LIMIT - len(heading))))
-    return SlackMessage(text=base.text, blocks=blocks[:MAX_BLOCKS])
+    return SlackMessage(text=base.text, blocks=blocks[:MAX_BLOCKS], metadata=incident_metadata(incident.incident_id))
 
 
 def build_recovery_reply(incident: Incident) -> SlackMessage:

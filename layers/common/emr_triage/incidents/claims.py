@@ -33,8 +33,9 @@ def write(repository: IncidentRepository, incident_id: str, mutate: Mutation) ->
     return stored, written[0] and stored is not None
 
 
-def claim_post(incident_id: str, deps: Dependencies) -> bool:
-    """Take the right to post the root message. False: another invocation posted it meanwhile.
+def claim_post(incident_id: str, deps: Dependencies) -> Incident | None:
+    """Take the right to post the root message: the incident as claimed. None: another invocation posted
+    it meanwhile.
 
     Raises
     ------
@@ -45,10 +46,10 @@ def claim_post(incident_id: str, deps: Dependencies) -> bool:
     waited = 0.0
     while True:
         current, claimed = write(deps.repository, incident_id, partial(_claim_root, now=deps.clock()))
-        if claimed:
-            return True
+        if claimed and current is not None:
+            return current
         if current is not None and current.slack is not None:
-            return False
+            return None
         left = deps.seconds_left()
         if waited >= SLACK_CLAIM_WAIT_SECONDS or (left is not None and left < 1):
             raise TransientError(
@@ -60,9 +61,16 @@ def claim_post(incident_id: str, deps: Dependencies) -> bool:
 
 
 def _claim_root(incident: Incident, now: datetime) -> Incident | None:
-    """The root-message claim: taken unless the message is out or another invocation's lease is live."""
+    """The root-message claim: taken unless the message is out or another invocation's lease is live.
+
+    A lease still there once expired was never handed back: its holder died (a timeout, a crash), maybe
+    after Slack had posted its message, so the post is remembered as unanswered from when that lease was
+    taken, and the taker looks for it in the channel before posting (see ``delivery._post_once``)."""
     if incident.slack is not None or (incident.slack_claim_until is not None and incident.slack_claim_until > now):
         return None
+    if incident.slack_claim_until is not None:
+        taken = incident.slack_claim_until - timedelta(seconds=SLACK_CLAIM_SECONDS)
+        mark_unanswered(incident, taken)
     incident.slack_claim_until = now + timedelta(seconds=SLACK_CLAIM_SECONDS)
     return incident
 
@@ -71,6 +79,17 @@ def release_claim(incident: Incident) -> Incident | None:
     if incident.slack_claim_until is None:
         return None
     incident.slack_claim_until = None
+    return incident
+
+
+def mark_unanswered(incident: Incident, at: datetime) -> Incident | None:
+    """Remember that a root post sent at ``at`` may be in the channel (Slack did not answer it): the next
+    post looks for it first. The earliest such post is kept (the lookup reads the history from there)."""
+    if incident.slack is not None:
+        return None
+    if incident.slack_post_unanswered_at is not None and incident.slack_post_unanswered_at <= at:
+        return None
+    incident.slack_post_unanswered_at = at
     return incident
 
 

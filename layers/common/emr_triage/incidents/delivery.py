@@ -8,18 +8,25 @@ incoming-webhook mode it posts one message per incident, once it is final enough
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from emr_triage.alerts.message import SlackMessage, build_incident_message, build_single_message, build_thread_reply
 from emr_triage.alerts.routing import Destination, RoutingError, cached_routes, destination
 from emr_triage.analysis.redact import redact
 from emr_triage.analysis.verdict import attachment_text
-from emr_triage.exceptions import SlackConfigurationError, SlackMessageGoneError, TransientError
-from emr_triage.incidents.claims import SLACK_CLAIM_SECONDS, claim_post, release_claim, write
+from emr_triage.exceptions import (
+    DeliveryError,
+    SlackConfigurationError,
+    SlackMessageGoneError,
+    SlackPostUnansweredError,
+    TransientError,
+)
+from emr_triage.incidents.claims import SLACK_CLAIM_SECONDS, claim_post, mark_unanswered, release_claim, write
 from emr_triage.incidents.history import RECURRENCE_DAYS, alert_context, incident_job_key
 from emr_triage.incidents.muting import can_mute, matching_mute, reply_under_mute
 from emr_triage.incidents.pacing import fold_into_storm, pacing_call, wait_for_slot
 from emr_triage.models.analysis import Diagnosis
-from emr_triage.models.incident import AlertContext, Incident, SlackAction
+from emr_triage.models.incident import AlertContext, Incident, SlackAction, SlackRef
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.ports import Dependencies
 
@@ -83,29 +90,67 @@ def _post_once(
     The post waits for the channel's next slot (one post per channel per interval). When a storm has
     backed the channel up beyond ``SLACK_STORM_AFTER_SECONDS``, the incident is folded into the channel's
     latest alert instead ("folded", with that alert's incident id). "unchanged": another invocation posted
-    it. A failed post hands the claim back and raises (Lambda retries)."""
-    if not claim_post(incident_id, deps):
+    it. A failed post hands the claim back and raises (Lambda retries).
+
+    A root message is posted once even when Slack's answer is lost: an unanswered post is looked for in
+    the channel (by the metadata naming the incident) and adopted if there; if not (yet), the event fails
+    and the incident remembers it, so the retry looks again before posting (as does an invocation taking
+    over the claim of one that died)."""
+    claimed = claim_post(incident_id, deps)
+    if claimed is None:
         return "unchanged", None
+    unanswered = claimed.slack_post_unanswered_at
     try:
-        if not wait_for_slot(channel, deps, max_wait=deps.settings.slack_storm_after_seconds):
-            if (storm := fold_into_storm(incident_id, channel, deps)) is not None:
-                return "folded", storm
-            if not wait_for_slot(channel, deps):
-                raise TransientError(
-                    f"incident {incident_id}: Slack channel {channel} is backed up beyond this invocation's time "
-                    "and has no recent alert to fold it into; retrying the event"
-                )
-        ref = deps.notifier.post(channel, message)
+        # An earlier post that Slack did not answer may be in the channel: then it is the root message.
+        ref = deps.notifier.find_root(channel, incident_id, unanswered) if unanswered is not None else None
+        adopted = ref is not None
+        if ref is None:
+            if not wait_for_slot(channel, deps, max_wait=deps.settings.slack_storm_after_seconds):
+                if (storm := fold_into_storm(incident_id, channel, deps)) is not None:
+                    return "folded", storm
+                if not wait_for_slot(channel, deps):
+                    raise TransientError(
+                        f"incident {incident_id}: Slack channel {channel} is backed up beyond this invocation's "
+                        "time and has no recent alert to fold it into; retrying the event"
+                    )
+            ref, adopted = _post_root(incident_id, channel, message, deps)
     except Exception:
         count(MetricName.SLACK_DELIVERY_FAILURES)
         deps.repository.update(incident_id, release_claim)
         raise
     deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts, channel))
     count(MetricName.SLACK_MESSAGES_POSTED)
+    if adopted:
+        logger.info("adopted the root message Slack posted without answering", incident_id=incident_id, ts=ref.ts)
+        count(MetricName.SLACK_POSTS_ADOPTED)
     if deps.notifier.threads:
         now = deps.clock().timestamp()
         pacing_call(lambda pacer: pacer.record_root(channel, incident_id, now, ref.channel), None, deps)
     return "posted", None
+
+
+def _post_root(incident_id: str, channel: str, message: SlackMessage, deps: Dependencies) -> tuple[SlackRef, bool]:
+    """Post the root message: its reference, and whether it was adopted (posted by Slack, the answer lost,
+    then found in the channel's history: its content is what was just sent).
+
+    Raises
+    ------
+    DeliveryError
+        Not posted, or not answered and not found in the channel: then the incident remembers the post,
+        and the retry looks for it again before posting.
+    """
+    sent_at = deps.clock()
+    try:
+        return deps.notifier.post(channel, message), False
+    except SlackPostUnansweredError as exc:
+        found = deps.notifier.find_root(channel, incident_id, sent_at)
+        if found is None:
+            deps.repository.update(incident_id, partial(mark_unanswered, at=sent_at))
+            raise DeliveryError(
+                f"incident {incident_id}: {exc}, and it is not in the channel's history (yet): the retry looks "
+                "for it again before posting"
+            ) from exc
+    return found.model_copy(update={"digest": message.digest()}), True
 
 
 def _destination(incident: Incident, deps: Dependencies) -> Destination:
@@ -323,8 +368,6 @@ def _forget_slack_message(incident: Incident) -> Incident:
 
 
 def _record_slack(incident: Incident, digest: str, channel: str, ts: str, routed_to: str | None = None) -> Incident:
-    from emr_triage.models.incident import SlackRef
-
     same = incident.slack is not None and incident.slack.ts == ts
     previous = incident.slack if same else None
     incident.slack = SlackRef(
@@ -337,4 +380,5 @@ def _record_slack(incident: Incident, digest: str, channel: str, ts: str, routed
         thread_claim_until=previous.thread_claim_until if previous else None,
     )
     incident.slack_claim_until = None
+    incident.slack_post_unanswered_at = None
     return incident

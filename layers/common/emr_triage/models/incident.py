@@ -133,6 +133,10 @@ class Incident(BaseModel):
 
     slack: SlackRef | None = None
     slack_claim_until: datetime | None = None
+    # A root post went out at this time and its outcome is unknown (Slack did not answer, or the invocation
+    # holding the claim died): the next post looks for it in the channel's history first. Cleared once the
+    # message is recorded.
+    slack_post_unanswered_at: datetime | None = None
 
     # Log checks after the failure (the follow-up queue): scheduled once; the last one, at the deadline,
     # marks the incident "logs unavailable" if no log could be read by then.

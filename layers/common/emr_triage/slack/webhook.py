@@ -22,6 +22,8 @@ from emr_triage.exceptions import DeliveryError, SlackConfigurationError
 from emr_triage.models.incident import WEBHOOK_CHANNEL, SlackRef
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 MAX_RETRIES = 2
@@ -234,6 +236,10 @@ class WebhookNotifier:
         a marker: an incoming webhook cannot edit, reply to or thread under what it posted."""
         self.send(message)
         return SlackRef(channel=WEBHOOK_CHANNEL, ts=f"webhook-{message.digest()}", digest=message.digest())
+
+    def find_root(self, channel: str, incident_id: str, since: datetime) -> SlackRef | None:
+        """None: an incoming webhook cannot read the channel (a retry after a lost answer posts again)."""
+        return None
 
     def update(self, ref: SlackRef, message: SlackMessage) -> SlackRef:
         raise DeliveryError(f"{_HOOK} cannot edit a message (the lesser mode: one message per incident)")
