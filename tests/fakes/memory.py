@@ -344,6 +344,9 @@ class MemoryPacer:
     def last_root(self, channel: str) -> LastRoot | None:
         return self.roots.get(self.ids.get(channel, channel))
 
+    def channel_id(self, channel: str) -> str | None:
+        return self.ids.get(channel)
+
 
 @dataclass
 class MemorySlackState:

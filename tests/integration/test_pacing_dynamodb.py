@@ -43,3 +43,12 @@ def test_concurrent_reservations_take_distinct_slots_one_interval_apart(stack: L
         thread.join()
 
     assert sorted(slots) == pytest.approx([now + n for n in range(8)], abs=0.01)
+
+
+def test_the_id_a_name_was_answered_with_is_known_to_every_invocation(stack: LocalStack) -> None:
+    # Given a post to #ml-alerts answered with the channel's id, by one invocation
+    DynamoPostPacer(stack.table_name, interval=1.0).record_root("#ml-alerts", "j-1.s-1", 1_000.0, "C0MLALERT")
+    # Then another invocation (a fresh pacer: another container) knows the id, and no other name's
+    other = DynamoPostPacer(stack.table_name, interval=1.0)
+    assert other.channel_id("#ml-alerts") == "C0MLALERT"
+    assert other.channel_id("#never-posted") is None

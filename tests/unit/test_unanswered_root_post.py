@@ -120,3 +120,19 @@ def test_a_claim_taken_over_from_a_dead_invocation_looks_for_its_post_first() ->
     assert len(notifier.posts) == 1
     incident = deps.repository.get(INCIDENT)
     assert incident is not None and incident.slack is not None and incident.slack.ts == "17000.0001"
+
+
+def test_a_channel_routed_by_name_is_looked_up_by_the_id_an_earlier_post_was_answered_with() -> None:
+    # Given alerts routed to #alerts, whose id an earlier post (from any invocation) told the pacer
+    from dataclasses import replace
+
+    from tests.fakes.memory import MemoryPacer
+
+    deps, notifier, event = _failed_step()
+    deps = replace(deps, pacer=MemoryPacer(interval=0.0, ids={"#alerts": "C0ALERTS1"}))
+    notifier.unanswered_posts = 1
+    # When Slack posts the root message but its answer is lost
+    handle_step_event(event, deps)
+    # Then the history is searched in the channel's id (conversations.history takes no name)
+    ((channel, incident_id, _),) = notifier.lookups
+    assert (channel, incident_id) == ("C0ALERTS1", INCIDENT)

@@ -183,6 +183,11 @@ class PostPacer(Protocol):
 
     def last_root(self, channel: str) -> LastRoot | None: ...
 
+    def channel_id(self, channel: str) -> str | None:
+        """The id Slack answered an earlier post to this channel (routed by name) with, from any
+        invocation; None when no post has told it yet."""
+        ...
+
 
 class FollowUpQueue(Protocol):
     def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None: ...

@@ -160,6 +160,14 @@ class DynamoPostPacer:
             raise _translate(exc, "recording the channel's id") from exc
         self._ids[channel] = channel_id
 
+    def channel_id(self, channel: str) -> str | None:
+        if channel not in self._ids:
+            alias = self._item(channel).get("channel_id", {}).get("S")
+            if not alias:
+                return None
+            self._ids[channel] = alias
+        return self._ids[channel]
+
     def last_root(self, channel: str) -> LastRoot | None:
         _, item = self._pace_item(channel)
         if "root_incident" not in item:

@@ -102,7 +102,7 @@ def _post_once(
     unanswered = claimed.slack_post_unanswered_at
     try:
         # An earlier post that Slack did not answer may be in the channel: then it is the root message.
-        ref = deps.notifier.find_root(channel, incident_id, unanswered) if unanswered is not None else None
+        ref = deps.notifier.find_root(_lookup_id(channel, deps), incident_id, unanswered) if unanswered else None
         adopted = ref is not None
         if ref is None:
             if not wait_for_slot(channel, deps, max_wait=deps.settings.slack_storm_after_seconds):
@@ -129,6 +129,14 @@ def _post_once(
     return "posted", None
 
 
+def _lookup_id(channel: str, deps: Dependencies) -> str:
+    """The channel to look for an unanswered post in: Slack's history takes an id, and a channel routed by
+    name has one once any post to it was answered (the pacer keeps it, across invocations)."""
+    if not channel.startswith("#"):
+        return channel
+    return pacing_call(lambda pacer: pacer.channel_id(channel), None, deps) or channel
+
+
 def _post_root(incident_id: str, channel: str, message: SlackMessage, deps: Dependencies) -> tuple[SlackRef, bool]:
     """Post the root message: its reference, and whether it was adopted (posted by Slack, the answer lost,
     then found in the channel's history: its content is what was just sent).
@@ -143,7 +151,7 @@ def _post_root(incident_id: str, channel: str, message: SlackMessage, deps: Depe
     try:
         return deps.notifier.post(channel, message), False
     except SlackPostUnansweredError as exc:
-        found = deps.notifier.find_root(channel, incident_id, sent_at)
+        found = deps.notifier.find_root(_lookup_id(channel, deps), incident_id, sent_at)
         if found is None:
             deps.repository.update(incident_id, partial(mark_unanswered, at=sent_at))
             raise DeliveryError(
