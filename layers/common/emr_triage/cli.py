@@ -30,6 +30,7 @@ from emr_triage.local.inputs import (
     local_inputs,
     s3_inputs,
 )
+from emr_triage.local.manifest import add_manifest_command, manifest_for
 from emr_triage.terminal import safe_text, terminal_writer, write_json
 
 if TYPE_CHECKING:
@@ -455,7 +456,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config-env", default="default", help="samconfig.toml environment for --aws")
         sub.add_argument("--region", help="AWS region for --aws")
         sub.add_argument("--project", help="the project folder with template.yaml (default: found from here)")
+    add_manifest_command(commands)
     return parser
+
+
+def cmd_slack_manifest(args: argparse.Namespace, out: TextIO) -> int:
+    stack = args.stack_name or _samconfig_stack_name(_project_root(args.project), args.config_env)
+    out.write(manifest_for(args.url, stack, args.region))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -463,6 +471,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = terminal_writer(out or sys.stdout)
     args = build_parser().parse_args(argv)
     handlers = {"replay": cmd_replay, "analyze": cmd_analyze, "incidents": cmd_incidents}
+    handlers["slack-manifest"] = cmd_slack_manifest
     try:
         status = handlers[args.command](args, out)
         out.flush()
