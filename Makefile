@@ -105,6 +105,7 @@ typecheck: dev  ## mypy (strict, pydantic plugin) on the package and each handle
 validate: dev $(SAM)  ## cfn-lint and `sam validate --lint` on template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(REGION) --template-file template.yaml
+	AWS_DEFAULT_REGION=$(REGION) $(SAM_VENV)/bin/python tests/build/sam_transform_check.py
 
 # Offline (--skip-download: no policy metadata fetched); fails on any failed check. A check that does not
 # apply is skipped in template.yaml's Metadata, with its reason beside it (tests check there is one).
