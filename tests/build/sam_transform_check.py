@@ -61,7 +61,9 @@ def main() -> int:
         if target != {"Ref": "SlackInteractionsFunction"} or shape not in allowed:
             problems.append(f"a public grant other than invoking the interactive function by its URL: {grant}")
     if len(public) != 2:
-        problems.append(f"expected the URL's two public grants (InvokeFunctionUrl, InvokeFunction via the URL): {public}")
+        problems.append(
+            f"expected the URL's two public grants (InvokeFunctionUrl, InvokeFunction via the URL): {public}"
+        )
     default = _resolved(translated({}), {})
     if any(r["Type"] == "AWS::Lambda::Url" for r in default.values()) or "SlackInteractionsFunction" in default:
         problems.append("without SlackSigningSecretArn the interactive function and its URL must not be deployed")
