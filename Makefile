@@ -13,8 +13,10 @@ CHECKOV_PKG   := checkov==3.3.30
 # Named by the pin, so a new pin builds a fresh virtualenv instead of running the old one.
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_PKG)
 REQUIREMENTS  := layers/dependencies/requirements.txt
-# Phase one then phase two (logs land after the alert), then a deeper diagnosis (root cause behind the symptoms).
-DEMO_SCENARIO := events/scenarios/step-logs-land-after-the-alert events/scenarios/spark-step-memory-kill
+# Phase one then phase two (logs land after the alert), then a deeper diagnosis (root cause behind the
+# symptoms), then the on-call engineer acting from the alert (acknowledge, mute, /emr-triage, unmute).
+DEMO_SCENARIO := events/scenarios/step-logs-land-after-the-alert events/scenarios/spark-step-memory-kill \
+                 events/scenarios/acknowledge-mute-then-unmute
 ENV           ?= default
 REGION        ?= us-east-1
 

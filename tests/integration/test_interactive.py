@@ -294,3 +294,16 @@ def test_the_same_failure_after_a_mute_is_threaded_not_paged_and_unmute_restores
     assert world.send(world.saved("08-unmute.json"))[0] == 200
     assert world.incident().mute is None
     assert '"action_id": "mute"' in json.dumps(world.slack.root_messages()[0].blocks)
+
+
+def test_the_incidents_command_shows_acknowledgements_and_mutes(world: World) -> None:
+    from emr_triage.cli import _slack_where
+    from emr_triage.local.output import print_incident
+
+    assert world.send(world.saved("03-acknowledge.json"))[0] == 200
+    assert world.send(world.saved("04-mute-for-24-hours.json"))[0] == 200
+    out = io.StringIO()
+    print_incident(world.incident(), world.stack.table_name, out, show_json=False)
+    shown = out.getvalue()
+    assert f"acknowledged  by {DANA} at" in shown and f"muted         by {DANA} until" in shown
+    assert _slack_where(world.incident()).endswith(" acked muting")

@@ -197,11 +197,12 @@ def _incident_table(args: argparse.Namespace, root: Path) -> Iterator[str]:
 
 
 def _slack_where(incident: Incident) -> str:
+    marks = "".join(f" {m}" for m, on in (("acked", incident.acknowledged_by), ("muting", incident.mute)) if on)
     if incident.slack is None:
-        return "-"
+        return f"muted: in the thread of {incident.muted_under}" if incident.muted_under else "-"
     if incident.slack.ts.startswith("webhook-"):
         return "webhook"
-    return f"{incident.slack.channel}/p{incident.slack.ts.replace('.', '')}"
+    return f"{incident.slack.channel}/p{incident.slack.ts.replace('.', '')}{marks}"
 
 
 def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
