@@ -76,13 +76,14 @@ def test_common_layer_ships_the_package_and_its_catalogue() -> None:
     assert not (layer / "cli.py").exists(), "the command line is in the Lambda layer"
     assert not (layer / "local").exists(), "the replay runner and scenario loader are in the Lambda layer"
     assert (layer / "incidents" / "emr_events.py").is_file() and (layer / "ports.py").is_file()
+    assert (layer / "interactive" / "gate.py").is_file(), "the interactive function's package"
 
 
 def test_built_functions_use_both_layers_on_arm64() -> None:
     build = _build_dir()
     template = yaml.load((build / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction"}
+    assert set(functions) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "SlackInteractionsFunction"}
     for name in functions:
         assert (build / name / "handler.py").is_file()
     function_globals = template["Globals"]["Function"]

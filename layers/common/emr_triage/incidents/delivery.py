@@ -49,12 +49,12 @@ def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
     lists it, is edited instead (it has a message already, so it cannot fold in turn)."""
     if not deps.notifier.threads:
         return _deliver_single(incident_id, deps)
-    action, storm = _deliver_root(incident_id, deps)
+    action, storm, known = _deliver_root(incident_id, deps)
     if action not in ("none", "folded", "muted"):
-        _deliver_thread(incident_id, deps)
+        _deliver_thread(incident_id, deps, known)
     if storm is not None:
-        _deliver_root(storm, deps)
-        _deliver_thread(storm, deps)
+        _, _, known = _deliver_root(storm, deps)
+        _deliver_thread(storm, deps, known)
     return action
 
 
@@ -190,9 +190,25 @@ def thread_due(incident: Incident, now: datetime) -> str | None:
     return diagnosis.fingerprint
 
 
-def _alert_context(incident: Incident, deps: Dependencies) -> AlertContext | None:
-    """Recurrence of the incident's signature and the job's last success, from the store. History is a
-    nicety: if it cannot be read, the alert goes out without it."""
+# What the store says around an incident (its history line), kept for one delivery: the passes of one
+# delivery (an edit, then the check that nothing changed meanwhile) read it once.
+Contexts = dict[tuple[str, str | None, str], "AlertContext | None"]
+
+
+def _alert_context(incident: Incident, deps: Dependencies, contexts: Contexts | None = None) -> AlertContext | None:
+    """Recurrence of the incident's signature and the job's last success, from the store (read once per
+    delivery, ``contexts``). History is a nicety: if it cannot be read, the alert goes out without it."""
+    diagnosis = incident.diagnosis
+    memo = (incident.incident_id, diagnosis.fingerprint if diagnosis else None, incident.status)
+    if contexts is not None and memo in contexts:
+        return contexts[memo]
+    found = _read_alert_context(incident, deps)
+    if contexts is not None:
+        contexts[memo] = found
+    return found
+
+
+def _read_alert_context(incident: Incident, deps: Dependencies) -> AlertContext | None:
     diagnosis = incident.diagnosis
     key = incident_job_key(incident)
     try:
@@ -210,13 +226,15 @@ def _alert_context(incident: Incident, deps: Dependencies) -> AlertContext | Non
     return alert_context(incident, seen, success, deps.settings.incident_ttl_days)
 
 
-def _root_message(incident: Incident, deps: Dependencies) -> tuple[Destination, SlackMessage]:
+def _root_message(
+    incident: Incident, deps: Dependencies, contexts: Contexts | None = None
+) -> tuple[Destination, SlackMessage]:
     route = _destination(incident, deps)
     buttons = deps.settings.slack_interactive and deps.notifier.threads
     message = build_incident_message(
         incident,
         route.mention,
-        _alert_context(incident, deps),
+        _alert_context(incident, deps, contexts),
         buttons=buttons,
         can_mute=can_mute(incident),
         now=deps.clock(),
@@ -224,12 +242,13 @@ def _root_message(incident: Incident, deps: Dependencies) -> tuple[Destination, 
     return route, message
 
 
-def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
+def _deliver_thread(incident_id: str, deps: Dependencies, known: Incident | None = None) -> bool:
     """Post the evidence as a reply in the root message's thread and upload the full redacted extract
     there, once per verdict (a better verdict from a later log posts its own). The verdict is claimed on
     the incident first (a conditional write), so concurrent invocations post it once; a failure hands the
     claim back for the retry."""
-    incident = deps.repository.get(incident_id)
+    # (``known``: the incident as the root message's delivery just left it stored, not read again)
+    incident = known if known is not None and known.incident_id == incident_id else deps.repository.get(incident_id)
     now = deps.clock()
     fingerprint = thread_due(incident, now) if incident is not None else None
     if incident is None or incident.slack is None or incident.diagnosis is None or fingerprint is None:
@@ -309,7 +328,7 @@ def _deliver_thread(incident_id: str, deps: Dependencies) -> bool:
     return True
 
 
-def _deliver_root(incident_id: str, deps: Dependencies) -> tuple[SlackAction, str | None]:
+def _deliver_root(incident_id: str, deps: Dependencies) -> tuple[SlackAction, str | None, Incident | None]:
     """Make the incident's Slack root message say what the incident says now.
 
     Posts it once: a time-limited claim on the incident stops concurrent invocations from both posting,
@@ -318,55 +337,63 @@ def _deliver_root(incident_id: str, deps: Dependencies) -> tuple[SlackAction, st
     changes edit the message in place. The incident is stored before Slack is called, so a Slack outage
     loses nothing: the error propagates, Lambda retries the event, and the retry finishes the delivery.
 
-    After a post or an edit, the incident is read again: if it changed meanwhile (a log arrived, a
+    After a post or an edit, the incident is looked at again: if it changed meanwhile (a log arrived, a
     concurrent edit won the race with older content), the message is edited again, at most
     MAX_REDELIVERIES times. A message deleted in Slack is forgotten and posted anew. Returns the first
-    pass's action (a repost's, after a deleted message) and, when folded, the storm alert's incident.
+    pass's action (a repost's, after a deleted message), when folded the storm alert's incident, and the
+    incident as the last pass saw it stored (for the thread's delivery).
     """
     first: SlackAction | None = None
     storm: str | None = None
+    known: Incident | None = None
+    contexts: Contexts = {}
     for _ in range(MAX_REDELIVERIES + 1):
-        action, folded_into, again = _root_pass(incident_id, deps)
+        action, folded_into, known, again = _root_pass(incident_id, deps, known, contexts)
         first = first or action
         storm = storm or folded_into
         if not again:
             break
-    return first or "none", storm
+    return first or "none", storm, known
 
 
-def _root_pass(incident_id: str, deps: Dependencies) -> tuple[SlackAction | None, str | None, bool]:
+def _root_pass(
+    incident_id: str, deps: Dependencies, known: Incident | None, contexts: Contexts
+) -> tuple[SlackAction | None, str | None, Incident | None, bool]:
     """One post or edit of the root message: its action (None: the message was deleted and forgotten),
-    the storm alert it was folded into, and whether to look again (the incident may have moved on)."""
-    incident = deps.repository.get(incident_id)
+    the storm alert it was folded into, the incident as this pass left it stored, and whether to look
+    again (it may have moved on). The next pass looks at that incident without reading it again: the
+    edit's record is a write conditional on the version read, so what it returns has any change made
+    meanwhile. ``known``: that incident, or None to read it."""
+    incident = known if known is not None else deps.repository.get(incident_id)
     if incident is None or (incident.held_for_parent and incident.slack is None) or incident.folded_into:
-        return "none", None, False
+        return "none", None, incident, False
     if incident.slack is not None and incident.slack.via_webhook:
-        return "unchanged", None, False  # alerted through an incoming webhook (before a switch to a bot)
-    route, message = _root_message(incident, deps)
+        return "unchanged", None, incident, False  # alerted through an incoming webhook (before a bot)
+    route, message = _root_message(incident, deps, contexts)
     if incident.slack is None and incident.muted_under:
-        return "muted", None, False  # alerted in a muted failure's thread: it stays there, mute or not
+        return "muted", None, incident, False  # alerted in a muted failure's thread: it stays there
     if incident.slack is None:
         mute, wait = matching_mute(incident, deps)
         if wait:
-            return "none", None, False  # its job has a mute: alerted once its logs say whether it is the same
+            return "none", None, incident, False  # its job has a mute: alerted once its logs say if the same
         if mute is not None and reply_under_mute(incident, mute, deps):
-            return "muted", None, False
+            return "muted", None, incident, False
         action, storm = _post_once(incident_id, route.channel, message, deps)
-        return action, storm, action == "posted"
+        # (posted: read again, for the post's record and anything written while it went out)
+        return action, storm, None, action == "posted"
     if incident.slack.digest == message.digest():
-        return "unchanged", None, False
+        return "unchanged", None, incident, False
     try:
         ref = deps.notifier.update(incident.slack, message)
     except SlackMessageGoneError:
         logger.warning("the alert's Slack message was deleted; posting a new one", incident_id=incident_id)
-        deps.repository.update(incident_id, _forget_slack_message)
-        return None, None, True
+        return None, None, deps.repository.update(incident_id, _forget_slack_message), True
     except Exception:
         count(MetricName.SLACK_DELIVERY_FAILURES)
         raise
-    deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
+    stored = deps.repository.update(incident_id, lambda inc: _record_slack(inc, ref.digest, ref.channel, ref.ts))
     count(MetricName.SLACK_MESSAGES_UPDATED)
-    return "updated", None, True
+    return "updated", None, stored, True
 
 
 def _forget_slack_message(incident: Incident) -> Incident:
