@@ -111,8 +111,9 @@ class DynamoDBUse:
 
 
 @contextmanager
-def counting_dynamodb() -> Iterator[DynamoDBUse]:
-    """Count every DynamoDB call any botocore client makes in the block (in any thread)."""
+def counting_dynamodb(only: Any = None) -> Iterator[DynamoDBUse]:
+    """Count every DynamoDB call any botocore client makes in the block (in any thread); with ``only`` (a
+    callable), only the calls made while it answers True."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
@@ -120,7 +121,7 @@ def counting_dynamodb() -> Iterator[DynamoDBUse]:
     original = BaseClient._make_api_call
 
     def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if client.meta.service_model.service_name != "dynamodb":
+        if client.meta.service_model.service_name != "dynamodb" or (only is not None and not only()):
             return original(client, operation, params)
         try:
             response = original(client, operation, params)
@@ -148,8 +149,8 @@ class ScenarioCost:
 
 def replay_counted(folder: Path = DEMO) -> ScenarioCost:
     """Replay a scenario on the embedded stack as ``emr-triage replay`` does (its events, then the log
-    checks they scheduled), counting the DynamoDB calls of the replay only (not the stack's set-up, nor
-    the reading of the incidents after)."""
+    checks they scheduled), counting the DynamoDB calls of the functions only (not the stack's set-up,
+    nor the replay's own reads of an incident to check its expectations, nor the reading after)."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from emr_triage.aws.incident_items import INCIDENT_SK
@@ -166,7 +167,19 @@ def replay_counted(folder: Path = DEMO) -> ScenarioCost:
         ) as stack,
     ):
         warnings.filterwarnings("ignore", message="No application metrics to publish")
-        with counting_dynamodb() as use:
+        # Only the functions' own calls: not the replay's reading of an incident to check an expectation.
+        inside = threading.local()
+        invoke = stack.invoke
+
+        def invoke_counted(spec: Any, event: Any) -> dict[str, Any]:
+            inside.on = True
+            try:
+                return invoke(spec, event)
+            finally:
+                inside.on = False
+
+        stack.invoke = invoke_counted  # type: ignore[method-assign]
+        with counting_dynamodb(only=lambda: getattr(inside, "on", False)) as use:
             reports = [stack.replay(item) for item in items]
             checks = stack.run_follow_ups()
         incidents = sum(1 for row in stack.table_items() if row["sk"]["S"] == INCIDENT_SK)

@@ -89,6 +89,9 @@ class MemoryRepository:
             raise too_large(incident.incident_id)  # as the real one translates DynamoDB's ValidationException
         return Incident.model_validate(body)
 
+    def begin_invocation(self) -> None:
+        return  # nothing kept between calls: every call reads the dicts
+
     def create(self, incident: Incident) -> bool:
         if incident.incident_id in self.items:
             return False

@@ -594,3 +594,69 @@ def test_a_kept_log_with_huge_evidence_is_cut_to_fit_not_refused(store: Incident
     (kept,) = store.recorded_logs(incident.incident_id)
     assert kept.findings[0].rule_id == "rule-1" and len(kept.findings[0].evidence) < 200
     assert kept.read == _kept(1).read
+
+
+def _another_invocation(store: IncidentRepository) -> IncidentRepository:
+    """The same table seen from another Lambda invocation (its own adapter, with nothing kept)."""
+    if isinstance(store, DynamoIncidentRepository):
+        return DynamoIncidentRepository(store.table_name, page_items=store.page_items)
+    return store  # (the in-memory store keeps nothing between calls)
+
+
+def test_an_update_after_another_invocations_write_starts_again_from_the_table(store: IncidentRepository) -> None:
+    # Given an incident this invocation read (and may keep as the base of its next update)
+    incident = _incident(1)
+    store.create(incident)
+    assert store.get(incident.incident_id) is not None
+    # When another invocation changes it, and then this one updates it
+    other = _another_invocation(store)
+    other.update(incident.incident_id, lambda inc: inc.model_copy(update={"children": ["from the other"]}))
+    stored = store.update(incident.incident_id, lambda inc: inc.model_copy(update={"storm_children": ["mine"]}))
+    # Then both changes are kept, at the next versions
+    assert stored is not None and stored.children == ["from the other"] and stored.storm_children == ["mine"]
+    assert stored.version == 2 and store.get(incident.incident_id) == stored
+
+
+def test_a_decision_to_change_nothing_is_taken_on_what_the_table_says_now(store: IncidentRepository) -> None:
+    # Given an incident this invocation wrote (with nothing folded into it yet)
+    incident = _incident(1)
+    store.create(incident)
+    store.update(incident.incident_id, lambda inc: inc.model_copy(update={"timeline": []}))
+    # And another invocation folds a child into it meanwhile
+    _another_invocation(store).update(incident.incident_id, lambda inc: inc.model_copy(update={"children": ["x"]}))
+
+    # When this invocation changes it only if something was folded into it
+    def only_with_children(inc: Incident) -> Incident | None:
+        return inc.model_copy(update={"severity": "critical"}) if inc.children else None
+
+    stored = store.update(incident.incident_id, only_with_children)
+    # Then it saw the fold (its kept copy said "nothing folded": that is not taken as the answer)
+    assert stored is not None and stored.severity == "critical" and stored.children == ["x"]
+
+
+def test_a_new_invocation_forgets_what_the_last_one_read(store: IncidentRepository) -> None:
+    incident = _incident(1)
+    store.create(incident)
+    store.get(incident.incident_id)
+    _another_invocation(store).update(incident.incident_id, lambda inc: inc.model_copy(update={"children": ["x"]}))
+    store.begin_invocation()
+    calls = _counting(store)
+    stored = store.update(incident.incident_id, lambda inc: inc.model_copy(update={"storm_children": ["y"]}))
+    assert stored is not None and stored.children == ["x"] and stored.storm_children == ["y"]
+    # (read first, then one write that succeeds: no refused conditional write against a stale copy)
+    assert calls in ([], ["GetItem", "UpdateItem"])
+
+
+def _counting(store: IncidentRepository) -> list[str]:
+    """The DynamoDB operations the store makes from now on (none recorded for the in-memory store)."""
+    calls: list[str] = []
+    if isinstance(store, DynamoIncidentRepository):
+        client = store.client
+        original = client._make_api_call  # type: ignore[attr-defined]
+
+        def record(operation: str, params: dict[str, Any]) -> Any:
+            calls.append(operation)
+            return original(operation, params)
+
+        client._make_api_call = record  # type: ignore[attr-defined]
+    return calls

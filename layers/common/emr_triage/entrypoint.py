@@ -126,8 +126,10 @@ def _batch_response(response: dict[str, Any], outcomes: list[Outcome], deps: Dep
 
 
 def _with_deadline(deps: Dependencies, context: Any) -> Dependencies:
-    """Set this invocation's log-reading deadline: the Lambda's remaining time less the delivery reserve
-    (``LOG_READ_RESERVE_SECONDS``), and at most ``LOG_READ_MAX_SECONDS``."""
+    """Start an invocation: the store forgets the last one's reads, and this one's log-reading deadline is
+    the Lambda's remaining time less the delivery reserve (``LOG_READ_RESERVE_SECONDS``), and at most
+    ``LOG_READ_MAX_SECONDS``."""
+    deps.repository.begin_invocation()
     settings = deps.settings
     budgets = [settings.log_read_max_seconds] if settings.log_read_max_seconds is not None else []
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)

@@ -39,6 +39,11 @@ class IncidentRepository(Protocol):
     conditional write, re-reading and re-applying on conflict; it returns the incident as stored after
     the call (unchanged when ``mutate`` returned None), or None when there is no such incident."""
 
+    def begin_invocation(self) -> None:
+        """A new invocation starts: forget what the last one read or wrote (a store may keep it, as the
+        base of the next conditional update, within one invocation)."""
+        ...
+
     def create(self, incident: Incident) -> bool: ...
 
     def get(self, incident_id: str) -> Incident | None: ...

@@ -73,6 +73,10 @@ class DynamoIncidentRepository:
         self._client = client
         # Items per Query page (None: DynamoDB's own 1 MB pages); small in tests, to see paging happen.
         self.page_items = page_items
+        # The item of each incident as this invocation last read or wrote it: the base of its next update,
+        # which then needs no GetItem first (the write is conditional on that item's version, so a change
+        # made meanwhile by anyone else fails it, and the update reads and retries as before).
+        self._bases: dict[str, dict[str, Any]] = {}
 
     @property
     def client(self) -> DynamoDBClient:
@@ -119,9 +123,17 @@ class DynamoIncidentRepository:
             raise self._fail(exc, action) from exc
         return True
 
+    def begin_invocation(self) -> None:
+        """Forget the items kept as update bases: a new invocation starts from what the table says."""
+        self._bases.clear()
+
     def create(self, incident: Incident) -> bool:
         """Store a new incident; ``False`` if one with the same id exists (a duplicate event)."""
-        return self._put(to_item(incident), ConditionExpression="attribute_not_exists(pk)")
+        item = to_item(incident)
+        created = self._put(item, ConditionExpression="attribute_not_exists(pk)")
+        if created:
+            self._bases[incident.incident_id] = item
+        return created
 
     def _get_item(self, incident_id: str) -> dict[str, Any] | None:
         try:
@@ -134,7 +146,11 @@ class DynamoIncidentRepository:
 
     def get(self, incident_id: str) -> Incident | None:
         item = self._get_item(incident_id)
-        return from_item(item) if item else None
+        if item is None:
+            self._bases.pop(incident_id, None)
+            return None
+        self._bases[incident_id] = item
+        return from_item(item)
 
     def _write_changes(self, old: dict[str, Any], new: dict[str, Any], version: int) -> bool:
         """Write what differs between two items of one incident (UpdateItem of the changed attributes,
@@ -178,16 +194,28 @@ class DynamoIncidentRepository:
         for attempt in range(_UPDATE_ATTEMPTS):
             if attempt:
                 _back_off(attempt)
-            stored = self._get_item(incident_id)
+            # The first attempt starts from the item this invocation last read or wrote, if any; a
+            # decision to change nothing is only taken on a fresh read (a kept item may be behind).
+            kept = self._bases.pop(incident_id, None) if attempt == 0 else None
+            stored = kept if kept is not None else self._get_item(incident_id)
             if stored is None:
                 return None
             current = from_item(stored)
             changed = mutate(current.model_copy(deep=True))
+            if changed is None and kept is not None:
+                stored = self._get_item(incident_id)
+                if stored is None:
+                    return None
+                current = from_item(stored)
+                changed = mutate(current.model_copy(deep=True))
             if changed is None:
+                self._bases[incident_id] = stored
                 return current
             changed = changed.model_copy(update={"version": current.version + 1, "updated_at": datetime.now(UTC)})
             body = storable(changed)
-            if self._write_changes(stored, to_item(changed, body), current.version):
+            item = to_item(changed, body)
+            if self._write_changes(stored, item, current.version):
+                self._bases[incident_id] = item
                 return Incident.model_validate(body)
         raise TransientError(
             f"incident {incident_id} kept changing under us ({_UPDATE_ATTEMPTS} version conflicts); retrying the event"

@@ -41,15 +41,18 @@ def _provisional(diagnosis: Diagnosis) -> bool:
     return diagnosis.root_kind != "cause"
 
 
-def deliver_alert(incident_id: str, deps: Dependencies) -> SlackAction:
+def deliver_alert(incident_id: str, deps: Dependencies, known: Incident | None = None) -> SlackAction:
     """Make Slack say what the incident says now: the root message (posted once, then edited in place),
     and, once the logs are diagnosed, the evidence and the redacted extract file in its thread.
+
+    ``known``: the incident as the caller's own write just stored it (not read again); the post and every
+    record of it are conditional writes, so a change made since is seen before anything is decided twice.
 
     An incident folded into a storm's alert gets no message of its own: that alert's message, which now
     lists it, is edited instead (it has a message already, so it cannot fold in turn)."""
     if not deps.notifier.threads:
         return _deliver_single(incident_id, deps)
-    action, storm, known = _deliver_root(incident_id, deps)
+    action, storm, known = _deliver_root(incident_id, deps, known)
     if action not in ("none", "folded", "muted"):
         _deliver_thread(incident_id, deps, known)
     if storm is not None:
@@ -328,7 +331,9 @@ def _deliver_thread(incident_id: str, deps: Dependencies, known: Incident | None
     return True
 
 
-def _deliver_root(incident_id: str, deps: Dependencies) -> tuple[SlackAction, str | None, Incident | None]:
+def _deliver_root(
+    incident_id: str, deps: Dependencies, known: Incident | None = None
+) -> tuple[SlackAction, str | None, Incident | None]:
     """Make the incident's Slack root message say what the incident says now.
 
     Posts it once: a time-limited claim on the incident stops concurrent invocations from both posting,
@@ -345,7 +350,7 @@ def _deliver_root(incident_id: str, deps: Dependencies) -> tuple[SlackAction, st
     """
     first: SlackAction | None = None
     storm: str | None = None
-    known: Incident | None = None
+    known = known if known is not None and known.incident_id == incident_id else None
     contexts: Contexts = {}
     for _ in range(MAX_REDELIVERIES + 1):
         action, folded_into, known, again = _root_pass(incident_id, deps, known, contexts)

@@ -33,7 +33,9 @@ def _fold_child(
     at: datetime,
     deps: Dependencies,
     application_ids: list[str] | None = None,
-) -> None:
+) -> Incident | None:
+    """Fold ``child`` into the parent's alert; the parent as stored after it."""
+
     def add_child(inc: Incident) -> Incident | None:
         if child in inc.children or len(inc.children) >= MAX_CHILDREN:
             return None
@@ -45,13 +47,14 @@ def _fold_child(
         inc.timeline = [*inc.timeline, TimelineEntry(at=at, what=child, event_id=event_id)][-MAX_TIMELINE:]
         return inc
 
-    deps.repository.update(parent_id, add_child)
+    stored = deps.repository.update(parent_id, add_child)
     count(MetricName.FOLDED_EVENTS)
+    return stored
 
 
 def fold_into(parent: Incident, child: str, event_id: str, at: datetime, deps: Dependencies) -> Outcome:
-    _fold_child(parent.incident_id, child, event_id, at, deps)
-    slack = deliver_alert(parent.incident_id, deps)
+    stored = _fold_child(parent.incident_id, child, event_id, at, deps)
+    slack = deliver_alert(parent.incident_id, deps, stored)
     return Outcome(
         action="folded",
         incident_id=parent.incident_id,

@@ -67,7 +67,7 @@ def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     if final and updated.logs_unavailable and not incident.logs_unavailable:
         count(MetricName.LOGS_UNAVAILABLE)
         logger.warning("no logs by the deadline", incident_id=incident.incident_id, minutes=minutes)
-    slack = deliver_alert(incident.incident_id, deps)
+    slack = deliver_alert(incident.incident_id, deps, updated)
     if not final:
         schedule_follow_up(incident.incident_id, follow_up.check + 1, deps)
     found = f"analysed {len(results)} log(s) not seen before" if results else "no new log"

@@ -272,7 +272,7 @@ def _merge_log(incident: Incident, obj: LogObject, result: tuple[LineAnalysis, L
             detail=f"{obj.uri} was analysed by a concurrent delivery of the same event",
         )
     count(MetricName.INCIDENTS_UPDATED)
-    slack = deliver_alert(incident.incident_id, deps)
+    slack = deliver_alert(incident.incident_id, deps, updated)
     diagnosis = (updated or incident).diagnosis
     verdict = diagnosis.category if diagnosis else "no diagnosis"
     return Outcome(

@@ -97,7 +97,7 @@ def resolve_recovered(run: JobRun, what: str, deps: Dependencies) -> tuple[str, 
         return None
     if resolved_now:
         count(MetricName.INCIDENTS_RESOLVED)
-    slack = deliver_alert(incident.incident_id, deps)
+    slack = deliver_alert(incident.incident_id, deps, incident)
     _post_recovery(incident.incident_id, deps)  # also finishes a reply a failed earlier attempt left out
     return (incident.incident_id, slack) if resolved_now else None
 

@@ -16,6 +16,7 @@ def handle(event: object, context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         return {"statusCode": 400, "headers": {"content-type": "text/plain"}, "body": "not a function URL request"}
     deps = get_dependencies()
+    deps.repository.begin_invocation()
     try:
         secrets = (signing_secret(deps.settings), bot_token(deps.settings))
     except SlackConfigurationError as exc:
