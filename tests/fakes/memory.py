@@ -189,6 +189,16 @@ class MemoryRepository:
         found = [i.model_copy(deep=True) for i in self.items.values() if i.status == "OPEN" and _group(i) == group]
         return sorted(found, key=lambda i: i.opened_at.isoformat())
 
+    def resolved_incidents(self, cluster_id: str, *, opened_since: datetime) -> list[Incident]:
+        found = [
+            i.model_copy(deep=True)
+            for i in self.items.values()
+            if i.status == "RESOLVED"
+            and i.cluster_id == cluster_id
+            and i.opened_at.isoformat() >= opened_since.isoformat()
+        ]
+        return sorted(found, key=lambda i: i.opened_at.isoformat())
+
     def open_summaries(self, limit: int = 50) -> list[IncidentSummary]:
         # As the sparse index holds them: alerted, open, not folded; newest first; its projection only.
         listed = [items.to_item(i) for i in self.items.values()]

@@ -660,3 +660,15 @@ def _counting(store: IncidentRepository) -> list[str]:
 
         client._make_api_call = record  # type: ignore[attr-defined]
     return calls
+
+
+def test_resolved_incidents_of_a_cluster_are_those_resolved_and_opened_in_the_window(store: IncidentRepository) -> None:
+    # Given a cluster's incidents: two resolved (one opened long ago), one open, and another cluster's
+    opened = [T0 + timedelta(hours=h) for h in (0, 5, 6, 7)]
+    store.create(_incident(1, status="RESOLVED", opened_at=opened[0]))
+    store.create(_incident(2, status="RESOLVED", opened_at=opened[2]))
+    store.create(_incident(3, opened_at=opened[3]))
+    store.create(_incident(4, cluster_id="j-OTHER", status="RESOLVED", opened_at=opened[2]))
+    # Then those opened since 5 h are the cluster's one resolved incident of the window
+    found = store.resolved_incidents("j-LONG", opened_since=opened[1])
+    assert [i.incident_id for i in found] == [_incident(2).incident_id]

@@ -327,3 +327,33 @@ def test_a_first_attempt_that_failed_is_not_the_end_of_the_application() -> None
     # Then no incident: only the last attempt's unregistering with FAILED ends the application
     assert outcome.action == "no_incident" and notifier.posts == []
     assert "Final app status: FAILED" in FIRST_ATTEMPT
+
+
+def test_the_driver_log_of_a_step_a_quick_rerun_already_resolved_raises_no_second_alert() -> None:
+    # Given a failed step that submitted the application (linked from its stderr), resolved by a rerun
+    # before the application's driver log landed (EMR pushes container logs every 5 minutes)
+    from tests.unit.test_message import _incident
+
+    deps, repo, _, logs, notifier, _ = _deps()
+    step = _incident(
+        incident_id=step_incident_id(CLUSTER, STEP),
+        cluster_id=CLUSTER,
+        step_id=STEP,
+        application_ids=[APP],
+        status="RESOLVED",
+        resolved_by="load-orders succeeded at 03:08 on the rerun",
+        opened_at=datetime(2026, 11, 20, 3, 0, 20, tzinfo=UTC),
+        failed_at=datetime(2026, 11, 20, 3, 0, 20, tzinfo=UTC),
+    )
+    repo.create(step)
+    logs.put(DRIVER_KEY, FAILED_DRIVER)
+    # When the driver log, which shows the application failing, lands
+    outcome = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then it is the resolved step's failure: no application incident, no alert
+    assert outcome.action == "no_incident" and outcome.incident_id == step.incident_id, outcome
+    assert "already resolved" in outcome.detail
+    assert repo.get(INCIDENT) is None and notifier.posts == []
+    # And an application no resolved step linked still opens its own
+    other = DRIVER_KEY.replace("0012", "0099")
+    logs.put(other, FAILED_DRIVER.replace("0012", "0099"))
+    assert handle_log_event(_log_event(other), deps).action == "incident_opened"  # type: ignore[arg-type]

@@ -52,6 +52,10 @@ class IncidentRepository(Protocol):
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]: ...
 
+    def resolved_incidents(self, cluster_id: str, *, opened_since: datetime) -> list[Incident]:
+        """Resolved incidents of a cluster opened since a time (every page)."""
+        ...
+
     def signature_times(
         self, fingerprint: str, *, since: datetime, until: datetime, exclude: str
     ) -> list[datetime]: ...

@@ -297,6 +297,23 @@ class DynamoIncidentRepository:
         )
         return [from_item(item) for item in items]
 
+    def resolved_incidents(self, cluster_id: str, *, opened_since: datetime) -> list[Incident]:
+        """Resolved incidents of a cluster opened since ``opened_since``: one Query of the cluster index
+        (``gsi1sk`` is ``<status>#<opened_at>``), every page."""
+        items = self._query_pages(
+            {
+                "TableName": self.table_name,
+                "IndexName": GSI1,
+                "KeyConditionExpression": "gsi1pk = :group AND gsi1sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":group": {"S": f"CLUSTER#{cluster_id}"},
+                    ":low": {"S": f"RESOLVED#{opened_since.isoformat()}"},
+                    ":high": {"S": "RESOLVED#~"},
+                },
+            }
+        )
+        return [from_item(item) for item in items]
+
     def open_summaries(self, limit: int = 50) -> list[IncidentSummary]:
         """Open alerted incidents, newest first, at most ``limit``: one Query of the sparse open-incidents
         index (gsi3), whose projection holds only a listing's fields."""

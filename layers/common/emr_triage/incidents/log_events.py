@@ -83,6 +83,16 @@ def final_status(analysis: LineAnalysis, deps: Dependencies) -> Literal["FAILED"
     return None
 
 
+def _resolved_owner(obj: LogObject, at: datetime, deps: Dependencies) -> Incident | None:
+    """A step incident of the cluster, opened within UNLINKED_LOG_WINDOW before the log landed, that
+    linked this application and is resolved already."""
+    if not obj.application_id:
+        return None
+    resolved = deps.repository.resolved_incidents(obj.cluster_id, opened_since=at - UNLINKED_LOG_WINDOW)
+    owners = [i for i in resolved if i.kind == "step" and obj.application_id in i.application_ids]
+    return max(owners, key=lambda i: i.failed_at, default=None)
+
+
 def _step_may_own(obj: LogObject, at: datetime, deps: Dependencies) -> StepInfo | None:
     """A step of the cluster that failed shortly before this log landed and has no incident yet: its
     FAILED event is late, and this application may be the step's. None when EMR cannot tell."""
@@ -143,6 +153,16 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
     # A step incident may have claimed the application while its log was read (its stderr, just read).
     if (claimed := _incident_for_log(obj, event.time, deps)) is not None:
         return _merge_log(claimed, obj, result, deps)
+    # Or claimed it, and was resolved by a quick rerun before this log landed: the failure it shows is
+    # that incident's, and its rerun succeeded: no second alert.
+    if (resolved := _resolved_owner(obj, event.time, deps)) is not None:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(
+            action="no_incident",
+            incident_id=resolved.incident_id,
+            detail=f"driver log of {label}: its failure is step incident {resolved.incident_id}'s, already "
+            f"resolved ({resolved.resolved_by or 'recovered'}): not alerted again",
+        )
     cluster = deps.emr.describe_cluster(obj.cluster_id)
     new = apply_analysis(new_application_incident(obj, event, cluster, name, deps), [result], deps)
     owner = _step_may_own(obj, event.time, deps) if deps.follow_ups is not None else None
