@@ -357,3 +357,30 @@ def test_the_driver_log_of_a_step_a_quick_rerun_already_resolved_raises_no_secon
     other = DRIVER_KEY.replace("0012", "0099")
     logs.put(other, FAILED_DRIVER.replace("0012", "0099"))
     assert handle_log_event(_log_event(other), deps).action == "incident_opened"  # type: ignore[arg-type]
+
+
+def test_a_resolved_step_whose_stderr_was_never_read_is_recognised_by_its_stderr_now() -> None:
+    # Given a failed step resolved by its rerun before its stderr was read (no application linked)
+    from tests.unit.test_message import _incident
+
+    deps, repo, _, logs, notifier, _ = _deps()
+    location = f"s3://logs-bucket/emr/{CLUSTER}/steps/{STEP}/"
+    step = _incident(
+        incident_id=step_incident_id(CLUSTER, STEP),
+        cluster_id=CLUSTER,
+        step_id=STEP,
+        log_location=location,
+        status="RESOLVED",
+        opened_at=datetime(2026, 11, 20, 3, 0, 20, tzinfo=UTC),
+        failed_at=datetime(2026, 11, 20, 3, 0, 20, tzinfo=UTC),
+    )
+    repo.create(step)
+    logs.put(
+        f"emr/{CLUSTER}/steps/{STEP}/stderr.gz", f"26/11/20 03:00:09 INFO YarnClientImpl: Submitted application {APP}\n"
+    )
+    logs.put(DRIVER_KEY, FAILED_DRIVER)
+    # When the application's driver log lands, showing it failed
+    outcome = handle_log_event(_log_event(DRIVER_KEY), deps)  # type: ignore[arg-type]
+    # Then the step's stderr, read now, says the step submitted it: no second alert
+    assert outcome.action == "no_incident" and outcome.incident_id == step.incident_id, outcome
+    assert repo.get(INCIDENT) is None and notifier.posts == []

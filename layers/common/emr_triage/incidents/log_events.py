@@ -28,7 +28,7 @@ from emr_triage.incidents.log_reads import (
     was_read,
 )
 from emr_triage.incidents.recovery import success_outcome
-from emr_triage.logs.locations import DRIVER_SIDE, LogObject, identify_log_object, log_weight
+from emr_triage.logs.locations import DRIVER_SIDE, LogObject, identify_log_object, log_weight, parse_s3_uri
 from emr_triage.models.analysis import LogRead
 from emr_triage.models.emr import StepInfo
 from emr_triage.models.events import S3ObjectCreated
@@ -84,13 +84,29 @@ def final_status(analysis: LineAnalysis, deps: Dependencies) -> Literal["FAILED"
 
 
 def _resolved_owner(obj: LogObject, at: datetime, deps: Dependencies) -> Incident | None:
-    """A step incident of the cluster, opened within UNLINKED_LOG_WINDOW before the log landed, that
-    linked this application and is resolved already."""
+    """A step incident of the cluster, opened within UNLINKED_LOG_WINDOW before the log landed and
+    resolved already, that submitted this application: linked from its stderr, or, when a quick rerun
+    resolved it before its stderr was read, shown by its stderr now (read here, on this rare path only)."""
     if not obj.application_id:
         return None
     resolved = deps.repository.resolved_incidents(obj.cluster_id, opened_since=at - UNLINKED_LOG_WINDOW)
-    owners = [i for i in resolved if i.kind == "step" and obj.application_id in i.application_ids]
-    return max(owners, key=lambda i: i.failed_at, default=None)
+    steps = sorted((i for i in resolved if i.kind == "step"), key=lambda i: i.failed_at, reverse=True)
+    linked = next((i for i in steps if obj.application_id in i.application_ids), None)
+    if linked is not None:
+        return linked
+    for step in steps:
+        if step.application_ids or step_stderr_read(step) or not step.log_location:
+            continue
+        if not timedelta(0) <= at - step.failed_at <= UNLINKED_LOG_WINDOW:
+            continue
+        try:
+            bucket, prefix = parse_s3_uri(step.log_location)
+        except ValueError:
+            continue
+        analysis, read = analyse_object(deps, bucket, f"{prefix.rstrip('/')}/stderr.gz", retry_transient=True)
+        if was_read(read) and obj.application_id in analysis.application_ids:
+            return step
+    return None
 
 
 def _step_may_own(obj: LogObject, at: datetime, deps: Dependencies) -> StepInfo | None:
