@@ -202,10 +202,13 @@ def _import_ms(statement: str, cwd: Path) -> float:
 def bench_imports() -> None:
     baseline = _import_ms("import boto3", ROOT)
     print(f"baseline_import_boto3_ms: {baseline:.0f}")
-    for name in ("emr_events", "log_arrivals"):
+    for name in ("emr_events", "log_arrivals", "slack_interactions"):
         ms = _import_ms("import handler", ROOT / "functions" / name)
         print(f"handler_import_ms_{name}: {ms:.0f}")
         print(f"handler_import_vs_boto3_ratio_{name}: {ms / baseline:.2f}")
+    # What a cold button press imports before it can answer within Slack's 3 s: the handler and slack-bolt.
+    ms = _import_ms("import handler, slack_bolt.adapter.aws_lambda", ROOT / "functions" / "slack_interactions")
+    print(f"interactions_cold_import_with_bolt_ms: {ms:.0f}")
 
 
 def bench_demo() -> None:
