@@ -23,7 +23,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from emr_triage.alerts.actions import BLOCK_PREFIX
+from emr_triage.alerts.actions import ACTIONS, BLOCK_PREFIX
 from emr_triage.incidents.delivery import deliver_alert
 from emr_triage.incidents.interactions import Press, act
 from emr_triage.interactive.commands import Asker, answer
@@ -31,7 +31,8 @@ from emr_triage.interactive.gate import COMMAND, Refusal, admit
 from emr_triage.observability import MetricName, count, logger
 from emr_triage.ports import Dependencies, InteractionLedger
 
-ACTION_IDS = re.compile(r"^(?:acknowledge|mute|unmute|resolve|reopen)$")
+# The action ids of the alert's buttons (alerts/actions.py), the only ones the listener takes.
+ACTION_IDS = re.compile("^(?:" + "|".join(map(re.escape, ACTIONS)) + ")$")
 
 
 def press_of(body: dict[str, Any]) -> Press:
