@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 from emr_triage.exceptions import ScenarioError, TemplateError
 from emr_triage.local.items import EventReport, Invocation, ReplayItem
+from emr_triage.local.moto_atomic import atomic_dynamodb
 from emr_triage.local.scenario import (
     Scenario,
     seed,
@@ -80,31 +80,6 @@ class LocalContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
-
-
-_DYNAMODB_LOCK = threading.RLock()
-
-
-def _atomic_dynamodb() -> None:
-    """Make moto's DynamoDB apply each request atomically, as DynamoDB does.
-
-    moto checks a put's ConditionExpression and then writes, without a lock, so two threads with the
-    same expected version can both "win". Invocations replayed concurrently (the at-least-once tests)
-    rely on conditional writes, so each backend operation is serialised here. Local mode only.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
-
-    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "transact_write_items"):
-        original = getattr(DynamoDBBackend, name)
-        if getattr(original, "_emr_triage_atomic", False):
-            continue
-
-        def atomic(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _DYNAMODB_LOCK:
-                return _original(self, *args, **kwargs)
-
-        atomic._emr_triage_atomic = True  # type: ignore[attr-defined]
-        setattr(DynamoDBBackend, name, atomic)
 
 
 @contextmanager
@@ -220,7 +195,7 @@ class LocalStack:
             raise ScenarioError(
                 "the embedded AWS needs moto: pip install 'emr-triage[local]' (make demo does), or use --aws"
             ) from exc
-        _atomic_dynamodb()
+        atomic_dynamodb()
         self._mock = mock_aws()
         self._mock.start()
         scenario = self.scenario or Scenario(
