@@ -454,7 +454,7 @@ def bench_load() -> None:
         raise SystemExit("the load run found duplicate alerts or lost incidents (see the FAIL line)")
 
 
-SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "engine", "real", "load", "fanin")
+SECTIONS = ("throughput", "memory", "redaction", "imports", "demo", "interactions", "engine", "real", "load", "fanin")
 
 
 def main() -> None:
@@ -508,6 +508,10 @@ def main() -> None:
     if "demo" in sections:
         run("demo", bench_demo)
         run("dynamodb_cost", bench_dynamodb_cost)
+    if "interactions" in sections:
+        from tests.bench.interactions import bench_interactions
+
+        run("interactions", bench_interactions)
     if "engine" in sections:
         run("engine", lambda: bench_engine(args.naive_mib * MIB, args.naive_seconds))
     if "real" in sections:
