@@ -87,7 +87,9 @@ def _command(
 
 
 def build_app(deps: Dependencies, secret: str, token: str, members: Callable[[str], frozenset[str]]) -> Any:
-    """The bolt App with our listeners (process_before_response: on Lambda, nothing runs after return)."""
+    """The bolt App with our listeners (process_before_response: on Lambda, nothing runs after return).
+    bolt passes a listener its arguments by parameter name: each listener names exactly the ones it needs,
+    and ours (the store, the user groups) are bound with ``partial``."""
     from slack_bolt import App
     from slack_bolt.authorization import AuthorizeResult
     from slack_sdk import WebClient
@@ -104,20 +106,9 @@ def build_app(deps: Dependencies, secret: str, token: str, members: Callable[[st
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
-    app.action(ACTION_IDS)(ack=_acknowledge, lazy=[partial(_lazy, deps=deps, members=members)])
-    app.command(COMMAND)(partial(_command_listener, deps=deps, members=members))
+    app.action(ACTION_IDS)(ack=_acknowledge, lazy=[partial(_work_after_ack, deps=deps, members=members)])
+    app.command(COMMAND)(partial(_command, deps=deps, members=members))
     return app
-
-
-# bolt passes listener arguments by parameter name: these wrappers name exactly the ones they need.
-def _lazy(body: dict[str, Any], deps: Dependencies, members: Callable[[str], frozenset[str]]) -> None:
-    _work_after_ack(body, deps, members)
-
-
-def _command_listener(
-    ack: Callable[..., Any], body: dict[str, Any], deps: Dependencies, members: Callable[[str], frozenset[str]]
-) -> None:
-    _command(ack, body, deps, members)
 
 
 class InlineLambda:
