@@ -64,6 +64,21 @@ def test_dependencies_layer_matches_the_pins() -> None:
     assert not {"moto", "pytest", "mypy"} & set(installed)
 
 
+def test_charts_layer_is_pillow_at_its_pin_for_arm64_and_small() -> None:
+    # Given the charts layer (only the digest function carries it)
+    (pin,) = [line for line in Path("layers/charts/requirements.txt").read_text().splitlines() if "==" in line]
+    name, _, version = pin.partition("==")
+    layer = _build_dir() / "ChartsLayer" / "python"
+    # Then it is Pillow at its pin, its extensions built for AArch64, well inside Lambda's 250 MB
+    assert (layer / "PIL" / "ImageDraw.py").is_file()
+    assert [d.name for d in layer.glob("pillow-*.dist-info")] == [f"{name.strip()}-{version.strip()}.dist-info"]
+    extensions = sorted(layer.rglob("*.so*"))
+    assert any("_imaging" in p.name for p in extensions)
+    assert not [str(p) for p in extensions if p.is_file() and _machine(p) != EM_AARCH64]
+    size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
+    assert size < 40 << 20, f"the charts layer is {size >> 20} MB"
+
+
 def test_common_layer_ships_the_package_and_its_catalogue() -> None:
     layer = _build_dir() / "CommonLayer" / "python" / "emr_triage"
     assert (layer / "__init__.py").is_file()
@@ -83,7 +98,13 @@ def test_built_functions_use_both_layers_on_arm64() -> None:
     build = _build_dir()
     template = yaml.load((build / "template.yaml").read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "SlackInteractionsFunction"}
+    assert set(functions) == {
+        "EmrEventFunction",
+        "LogArrivalFunction",
+        "FollowUpFunction",
+        "SlackInteractionsFunction",
+        "DigestFunction",
+    }
     for name in functions:
         assert (build / name / "handler.py").is_file()
     function_globals = template["Globals"]["Function"]

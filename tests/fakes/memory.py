@@ -29,6 +29,7 @@ from emr_triage.models.incident import (
     RunOutcome,
     SlackRef,
 )
+from emr_triage.models.runs import ActiveRun, FinishedRun
 from emr_triage.ports import Dependencies, LastRoot, Mutation, ObjectInfo, ObjectStream
 from emr_triage.settings import load_settings
 
@@ -227,6 +228,9 @@ class FakeEmr:
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
         return self.job_runs[job_run_id]
 
+    def cluster(self, cluster_id: str) -> ClusterInfo:
+        return self.describe_cluster(cluster_id)
+
     def cluster_name(self, cluster_id: str) -> str | None:
         cluster = self.clusters.get(cluster_id)
         return cluster.name if cluster else None
@@ -266,7 +270,7 @@ class FakeNotifier:
     posts: list[tuple[str, SlackMessage]] = field(default_factory=list)
     updates: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
     replies: list[tuple[SlackRef, SlackMessage]] = field(default_factory=list)
-    uploads: list[tuple[SlackRef, str, str]] = field(default_factory=list)
+    uploads: list[tuple[SlackRef, str, str | bytes]] = field(default_factory=list)
     ephemerals: list[tuple[str, str, str]] = field(default_factory=list)
     fail_with: Exception | None = None
     threads: bool = True
@@ -316,7 +320,7 @@ class FakeNotifier:
         self.replies.append((ref, message))
         return f"17001.{len(self.replies):04d}"
 
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+    def upload(self, ref: SlackRef, filename: str, content: str | bytes, title: str) -> str:
         if self.fail_with:
             raise self.fail_with
         self.uploads.append((ref, filename, content))
@@ -398,6 +402,64 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class MemoryRunStore:
+    """The run store in memory: runs by id (versioned like the table's), finished runs by key."""
+
+    runs: dict[str, ActiveRun] = field(default_factory=dict)
+    finished: dict[tuple[str, str], FinishedRun] = field(default_factory=dict)
+    writes: int = 0
+
+    def start(self, run: ActiveRun, expires_at: int) -> bool:
+        if run.run_id in self.runs:
+            return False
+        self.writes += 1
+        self.runs[run.run_id] = run.model_copy(deep=True, update={"version": 1})
+        return True
+
+    def get(self, run_id: str) -> ActiveRun | None:
+        run = self.runs.get(run_id)
+        return run.model_copy(deep=True) if run else None
+
+    def update(self, run_id: str, mutate: Callable[[ActiveRun], ActiveRun | None]) -> ActiveRun | None:
+        stored = self.runs.get(run_id)
+        if stored is None:
+            return None
+        changed = mutate(stored.model_copy(deep=True))
+        if changed is None:
+            return stored.model_copy(deep=True)
+        self.writes += 1
+        changed.version = stored.version + 1
+        self.runs[run_id] = changed.model_copy(deep=True)
+        return changed
+
+    def record_finished(self, run: FinishedRun, expires_at: int) -> None:
+        self.writes += 1
+        self.finished[(items.utc_key(run.ended_at), run.run_id)] = run.model_copy(deep=True)
+
+    def durations(self, job_key: str, limit: int) -> list[int]:
+        done = sorted(
+            (key, run)
+            for key, run in self.finished.items()
+            if run.job_key == job_key and run.outcome == "SUCCEEDED" and run.duration_seconds is not None
+        )
+        return [run.duration_seconds for _, run in reversed(done) if run.duration_seconds is not None][:limit]
+
+    def finished_between(self, since: datetime, until: datetime) -> list[FinishedRun]:
+        return [run for _, run in sorted(self.finished.items()) if since <= run.ended_at < until]
+
+    claims: set[str] = field(default_factory=set)
+
+    def first_time(self, key: str, expires_at: int) -> bool:
+        if key in self.claims:
+            return False
+        self.claims.add(key)
+        return True
+
+    def forget(self, key: str) -> None:
+        self.claims.discard(key)
 
 
 @dataclass

@@ -362,7 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode("utf-8", "replace")
+        raw_bytes = self.rfile.read(length)
+        raw = raw_bytes.decode("utf-8", "replace")
         path = urlparse(self.path).path
         fake = self.server.fake
         if path.startswith(WEBHOOK_PREFIX):
@@ -380,6 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
             file_id = path.rsplit("/", 1)[-1]
             if file_id in fake.uploads:
                 fake.uploads[file_id]["content"] = raw
+                fake.uploads[file_id]["bytes"] = raw_bytes
             self._send(200, {"ok": True} if file_id in fake.uploads else {"ok": False}, {})
             return
         method = path.rsplit("/", 1)[-1]

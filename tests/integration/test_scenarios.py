@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,7 @@ from tests.unit.test_block_kit import message_problems
 
 from emr_triage.alerts.routing import CHANNEL_TAG
 from emr_triage.aws.incident_store import DynamoIncidentRepository
+from emr_triage.local.history import JOBS, generate
 from emr_triage.local.items import EventReport, collect_items
 from emr_triage.local.replay import LocalStack
 from emr_triage.local.scenario import Scenario
@@ -166,6 +168,23 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("Resolved",),
     ),
+    # Jobs over time: a hung step alerted as slow, whose failure then edits that same message; a late run's
+    # alert edited to "finished late" (no incident: it succeeded); the weekly digest of a generated month.
+    "slow-step-no-executors-then-killed": ScenarioExpected(
+        incidents={"j-2CLICKSHOURLY.s-SESSIONIZE006": Expected("OPEN", "app_killed_or_am_failed")},
+        slack_says=("EMR step failed: sessionize-clicks", "alerted as slow at 02:37 UTC"),
+    ),
+    "slow-run-finishes-late": ScenarioExpected(
+        incidents={}, slack_says=("Finished late: EMR step build-features", "after *1 h 24 min*")
+    ),
+    "weekly-digest-over-a-month": ScenarioExpected(
+        incidents={
+            i.incident_id: Expected("OPEN", i.diagnosis.category if i.diagnosis else None)
+            for i in generate(until=datetime(2026, 12, 7, 8, tzinfo=UTC), days=30, seed=8).incidents
+        },
+        root_messages=2,
+        slack_says=("Weekly EMR digest: Mon 30 Nov", "Flakiest jobs"),
+    ),
 }
 
 
@@ -175,7 +194,8 @@ def _channels(scenario: Scenario) -> set[str]:
     tags = [c.tags for c in scenario.clusters]
     tags += [a.tags for a in scenario.serverless_applications]
     tags += [r.tags for a in scenario.serverless_applications for r in a.job_runs]
-    return {scenario.slack_channel} | {t[CHANNEL_TAG] for t in tags if t.get(CHANNEL_TAG)}
+    history = {job[2] for job in JOBS} if scenario.history else set()  # a generated history's channels
+    return {scenario.slack_channel} | history | {t[CHANNEL_TAG] for t in tags if t.get(CHANNEL_TAG)}
 
 
 def _problems(report: EventReport) -> list[str]:
@@ -227,7 +247,8 @@ def test_a_bundled_scenario_replays_to_the_outcomes_incidents_and_alert_it_expec
         slack.channels.setdefault(channel, channel if not channel.startswith("#") else f"C0SCENARIO{number}")
     with LocalStack(ROOT, scenario=scenario, folder=folder, extra_environment=slack_env(slack)) as stack:
         # When every event is delivered through the template's rules, then the log checks they scheduled run
-        problems = [problem for item in items for problem in _problems(stack.replay(item))]
+        reports = [report for item in items for report in stack.replay_then_checks(item)]
+        problems = [problem for report in reports for problem in _problems(report)]
         checks = stack.run_follow_ups()
         incidents = {i.incident_id: i for i in DynamoIncidentRepository(stack.table_name).list_incidents()}
         dead_letters = stack.dead_letters()

@@ -79,7 +79,7 @@ def test_log_rule_only_matches_the_configured_bucket_and_prefix(specs) -> None: 
 
 def test_functions_get_the_globals_and_their_handler_files(specs) -> None:  # type: ignore[no-untyped-def]
     by_id = {s.logical_id: s for s in specs}
-    assert set(by_id) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction"}
+    assert set(by_id) == {"EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "DigestFunction"}
     assert by_id["FollowUpFunction"].queues == ("FollowUpQueue",)
     for spec in specs:
         assert spec.handler_file.is_file() and spec.handler_name == "lambda_handler"

@@ -33,7 +33,13 @@ TEMPLATE = render(
     },
 )
 DEFAULT = render(load_template(TEMPLATE_PATH))
-FUNCTIONS = ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "SlackInteractionsFunction")
+FUNCTIONS = (
+    "EmrEventFunction",
+    "LogArrivalFunction",
+    "FollowUpFunction",
+    "SlackInteractionsFunction",
+    "DigestFunction",
+)
 TEXT = TEMPLATE_PATH.read_text("utf-8").splitlines()
 
 # Allow statements whose resource needs a wildcard because AWS offers no narrower scope: the cluster or
@@ -196,10 +202,9 @@ def test_with_customer_keys_each_role_may_only_use_each_key_for_what_it_protects
     ]
     for function in FUNCTIONS:
         kms = [s for owner, s in _statements() if owner == function and any("kms:" in a for a in _strings(s["Action"]))]
-        # (the interactive function reads no log: no log bucket key)
-        wanted = (
-            [s for s in expected if s["Sid"] != "LogBucketKey"] if function == "SlackInteractionsFunction" else expected
-        )
+        # (the interactive and digest functions read no log: no log bucket key)
+        readers = function not in ("SlackInteractionsFunction", "DigestFunction")
+        wanted = expected if readers else [s for s in expected if s["Sid"] != "LogBucketKey"]
         assert kms == wanted, function
     # And no resource policy of the stack mentions KMS (the key's own policy is the operator's: README)
     assert not [s for owner, s in _statements() if owner not in FUNCTIONS and list(_kms_mentions(s))]

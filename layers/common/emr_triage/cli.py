@@ -123,8 +123,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         ) as stack:
             touched: list[str] = []
             shown: dict[str, str] = {}
-            for item in group:
-                report = stack.replay(item)
+            for report in (report for item in group for report in stack.replay_then_checks(item)):
                 print_event_report(report, out, show_json=args.json, verbose=args.verbose, shown=shown)
                 failed = failed or report.failed
                 for invocation in report.invocations:
@@ -140,12 +139,11 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             for report in follow_ups:
                 print_event_report(report, out, show_json=args.json, verbose=args.verbose, shown=shown)
                 failed = failed or report.failed
-            if touched:
-                out.write(f"\n━━ Incidents recorded ({len(touched)})\n")
-            for incident_id in touched:
-                incident = stack.incident(incident_id)
-                if incident is not None:
-                    print_incident(incident, stack.table_name, out, show_json=args.json)
+            recorded = [i for i in (stack.incident(t) for t in touched) if i is not None]  # (not runs' ids)
+            if recorded:
+                out.write(f"\n━━ Incidents recorded ({len(recorded)})\n")
+            for incident in recorded:
+                print_incident(incident, stack.table_name, out, show_json=args.json)
             for message in stack.dead_letters():
                 out.write(f"\n━━ Dead-lettered: {message.get('reason')}\n")
             for row in stack.table_items():
@@ -212,6 +210,12 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
     root = _project_root(args.project)
     with _incident_table(args, root) as table:
         repository = DynamoIncidentRepository(table)
+        if args.action == "stats":  # the weekly digest's figures over --since, every channel
+            from emr_triage.aws.run_store import DynamoRunStore
+            from emr_triage.digest.service import stats_text
+
+            out.write(stats_text(DynamoRunStore(table), repository, since=_since(args.since), until=datetime.now(UTC)))
+            return EXIT_OK
         if args.action == "show":
             incident = repository.get(args.incident_id)
             if incident is None:
@@ -450,7 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
     show = incident_commands.add_parser("show", help="one incident: verdict, evidence, timeline, Slack")
     show.add_argument("incident_id", help="the incident id (e.g. j-XXXX.s-XXXX)")
-    for sub in (listing, show):
+    stats = incident_commands.add_parser("stats", help="the weekly digest's figures (failures, flaky jobs, ...)")
+    stats.add_argument("--since", default="30d", help="the period (e.g. 7d, 30d; default 30d), against the one before")
+    for sub in (listing, show, stats):
         sub.add_argument("--json", action="store_true", help="print JSON")
         sub.add_argument("--aws", action="store_true", help="a deployed stack's table")
         sub.add_argument("--stack-name", help="the deployed stack (default: stack_name in samconfig.toml)")

@@ -68,6 +68,10 @@ class MetricName:
     INTERACTIONS_REJECTED = "InteractionsRejected"
     # Unit: seconds, from the alert to its acknowledgement.
     TIME_TO_ACKNOWLEDGE = "TimeToAcknowledge"
+    # Runs over time: runs seen starting, alerted as slow, and weekly digests posted.
+    RUNS_STARTED = "RunsStarted"
+    SLOW_RUNS = "SlowRunsAlerted"
+    DIGESTS_POSTED = "DigestsPosted"
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:

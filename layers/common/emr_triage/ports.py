@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RunOutcome,
         SlackRef,
     )
+    from emr_triage.models.runs import ActiveRun, FinishedRun
     from emr_triage.settings import Settings
 
 # A change to an incident: the changed incident, or None for "nothing to change" (no write).
@@ -90,6 +91,10 @@ class EmrGateway(Protocol):
 
     def describe_cluster(self, cluster_id: str) -> ClusterInfo: ...
 
+    def cluster(self, cluster_id: str) -> ClusterInfo:
+        """DescribeCluster, remembered by this process for a few minutes (every step of a cluster asks)."""
+        ...
+
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo: ...
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo: ...
@@ -140,7 +145,7 @@ class Notifier(Protocol):
 
     def reply(self, ref: SlackRef, message: SlackMessage) -> str: ...
 
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str: ...
+    def upload(self, ref: SlackRef, filename: str, content: str | bytes, title: str) -> str: ...
 
     def ephemeral(self, channel: str, user: str, text: str) -> None:
         """A message only ``user`` sees in ``channel`` (an answer to a button they pressed)."""
@@ -198,6 +203,40 @@ class PostPacer(Protocol):
         ...
 
 
+class RunStore(Protocol):
+    """Runs being watched (one small item each) and runs that ended (per day, and per job for the
+    baseline). ``update`` is a conditional write, re-read and re-applied on conflict, like the
+    repository's; it returns the run as stored after the call, or None when there is no such run."""
+
+    def start(self, run: ActiveRun, expires_at: int) -> bool:
+        """Store a run seen starting; False when it is already stored (a duplicate event)."""
+        ...
+
+    def get(self, run_id: str) -> ActiveRun | None: ...
+
+    def update(self, run_id: str, mutate: Callable[[ActiveRun], ActiveRun | None]) -> ActiveRun | None: ...
+
+    def record_finished(self, run: FinishedRun, expires_at: int) -> None:
+        """Remember a run that ended (the same run again overwrites itself)."""
+        ...
+
+    def durations(self, job_key: str, limit: int) -> list[int]:
+        """The durations (seconds) of the job's newest successful runs, newest first."""
+        ...
+
+    def finished_between(self, since: datetime, until: datetime) -> list[FinishedRun]:
+        """Every run that ended in ``[since, until)``, oldest first."""
+        ...
+
+    def first_time(self, key: str, expires_at: int) -> bool:
+        """Claim ``key`` (a digest of a channel and week); False when it was claimed before."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Hand a claim back (what it claimed failed, and the retry must do it)."""
+        ...
+
+
 class FollowUpQueue(Protocol):
     def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None: ...
 
@@ -227,6 +266,8 @@ class Dependencies:
     pacer: PostPacer | None = None
     # Mutes set from Slack (None: no interactive function, nothing is ever muted).
     mutes: MuteStore | None = None
+    # Runs watched for slowness and remembered for the digest (None: not watched, e.g. in most unit tests).
+    runs: RunStore | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     sleep: Callable[[float], None] = field(default=time.sleep)
     # time.monotonic() by which log reading must stop, so the function still has time to store the

@@ -17,6 +17,7 @@ from emr_triage.aws.emr import BotoEmrGateway
 from emr_triage.aws.follow_ups import SqsFollowUpQueue
 from emr_triage.aws.incident_store import DynamoIncidentRepository
 from emr_triage.aws.pacing import DynamoPostPacer
+from emr_triage.aws.run_store import DynamoRunStore
 from emr_triage.aws.s3 import S3LogStore
 from emr_triage.aws.secrets import read_secret, secret_value
 from emr_triage.aws.slack_state import DynamoSlackState
@@ -162,6 +163,7 @@ def get_dependencies() -> Dependencies:
         follow_ups=SqsFollowUpQueue(settings.follow_up_queue_url) if settings.follow_up_queue_url else None,
         pacer=_pacer(settings),
         mutes=DynamoSlackState(settings.incidents_table) if settings.slack_interactive else None,
+        runs=DynamoRunStore(settings.incidents_table),
     )
 
 

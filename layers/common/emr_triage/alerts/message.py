@@ -354,6 +354,8 @@ def build_incident_message(
         blocks.insert(1, _context("\n".join(people)))
     if incident.infrastructure:
         blocks.append(_section(_infrastructure_text(incident)))
+    if incident.slow_note:
+        blocks.append(_context(f":hourglass_flowing_sand: This run was {escape(incident.slow_note)}."))
     history = context_line(incident, context) if context is not None else None
     if history:
         blocks.append(_context(history))

@@ -8,16 +8,16 @@ are built here from validated Slack ids, never taken as text, so a tag cannot in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import EmrTriageError
-from emr_triage.models.incident import Incident
 from emr_triage.models.validation import describe_validation_error
 
 CHANNEL_TAG = "emr-triage:slack-channel"
@@ -118,12 +118,22 @@ def cached_routes(path: str | None) -> tuple[Route, ...]:
     return load_routes(path)
 
 
-def _value(incident: Incident, field_name: str) -> str:
+class Routable(Protocol):
+    """What routing reads: an incident, or a run being watched (its routes' fields are read by name)."""
+
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+
+    @property
+    def severity(self) -> str: ...
+
+
+def _value(incident: Routable, field_name: str) -> str:
     return str(getattr(incident, field_name, None) or "")
 
 
-def destination(incident: Incident, default_channel: str, routes: tuple[Route, ...] = ()) -> Destination:
-    """Where this incident's alert goes, and whom it mentions (see the module docstring)."""
+def destination(incident: Routable, default_channel: str, routes: tuple[Route, ...] = ()) -> Destination:
+    """Where this incident's (or run's) alert goes, and whom it mentions (see the module docstring)."""
     tags = incident.tags
     channel = tags.get(CHANNEL_TAG, "").strip()
     mention = tags.get(MENTION_TAG, "").strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
@@ -10,6 +11,7 @@ from emr_triage.models.emr import ClusterInfo, FailureDetails, JobRunInfo, StepI
 from emr_triage.observability import logger
 
 _NAME_CACHE_SIZE = 512
+_CLUSTER_TTL_SECONDS = 300.0
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
@@ -39,7 +41,7 @@ class BotoEmrGateway:
     def __init__(self, emr: EMRClient | None = None, emr_serverless: EMRServerlessClient | None = None) -> None:
         self._emr = emr
         self._emr_serverless = emr_serverless
-        self._names: dict[str, str] = {}
+        self._clusters: dict[str, tuple[float, ClusterInfo]] = {}
 
     @property
     def emr(self) -> EMRClient:
@@ -73,19 +75,26 @@ class BotoEmrGateway:
             master_public_dns=cluster.get("MasterPublicDnsName") or None,
         )
 
+    def cluster(self, cluster_id: str) -> ClusterInfo:
+        """DescribeCluster, remembered by this process for ``_CLUSTER_TTL_SECONDS`` (DescribeCluster is
+        throttled account-wide, and every step of a cluster asks for the same name, tags and LogUri). A
+        lookup that failed is not remembered."""
+        now = time.monotonic()
+        kept = self._clusters.get(cluster_id)
+        if kept is not None and now - kept[0] < _CLUSTER_TTL_SECONDS:
+            return kept[1]
+        info = self.describe_cluster(cluster_id)
+        if info.found:
+            if len(self._clusters) >= _NAME_CACHE_SIZE:
+                self._clusters.pop(next(iter(self._clusters)))
+            self._clusters[cluster_id] = (now, info)
+        return info
+
     def cluster_name(self, cluster_id: str) -> str | None:
-        """The cluster's name, remembered by this process (a name never changes, and every completed
-        step of a cluster asks): one DescribeCluster per cluster per warm Lambda, not one per step."""
-        name = self._names.get(cluster_id)
-        if name is None:
-            info = self.describe_cluster(cluster_id)
-            if not info.found:
-                return None
-            name = info.name
-            if len(self._names) >= _NAME_CACHE_SIZE:
-                self._names.pop(next(iter(self._names)))
-            self._names[cluster_id] = name
-        return name or None
+        """The cluster's name (a name never changes): one DescribeCluster per cluster per warm Lambda
+        every few minutes, not one per step."""
+        info = self.cluster(cluster_id)
+        return (info.name or None) if info.found else None
 
     def describe_step(self, cluster_id: str, step_id: str) -> StepInfo:
         try:

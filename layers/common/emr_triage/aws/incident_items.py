@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import BaseModel
+
 from emr_triage.analysis.redact import redact_strings
-from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, Mute, RecordedLog, RunOutcome
+from emr_triage.models.incident import Incident, IncidentSummary, RecordedLog, RunOutcome
 
 if TYPE_CHECKING:
     pass
@@ -150,7 +152,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-RecordT = TypeVar("RecordT", JobRun, InfraEvent, RecordedLog, Mute)
+RecordT = TypeVar("RecordT", bound=BaseModel)
 
 
 # A recorded log's item is kept well under DynamoDB's 400 KB: its evidence is cut first.
@@ -174,9 +176,7 @@ def bounded_log(log: RecordedLog) -> RecordedLog:
     return log.model_copy(update={"findings": log.findings[:20]})
 
 
-def record_item(
-    record: JobRun | InfraEvent | RecordedLog | Mute, key: dict[str, Any], expires_at: int
-) -> dict[str, Any]:
+def record_item(record: BaseModel, key: dict[str, Any], expires_at: int) -> dict[str, Any]:
     """The item of a small record (a job's last run, a cluster's infrastructure event): its fields,
     redacted, under ``key``, expiring at ``expires_at``."""
     from boto3.dynamodb.types import TypeSerializer

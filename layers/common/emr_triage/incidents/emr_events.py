@@ -28,6 +28,7 @@ from emr_triage.incidents.infrastructure import handle_infrastructure_event
 from emr_triage.incidents.lifecycle import already_alerted, finish, known_duplicate, open_or_resume
 from emr_triage.incidents.log_reads import analyse_object, container_candidates, read_step_logs, sweep_logs
 from emr_triage.incidents.recovery import handle_job_run_success, handle_step_success
+from emr_triage.incidents.runs import handle_job_run_started, handle_step_started, take_over_slow_alert
 from emr_triage.models.emr import StepInfo
 from emr_triage.models.events import (
     EmrClusterStateChange,
@@ -53,6 +54,8 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     detail = event.detail
     if detail.state == "COMPLETED":
         return handle_step_success(event, deps)
+    if detail.state == "RUNNING":
+        return handle_step_started(event, deps)
     if detail.state not in FAILING_STEP_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"step state {detail.state} is not a failure")
@@ -75,6 +78,7 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     new = new_step_incident(event, cluster, step, deps)
     # No failed step to fold into yet: it may still be reported (held), when there are checks to wait with.
     new.held_for_parent = detail.state != "FAILED" and deps.follow_ups is not None
+    take_over_slow_alert(new, deps)  # alerted as slow while it ran: that message becomes this alert
     incident, created = open_or_resume(new, deps)
     if incident.held_for_parent:
         return hold(incident, deps, created, f"its failed step has not been reported on {detail.cluster_id}")
@@ -122,13 +126,17 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
     detail = event.detail
     if detail.state == "SUCCESS":
         return handle_job_run_success(event, deps)
+    if detail.state == "RUNNING":
+        return handle_job_run_started(event, deps)
     if detail.state not in FAILING_JOB_RUN_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
     if done := known_duplicate(job_run_incident_id(detail.application_id, detail.job_run_id), deps)[1]:
         return done
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
-    incident, created = open_or_resume(new_job_run_incident(event, run, deps), deps)
+    new = new_job_run_incident(event, run, deps)
+    take_over_slow_alert(new, deps)
+    incident, created = open_or_resume(new, deps)
     if done := already_alerted(incident, created, deps):
         return done
     # The driver's and executors' logs already in S3 (the rest are looked for by the log checks).

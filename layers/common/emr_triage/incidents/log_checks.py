@@ -9,6 +9,7 @@ from emr_triage.incidents.delivery import deliver_alert
 from emr_triage.incidents.folding import alert_released, release_held
 from emr_triage.incidents.log_reads import apply_analysis, logs_were_read, recorded_results, sweep_logs
 from emr_triage.incidents.schedule import schedule_follow_up
+from emr_triage.incidents.slow_checks import handle_run_check
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, Outcome, TimelineEntry
 from emr_triage.observability import MetricName, count, logger
@@ -18,6 +19,8 @@ from emr_triage.ports import Dependencies
 def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     """A scheduled check of an incident's logs: analyse what landed and was missed, and at the last check
     (the deadline) mark the incident "logs unavailable" if no log could be read, keeping EMR's reason."""
+    if follow_up.purpose == "run":
+        return handle_run_check(follow_up, deps)
     incident = deps.repository.get(follow_up.incident_id)
     label = f"log check {follow_up.check}/{follow_up.checks}"
     if incident is None:

@@ -14,6 +14,8 @@ from emr_triage.incidents.claims import once, write
 from emr_triage.incidents.delivery import deliver_alert
 from emr_triage.incidents.history import incident_job_key, job_key
 from emr_triage.incidents.pacing import wait_for_slot
+from emr_triage.incidents.runs import run_finished
+from emr_triage.incidents.slow_checks import finished_late
 from emr_triage.models.events import EmrServerlessJobRunStateChange, EmrStepStatusChange
 from emr_triage.models.incident import Incident, JobRun, Outcome, SlackAction, TimelineEntry
 from emr_triage.observability import MetricName, count
@@ -25,9 +27,14 @@ def _remember_run(run: JobRun, deps: Dependencies) -> bool:
 
 
 def remember_failure(incident: Incident, deps: Dependencies) -> None:
-    """The job's latest failure (for "last run" and, when a later run succeeds, the recovery)."""
+    """The job's latest failure (for "last run" and, when a later run succeeds, the recovery), and the
+    run's end, failed, for the digest (cancelled and interrupted runs too: they did not succeed)."""
     key = incident_job_key(incident)
-    if key is None or incident.state != "FAILED":
+    if key is None:
+        return
+    if incident.kind in ("step", "job_run"):
+        run_finished(incident.incident_id, key, "FAILED", incident.failed_at, deps, incident_id=incident.incident_id)
+    if incident.state != "FAILED":
         return
     _remember_run(
         JobRun(
@@ -135,10 +142,19 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
     once(incident_id, claim, hand_back, reply, deps)
 
 
+def _run_succeeded(run_id: str, key: str | None, at: datetime, deps: Dependencies) -> None:
+    """The run's end remembered (its duration, for the job's baseline), and a slow alert edited."""
+    watched = run_finished(run_id, key, "SUCCEEDED", at, deps)
+    if watched is not None and watched.slow_alert is not None:
+        finished_late(watched, deps)
+
+
 def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outcome:
-    """A completed step: remembered as its job's last success (one cached DescribeCluster, one write)."""
+    """A completed step: remembered as its job's last success (one cached DescribeCluster, one write),
+    and its run's end (duration; a slow alert edited to "finished late")."""
     detail = event.detail
     key = job_key(cluster_name=deps.emr.cluster_name(detail.cluster_id), step_name=detail.name)
+    _run_succeeded(f"{detail.cluster_id}.{detail.step_id}", key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(
@@ -150,6 +166,7 @@ def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outco
 def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
     detail = event.detail
     key = job_key(application_id=detail.application_id, job_run_name=detail.job_run_name)
+    _run_succeeded(f"{detail.application_id}.{detail.job_run_id}", key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(

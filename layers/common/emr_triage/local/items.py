@@ -29,6 +29,7 @@ class ReplayItem:
     folder: Path | None = None
     expect_action: str | None = None
     expect_category: str | None = None
+    then_checks: bool = False  # deliver the due checks of the delay queue after it (see EventEntry.checks)
 
 
 @dataclass
@@ -80,6 +81,7 @@ def collect_items(paths: list[Path]) -> list[ReplayItem]:
                         folder=path,
                         expect_action=entry.expect.action if entry.expect else None,
                         expect_category=entry.expect.category if entry.expect else None,
+                        then_checks=entry.checks,
                     )
                 )
         elif path.is_file():

@@ -217,6 +217,10 @@ class LocalStack:
         ttl = table.get("TimeToLiveSpecification")
         if ttl:
             dynamodb.update_time_to_live(TableName=EMBEDDED_TABLE, TimeToLiveSpecification=ttl)
+        if scenario.history is not None:
+            from emr_triage.local.history import seed_history
+
+            seed_history(dynamodb, EMBEDDED_TABLE, scenario.history.until, scenario.history.days, scenario.history.seed)
         self.table_name = EMBEDDED_TABLE
         sqs = boto3.client("sqs", region_name=self.region)
         queue_url = sqs.create_queue(QueueName=EMBEDDED_QUEUE)["QueueUrl"]
@@ -347,6 +351,11 @@ class LocalStack:
         self.check_expectation(report)
         return report
 
+    def replay_then_checks(self, item: ReplayItem) -> list[EventReport]:
+        """:meth:`replay`, then, when the scenario says so, the checks now due on the delay queue."""
+        report = self.replay(item)
+        return [report, *(self.run_follow_ups() if item.then_checks else [])]
+
     def check_expectation(self, report: EventReport) -> None:
         item = report.item
         if item.expect_action is None:
@@ -423,6 +432,8 @@ class LocalStack:
         try:
             body = json.loads(message["Body"])
             label = f"log check {body.get('check')}/{body.get('checks')} of incident {body.get('incident_id')}"
+            if body.get("purpose") == "run":
+                label = f"slow-run check of {body.get('incident_id')} (due at its limit)"
         except (ValueError, AttributeError):
             label = "log check (unreadable message)"
         report = EventReport(item=ReplayItem(path=Path("follow-up"), event=event), label=label)

@@ -99,6 +99,18 @@ class EventEntry(_Model):
     # For an S3 Object Created event: its object is not in S3 before this event, it lands with it (as a
     # log EMR copies minutes after the failure). Otherwise every file under logs/ is there from the start.
     lands: bool = False
+    # After this event, deliver the checks waiting on the delay queue (time compressed: each is due), as
+    # the minutes between two events would: a running step's slow check, before the step ends.
+    checks: bool = False
+
+
+class HistorySpec(_Model):
+    """A generated history of job runs and failures (:mod:`emr_triage.local.history`) in the table before
+    the first event: the digest scenario's month."""
+
+    until: datetime
+    days: int = Field(30, ge=1, le=120)
+    seed: int = 8
 
 
 class Scenario(_Model):
@@ -112,6 +124,7 @@ class Scenario(_Model):
     clusters: list[ClusterSpec] = Field(default_factory=list)
     serverless_applications: list[ApplicationSpec] = Field(default_factory=list)
     events: list[EventEntry] = Field(default_factory=list)
+    history: HistorySpec | None = None
 
     @field_validator("log_uri")
     @classmethod

@@ -280,6 +280,11 @@ def function_specs(template: Mapping[str, Any], root: Path, resolver: Resolver) 
             queue = event.get("Properties", {}).get("Queue")
             if event.get("Type") == "SQS" and isinstance(queue, dict) and "Fn::GetAtt" in queue:
                 queues.append(str(queue["Fn::GetAtt"][0]))
+            if event.get("Type") in ("Schedule", "ScheduleV2"):
+                # A schedule's rule sends EventBridge's "Scheduled Event" (the replay delivers saved ones).
+                schedule = {"source": ["aws.events"], "detail-type": ["Scheduled Event"]}
+                rules.append(RuleSpec(name=f"{logical_id}{event_name}", pattern=schedule))
+                continue
             if event.get("Type") not in ("EventBridgeRule", "CloudWatchEvent"):
                 continue
             pattern = resolver.resolve(event.get("Properties", {}).get("Pattern", {}))

@@ -146,12 +146,19 @@ class S3ObjectCreated(S3EventNotificationEventBridgeModel):
     time: EventTime
 
 
+class ScheduledEvent(_Envelope):
+    """EventBridge's ``Scheduled Event`` (the weekly digest's schedule): only its time is read."""
+
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
 ParsedEvent = (
     EmrStepStatusChange
     | EmrClusterStateChange
     | EmrServerlessJobRunStateChange
     | EmrInfrastructureEvent
     | S3ObjectCreated
+    | ScheduledEvent
 )
 INFRASTRUCTURE_EVENT_TYPES = (
     "EMR Instance Group State Change",
@@ -167,6 +174,7 @@ EVENT_MODELS: dict[tuple[str, str], type[ParsedEvent]] = {
     ("aws.emr-serverless", "EMR Serverless Job Run State Change"): EmrServerlessJobRunStateChange,
     **{("aws.emr", detail_type): EmrInfrastructureEvent for detail_type in INFRASTRUCTURE_EVENT_TYPES},
     ("aws.s3", "Object Created"): S3ObjectCreated,
+    ("aws.events", "Scheduled Event"): ScheduledEvent,
 }
 
 _ENVELOPE_KEYS = ("version", "id", "source", "account", "time", "region", "detail-type", "detail")
@@ -244,7 +252,14 @@ EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
 def parse_emr_event(raw: object) -> EmrEvent:
     """Validate an EMR or EMR Serverless state change (see :func:`parse_event`)."""
     event = parse_event(raw, accept=EMR_EVENT_MODELS)
-    assert not isinstance(event, S3ObjectCreated)
+    assert not isinstance(event, (S3ObjectCreated, ScheduledEvent))
+    return event
+
+
+def parse_scheduled_event(raw: object) -> ScheduledEvent:
+    """Validate the digest schedule's event (see :func:`parse_event`)."""
+    event = parse_event(raw, accept=(ScheduledEvent,))
+    assert isinstance(event, ScheduledEvent)
     return event
 
 
@@ -264,8 +279,9 @@ class FollowUp(BaseModel):
     check: int = Field(ge=1, le=100)
     checks: int = Field(ge=1, le=100)
     # logs: a check of the incident's logs; hold: the check of an incident held for its failed step
-    # (fold it, or alert it on its own), which does nothing once the incident is no longer held.
-    purpose: Literal["logs", "hold"] = "logs"
+    # (fold it, or alert it on its own), which does nothing once the incident is no longer held; run: a
+    # check of a run being watched for slowness (``incident_id`` is the run's id).
+    purpose: Literal["logs", "hold", "run"] = "logs"
 
 
 def parse_follow_up(body: object) -> FollowUp:

@@ -169,6 +169,8 @@ class Incident(BaseModel):
     mute: MuteRef | None = None
     muted_under: str | None = None
     mute_reply_posted: bool = False
+    # The run was alerted as slow before it failed: what that alert said (its message became this one's).
+    slow_note: str | None = None
     logs_deadline_passed: bool = False
     logs_unavailable: bool = False
     logs_deadline_minutes: int | None = None
@@ -267,6 +269,12 @@ OutcomeAction = Literal[
     "no_incident",
     "rejected",
     "run_recorded",
+    # A run seen entering RUNNING (watched when its job has a baseline or a runtime tag), one of its
+    # checks (alerted as slow, not yet due, or ended meanwhile), and the weekly digest.
+    "run_started",
+    "run_slow",
+    "run_checked",
+    "digest_posted",
 ]
 # muted: a failure someone muted; its alert went into the muting alert's thread, not to a new message.
 SlackAction = Literal["posted", "updated", "unchanged", "folded", "muted", "none"]

@@ -276,17 +276,13 @@ class SlackWebNotifier:
         )
         return str(data["ts"])
 
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
-        """A text file in the root message's thread (files.getUploadURLExternal, the upload, then
-        files.completeUploadExternal: slack-sdk's files_upload_v2); returns the file id."""
+    def upload(self, ref: SlackRef, filename: str, content: str | bytes, title: str) -> str:
+        """A file in the root message's thread: text (an extract) or bytes (a chart image), through
+        files.getUploadURLExternal, the upload, then files.completeUploadExternal (slack-sdk's
+        files_upload_v2); returns the file id."""
+        body: dict[str, Any] = {"file": content} if isinstance(content, bytes) else {"content": content}
         data = self._call(
-            "files.upload",
-            ref.channel,
-            channel=ref.channel,
-            thread_ts=ref.ts,
-            content=content,
-            filename=filename,
-            title=title,
+            "files.upload", ref.channel, channel=ref.channel, thread_ts=ref.ts, filename=filename, title=title, **body
         )
         files = data.get("files")
         first = files[0] if isinstance(files, list) and files else {}
@@ -341,6 +337,7 @@ class ConsoleNotifier:
 
     sent: list[SentMessage] = field(default_factory=list)
     uploads: list[tuple[str, str, str, str]] = field(default_factory=list)  # (thread ts, filename, title, text)
+    images: list[tuple[str, str, bytes]] = field(default_factory=list)  # (thread ts, filename, PNG bytes)
     _counter: int = 0
     threads: bool = True
 
@@ -365,13 +362,16 @@ class ConsoleNotifier:
         self.sent.append(SentMessage("reply", ref.channel, ref.ts, message))
         return f"1700000000.{self._counter:06d}"
 
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+    def upload(self, ref: SlackRef, filename: str, content: str | bytes, title: str) -> str:
         self._counter += 1
-        self.uploads.append((ref.ts, filename, title, content))
-        lines = content.count("\n")
-        self.sent.append(
-            SentMessage("upload", ref.channel, ref.ts, SlackMessage(text=f"{filename} ({lines} lines): {title}"))
-        )
+        if isinstance(content, bytes):
+            self.uploads.append((ref.ts, filename, title, f"<{len(content):,} bytes>"))
+            self.images.append((ref.ts, filename, content))
+            shown = f"{filename} (image, {len(content):,} bytes): {title}"
+        else:
+            self.uploads.append((ref.ts, filename, title, content))
+            shown = f"{filename} ({content.count(chr(10))} lines): {title}"
+        self.sent.append(SentMessage("upload", ref.channel, ref.ts, SlackMessage(text=shown)))
         return f"F{self._counter:08d}"
 
     def ephemeral(self, channel: str, user: str, text: str) -> None:

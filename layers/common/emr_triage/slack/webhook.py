@@ -247,7 +247,7 @@ class WebhookNotifier:
     def reply(self, ref: SlackRef, message: SlackMessage) -> str:
         raise DeliveryError(f"{_HOOK} cannot reply in a thread (the lesser mode: one message per incident)")
 
-    def upload(self, ref: SlackRef, filename: str, content: str, title: str) -> str:
+    def upload(self, ref: SlackRef, filename: str, content: str | bytes, title: str) -> str:
         raise DeliveryError(f"{_HOOK} cannot upload a file (the lesser mode: one message per incident)")
 
     def ephemeral(self, channel: str, user: str, text: str) -> None:
