@@ -228,6 +228,10 @@ class FakeEmr:
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
         return self.job_runs[job_run_id]
 
+    def job_run_state(self, application_id: str, job_run_id: str) -> str | None:
+        run = self.job_runs.get(job_run_id)
+        return run.state if run else None
+
     def cluster(self, cluster_id: str) -> ClusterInfo:
         return self.describe_cluster(cluster_id)
 

@@ -9,6 +9,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -304,3 +306,21 @@ def test_incidents_say_what_to_do_when_there_is_nothing_to_read_or_the_input_is_
     run("replay", str(DEMO))
     assert run("incidents", "show", "j-NOPE.s-NOPE")[0] == 1
     assert run("incidents", "list", "--since", "seven days")[0] == 2
+
+
+def test_incidents_stats_prints_the_digests_figures_over_the_recorded_history() -> None:
+    from emr_triage.local.history import generate
+
+    # Given the digest scenario's generated month, replayed on the embedded AWS
+    code, output = run("replay", str(DEMO.parent / "weekly-digest-over-a-month"))
+    assert code == EXIT_OK, output
+    history = generate(until=datetime(2026, 12, 7, 8, tzinfo=UTC), days=30, seed=8)
+    # When its figures are asked for, over everything recorded
+    code, stats = run("incidents", "stats", "--since", "3650d")
+    # Then they are the history's: every failure and run, by category, the flaky jobs, recovery
+    assert code == EXIT_OK, stats
+    failures = len(history.incidents)
+    assert f"{failures} failure(s) in {len(history.runs)} run(s) that ended" in stats, stats
+    for category, count in Counter(i.diagnosis.category for i in history.incidents if i.diagnosis).items():
+        assert f"• {category}: {count} (before: 0)" in stats
+    assert "Flakiest jobs" in stats and "Time to recover" in stats and "Time to acknowledge" in stats

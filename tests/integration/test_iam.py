@@ -17,7 +17,7 @@ from tests.integration.conftest import DEMO, EVENTS, ROOT, TOKEN
 
 from emr_triage.local.items import ReplayItem
 from emr_triage.local.replay import LocalStack
-from emr_triage.local.scenario import load_scenario
+from emr_triage.local.scenario import EventEntry, load_scenario
 from emr_triage.local.template import load_template, render
 
 # boto3 service name -> IAM service prefix; operations whose IAM action has another name.
@@ -33,6 +33,9 @@ GRANTED_WITHOUT_CALL = {
     ("SlackInteractionsFunction", "lambda:InvokeFunction"),
     # A press whose work fails after its acknowledgement is dead-lettered: none fails here.
     ("SlackInteractionsFunction", "sqs:SendMessage"),
+    # A digest invocation that fails after its retries goes to the dead-letter queue (EventInvokeConfig's
+    # destination, sent with the function's role): none fails here.
+    ("DigestFunction", "sqs:SendMessage"),
 }
 SIGNING_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:emr-triage-signing-secret-AbCdEf"
 
@@ -82,19 +85,23 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
 
 OUTSIDE_STEPS = DEMO.parent / "application-outside-the-steps-api"
 INTERACTIVE = DEMO.parent / "acknowledge-mute-then-unmute"
+SLOW = DEMO.parent / "slow-step-no-executors-then-killed"
+DIGEST = DEMO.parent / "weekly-digest-over-a-month"
 
 
-def _replay_all(stack: LocalStack, folder: Path, names: list[str]) -> None:
-    for name in names:
-        report = stack.replay(ReplayItem(path=folder / name, event=json.loads((folder / name).read_text())))
-        assert not any(i.error for i in report.invocations), report
+def _replay_all(stack: LocalStack, folder: Path, entries: list[EventEntry]) -> None:
+    for entry in entries:
+        item = ReplayItem(path=folder / entry.file, event=json.loads((folder / entry.file).read_text()))
+        item.then_checks = entry.checks
+        for report in stack.replay_then_checks(item):
+            assert not any(i.error for i in report.invocations), report
 
 
 def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_granted(
     recorded: dict[str, set[str]], slack: FakeSlack
 ) -> None:
     # Given the Lambda configuration (bot token from Secrets Manager), the saved events and the demo
-    for folder in (EVENTS, DEMO, OUTSIDE_STEPS, INTERACTIVE):
+    for folder in (EVENTS, DEMO, OUTSIDE_STEPS, INTERACTIVE, SLOW, DIGEST):
         scenario = load_scenario(folder)
         with LocalStack(ROOT, scenario=scenario, folder=folder) as stack:
             secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
@@ -106,7 +113,7 @@ def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_gran
             # Slack's pace kept as deployed (the embedded stack turns it off): its DynamoDB calls count too
             stack.extra_environment["SLACK_POST_INTERVAL_SECONDS"] = "0.01"
             # When every event is replayed, plus a malformed one for each function (dead-lettered via SQS)
-            _replay_all(stack, folder, [e.file for e in scenario.events])
+            _replay_all(stack, folder, scenario.events)
             step = json.loads((EVENTS / "malformed-step-event.json").read_text())
             log = json.loads((EVENTS / "s3-step-log-created.json").read_text())
             del log["detail"]["request-id"]
@@ -126,7 +133,14 @@ def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_gran
             checks = stack.run_follow_ups()
             assert checks and not any(i.error for r in checks for i in r.invocations)
     # Then, per function, the calls made are within the policy, and the policy holds nothing unused
-    for function in ("EmrEventFunction", "LogArrivalFunction", "FollowUpFunction", "SlackInteractionsFunction"):
+    functions = (
+        "EmrEventFunction",
+        "LogArrivalFunction",
+        "FollowUpFunction",
+        "SlackInteractionsFunction",
+        "DigestFunction",
+    )
+    for function in functions:
         granted = _policy_actions(function)
         made = recorded[function]
         assert made <= granted, f"{function} calls {sorted(made - granted)} without permission"

@@ -16,6 +16,7 @@ from emr_triage.models.events import (
     EmrServerlessJobRunStateChange,
     EmrStepStatusChange,
     S3ObjectCreated,
+    ScheduledEvent,
     parse_emr_event,
     parse_event,
     parse_log_event,
@@ -39,6 +40,7 @@ def test_every_saved_event_parses_into_its_model(path: Path) -> None:
         "EMR Cluster State Change": EmrClusterStateChange,
         "EMR Serverless Job Run State Change": EmrServerlessJobRunStateChange,
         "Object Created": S3ObjectCreated,
+        "Scheduled Event": ScheduledEvent,
         **dict.fromkeys(INFRASTRUCTURE_EVENT_TYPES, EmrInfrastructureEvent),
     }[event.detail_type]
     assert isinstance(event, expected)

@@ -188,6 +188,17 @@ class BotoEmrGateway:
             lookup_error=problem,
         )
 
+    def job_run_state(self, application_id: str, job_run_id: str) -> str | None:
+        """The job run's state alone (one GetJobRun, no GetApplication); None when EMR cannot say."""
+        try:
+            run: Any = self.emr_serverless.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
+        except Exception as exc:
+            what = f"job run {job_run_id} of application {application_id}"
+            logger.warning("job run state unknown", problem=_lookup_problem(exc, "emr-serverless:GetJobRun", what))
+            return None
+        state = run.get("state")
+        return str(state) if state else None
+
     def _application(self, application_id: str) -> tuple[Any, str | None]:
         """The application (name, tags, default log location); a failed lookup only thins the alert."""
         try:

@@ -57,8 +57,7 @@ def _state_now(run: ActiveRun, deps: Dependencies) -> str | None:
         step = deps.emr.describe_step(run.cluster_id, run.step_id)
         return step.state if step.found else None
     if run.application_id and run.job_run_id:
-        info = deps.emr.get_job_run(run.application_id, run.job_run_id)
-        return info.state if info.found else None
+        return deps.emr.job_run_state(run.application_id, run.job_run_id)
     return None
 
 
