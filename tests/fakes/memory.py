@@ -17,7 +17,7 @@ from emr_triage.aws import incident_store as table
 from emr_triage.aws.incident_items import bounded_log, recorded_log_key, storable, to_item
 from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, SlackPostUnansweredError, TransientError, too_large
-from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+from emr_triage.models.emr import ClusterInfo, InstanceInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import (
     Incident,
@@ -212,6 +212,7 @@ class FakeEmr:
     clusters: dict[str, ClusterInfo] = field(default_factory=dict)
     steps: dict[str, StepInfo] = field(default_factory=dict)
     job_runs: dict[str, JobRunInfo] = field(default_factory=dict)
+    instances: dict[str, InstanceInfo] = field(default_factory=dict)
     error: Exception | None = None
     calls: list[str] = field(default_factory=list)  # the EMR API calls made, by name
 
@@ -238,6 +239,10 @@ class FakeEmr:
     def cluster_name(self, cluster_id: str) -> str | None:
         cluster = self.clusters.get(cluster_id)
         return cluster.name if cluster else None
+
+    def instance_owner(self, instance_id: str) -> InstanceInfo | None:
+        self.calls.append("DescribeInstances")
+        return self.instances.get(instance_id)
 
     def failed_steps(self, cluster_id: str) -> list[StepInfo] | None:
         if cluster_id not in self.clusters:

@@ -168,6 +168,11 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("Resolved",),
     ),
+    # EC2's Spot warnings, mapped to the cluster by the instances' EMR tags, name the reclaimed nodes.
+    "spot-warning-before-lost-executors": ScenarioExpected(
+        incidents={"j-2CLICKSESSN04.s-2SESSIONIZE00": Expected("OPEN", "node_lost_spot")},
+        slack_says=("Likely infrastructure", "EC2 Spot interruption warning: Spot task node ip-10-0-7-88.ec2.internal"),
+    ),
     # Jobs over time: a hung step alerted as slow, whose failure then edits that same message; a late run's
     # alert edited to "finished late" (no incident: it succeeded); the weekly digest of a generated month.
     "slow-step-no-executors-then-killed": ScenarioExpected(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from emr_triage.alerts.message import SlackMessage
     from emr_triage.analysis.catalogue import Catalogue
-    from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
+    from emr_triage.models.emr import ClusterInfo, InstanceInfo, JobRunInfo, StepInfo
     from emr_triage.models.events import FollowUp
     from emr_triage.models.incident import (
         Incident,
@@ -106,6 +106,11 @@ class EmrGateway(Protocol):
     def cluster_name(self, cluster_id: str) -> str | None: ...
 
     def failed_steps(self, cluster_id: str) -> list[StepInfo] | None: ...
+
+    def instance_owner(self, instance_id: str) -> InstanceInfo | None:
+        """The EMR cluster an EC2 instance belongs to (its EMR system tags), or None: not an EMR
+        cluster's instance, gone, or not allowed to ask."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,11 @@ def reset_clients() -> None:
     _client.cache_clear()
 
 
+def ec2(region: str | None = None) -> Any:
+    """EC2 (only DescribeInstances: which EMR cluster a Spot instance belongs to)."""
+    return _client("ec2", region)
+
+
 def emr(region: str | None = None) -> EMRClient:
     client: EMRClient = _client("emr", region)
     return client

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.exceptions import TransientError
-from emr_triage.models.emr import ClusterInfo, FailureDetails, JobRunInfo, StepInfo
+from emr_triage.models.emr import ClusterInfo, FailureDetails, InstanceInfo, JobRunInfo, StepInfo
 from emr_triage.observability import logger
 
 _NAME_CACHE_SIZE = 512
 _CLUSTER_TTL_SECONDS = 300.0
+# The system tags EMR puts on every EC2 instance of a cluster.
+EMR_CLUSTER_TAG = "aws:elasticmapreduce:job-flow-id"
+EMR_ROLE_TAG = "aws:elasticmapreduce:instance-group-role"
 
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
@@ -187,6 +190,29 @@ class BotoEmrGateway:
             total_execution_seconds=run.get("totalExecutionDurationSeconds"),
             lookup_error=problem,
         )
+
+    def instance_owner(self, instance_id: str) -> InstanceInfo | None:
+        """DescribeInstances of one instance: its cluster from EMR's system tag
+        ``aws:elasticmapreduce:job-flow-id`` and its role from ``aws:elasticmapreduce:instance-group-role``
+        (EMR tags every instance it launches with both). None when it has no such tag or is unknown."""
+        try:
+            response: Any = clients.ec2().describe_instances(InstanceIds=[instance_id])
+        except Exception as exc:
+            logger.warning("instance owner unknown", problem=_lookup_problem(exc, "ec2:DescribeInstances", instance_id))
+            return None
+        for reservation in response.get("Reservations", []):
+            for instance in reservation.get("Instances", []):
+                tags = {t.get("Key"): t.get("Value") for t in instance.get("Tags", [])}
+                cluster = tags.get(EMR_CLUSTER_TAG)
+                if instance.get("InstanceId") == instance_id and cluster:
+                    return InstanceInfo(
+                        instance_id=instance_id,
+                        cluster_id=cluster,
+                        role=tags.get(EMR_ROLE_TAG),
+                        private_dns=instance.get("PrivateDnsName") or None,
+                        instance_type=instance.get("InstanceType"),
+                    )
+        return None
 
     def job_run_state(self, application_id: str, job_run_id: str) -> str | None:
         """The job run's state alone (one GetJobRun, no GetApplication); None when EMR cannot say."""

@@ -29,8 +29,10 @@ from emr_triage.incidents.lifecycle import already_alerted, finish, known_duplic
 from emr_triage.incidents.log_reads import analyse_object, container_candidates, read_step_logs, sweep_logs
 from emr_triage.incidents.recovery import handle_job_run_success, handle_step_success
 from emr_triage.incidents.runs import handle_job_run_started, handle_step_started, take_over_slow_alert
+from emr_triage.incidents.spot import handle_spot_event
 from emr_triage.models.emr import StepInfo
 from emr_triage.models.events import (
+    Ec2SpotEvent,
     EmrClusterStateChange,
     EmrEvent,
     EmrInfrastructureEvent,
@@ -151,4 +153,6 @@ def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
         return handle_cluster_event(event, deps)
     if isinstance(event, EmrInfrastructureEvent):
         return handle_infrastructure_event(event, deps)
+    if isinstance(event, Ec2SpotEvent):
+        return handle_spot_event(event, deps)
     return handle_job_run_event(event, deps)

@@ -98,8 +98,14 @@ def handle_infrastructure_event(event: EmrInfrastructureEvent, deps: Dependencie
     if what is None:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"{event.detail_type}: routine ({event.detail.state or 'no state'})")
-    what = redact(what)
-    infra = InfraEvent(cluster_id=event.detail.cluster_id, at=event.time, what=what, event_id=event.id)
+    infra = InfraEvent(cluster_id=event.detail.cluster_id, at=event.time, what=redact(what), event_id=event.id)
+    return keep_and_attach(infra, deps)
+
+
+def keep_and_attach(infra: InfraEvent, deps: Dependencies) -> Outcome:
+    """Keep a cluster's capacity or instance event, attach it to the open incidents around it, and edit
+    their alerts."""
+    what = infra.what
     deps.repository.record_infra(infra, expiry(deps.clock(), deps))
     count(MetricName.INFRASTRUCTURE_EVENTS)
     touched, around = [], []

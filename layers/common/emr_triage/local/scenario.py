@@ -58,6 +58,15 @@ class StateChangeReasonSpec(_Model):
     message: str | None = None
 
 
+class InstanceSpec(_Model):
+    """An EC2 instance of the cluster (for EC2's Spot events): EMR's system tags name its cluster and role."""
+
+    id: Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]
+    role: str = "TASK"
+    instance_type: str = "r5.2xlarge"
+    private_ip: str | None = None  # gives its private DNS name (ip-10-0-7-88.ec2.internal), as logs name it
+
+
 class ClusterSpec(_Model):
     id: Annotated[str, Field(pattern=r"^j-[A-Z0-9]+$")]
     name: str
@@ -67,6 +76,7 @@ class ClusterSpec(_Model):
     log_uri: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     steps: list[StepSpec] = Field(default_factory=list)
+    instances: list[InstanceSpec] = Field(default_factory=list)
 
 
 class JobRunSpec(_Model):
@@ -328,6 +338,7 @@ def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
         cluster.state = spec.state
         cluster.steps = [_ScenarioStep(step) for step in spec.steps]
         backend.clusters[spec.id] = _ClusterView(cluster, spec.state_change_reason)
+        _seed_instances(spec, region, account)
 
     serverless = boto3.client("emr-serverless", region_name=region)
     serverless_backend: Any = emrserverless_backends[account][region]
@@ -380,3 +391,35 @@ def read_event_file(path: Path) -> Any:
         raise ScenarioError(
             f"{path}: not an event: it has a number of more than {sys.get_int_max_str_digits():,} digits"
         ) from exc
+
+
+def _seed_instances(spec: ClusterSpec, region: str, account: str) -> None:
+    """The cluster's EC2 instances, with the ids the saved events name and EMR's system tags (moto picks
+    its own ids: the instance is renamed before it is tagged, as tags are kept by id)."""
+    import ipaddress
+
+    import boto3
+    from moto.ec2.models import ec2_backends
+
+    if not spec.instances:
+        return
+    ec2 = boto3.client("ec2", region_name=region)
+    subnets = ec2.describe_subnets()["Subnets"]
+    backend: Any = ec2_backends[account][region]
+    for instance in spec.instances:
+        placement: dict[str, Any] = {}
+        if instance.private_ip:
+            address = ipaddress.ip_address(instance.private_ip)
+            subnet = next((n for n in subnets if address in ipaddress.ip_network(n["CidrBlock"])), None)
+            if subnet is None:  # the cluster's own VPC (a /16) and subnet (a /20) around the address
+                vpc = ec2.create_vpc(CidrBlock=str(ipaddress.ip_network(f"{address}/16", strict=False)))["Vpc"]
+                cidr = str(ipaddress.ip_network(f"{address}/20", strict=False))
+                subnet = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock=cidr)["Subnet"]
+                subnets.append(subnet)
+            placement = {"SubnetId": subnet["SubnetId"], "PrivateIpAddress": instance.private_ip}
+        created = ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType=instance.instance_type, **placement
+        )["Instances"][0]["InstanceId"]
+        next(i for i in backend.all_instances() if i.id == created).id = instance.id
+        tags = {"aws:elasticmapreduce:job-flow-id": spec.id, "aws:elasticmapreduce:instance-group-role": instance.role}
+        ec2.create_tags(Resources=[instance.id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])

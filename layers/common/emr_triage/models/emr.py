@@ -65,3 +65,13 @@ class JobRunInfo(BaseModel):
     total_execution_seconds: int | None = None
     found: bool = True
     lookup_error: str | None = None
+
+
+class InstanceInfo(BaseModel):
+    """An EC2 instance of an EMR cluster, from its EMR system tags (DescribeInstances)."""
+
+    instance_id: str
+    cluster_id: str
+    role: str | None = None  # aws:elasticmapreduce:instance-group-role: MASTER, CORE or TASK
+    private_dns: str | None = None  # the host name YARN and Spark logs name the node by
+    instance_type: str | None = None

@@ -137,6 +137,18 @@ class EmrInfrastructureEvent(_Envelope):
     detail: InfrastructureDetail
 
 
+class Ec2InstanceDetail(_Detail):
+    """``detail`` of ``EC2 Spot Instance Interruption Warning`` (``instance-id``, ``instance-action``:
+    terminate, stop or hibernate) and of ``EC2 Instance Rebalance Recommendation`` (``instance-id``)."""
+
+    instance_id: str = Field(alias="instance-id", pattern=r"^i-[0-9a-f]{8,17}$")
+    instance_action: str | None = Field(None, alias="instance-action", max_length=40)
+
+
+class Ec2SpotEvent(_Envelope):
+    detail: Ec2InstanceDetail
+
+
 class S3ObjectCreated(S3EventNotificationEventBridgeModel):
     """S3 ``Object Created`` through EventBridge (Powertools' model; ``detail.object.key`` as sent)."""
 
@@ -157,6 +169,7 @@ ParsedEvent = (
     | EmrClusterStateChange
     | EmrServerlessJobRunStateChange
     | EmrInfrastructureEvent
+    | Ec2SpotEvent
     | S3ObjectCreated
     | ScheduledEvent
 )
@@ -173,6 +186,8 @@ EVENT_MODELS: dict[tuple[str, str], type[ParsedEvent]] = {
     ("aws.emr", "EMR Cluster State Change"): EmrClusterStateChange,
     ("aws.emr-serverless", "EMR Serverless Job Run State Change"): EmrServerlessJobRunStateChange,
     **{("aws.emr", detail_type): EmrInfrastructureEvent for detail_type in INFRASTRUCTURE_EVENT_TYPES},
+    ("aws.ec2", "EC2 Spot Instance Interruption Warning"): Ec2SpotEvent,
+    ("aws.ec2", "EC2 Instance Rebalance Recommendation"): Ec2SpotEvent,
     ("aws.s3", "Object Created"): S3ObjectCreated,
     ("aws.events", "Scheduled Event"): ScheduledEvent,
 }
@@ -240,12 +255,15 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
         raise InvalidEventError(f"malformed {detail_type!r} event: {describe_validation_error(exc)}") from exc
 
 
-EmrEvent = EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | EmrInfrastructureEvent
+EmrEvent = (
+    EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | EmrInfrastructureEvent | Ec2SpotEvent
+)
 EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
     EmrStepStatusChange,
     EmrClusterStateChange,
     EmrServerlessJobRunStateChange,
     EmrInfrastructureEvent,
+    Ec2SpotEvent,
 )
 
 
