@@ -11,6 +11,7 @@ from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
 from emr_triage.local.interactions import is_interaction
 from emr_triage.models.events import (
     INFRASTRUCTURE_EVENT_TYPES,
+    Ec2SpotEvent,
     EmrClusterStateChange,
     EmrInfrastructureEvent,
     EmrServerlessJobRunStateChange,
@@ -41,6 +42,8 @@ def test_every_saved_event_parses_into_its_model(path: Path) -> None:
         "EMR Serverless Job Run State Change": EmrServerlessJobRunStateChange,
         "Object Created": S3ObjectCreated,
         "Scheduled Event": ScheduledEvent,
+        "EC2 Spot Instance Interruption Warning": Ec2SpotEvent,
+        "EC2 Instance Rebalance Recommendation": Ec2SpotEvent,
         **dict.fromkeys(INFRASTRUCTURE_EVENT_TYPES, EmrInfrastructureEvent),
     }[event.detail_type]
     assert isinstance(event, expected)
