@@ -60,7 +60,7 @@ def _facts(run: ActiveRun) -> list[str]:
 
 
 def _usual(run: ActiveRun) -> str:
-    return escape(usual_text(run.expected)) if run.expected is not None else "no baseline"
+    return escape(_usual_plain(run))
 
 
 def _link(run: ActiveRun) -> str:

@@ -40,6 +40,7 @@ from emr_triage.aws.incident_items import (
     to_item,
     utc_key,
 )
+from emr_triage.aws.query_pages import query_pages
 from emr_triage.exceptions import AwsAccessError, TransientError, too_large
 from emr_triage.models.incident import Incident, IncidentSummary, InfraEvent, JobRun, RecordedLog, RunOutcome
 from emr_triage.ports import Mutation
@@ -269,18 +270,7 @@ class DynamoIncidentRepository:
 
     def _query_pages(self, request: dict[str, Any], most: int | None = None) -> list[dict[str, Any]]:
         """The items of a Query, page after page (each at most 1 MB), up to ``most`` of them."""
-        request = {**request, **({"Limit": self.page_items} if self.page_items else {})}
-        items: list[dict[str, Any]] = []
-        while most is None or len(items) < most:
-            try:
-                response = self.client.query(**request)
-            except Exception as exc:
-                raise self._fail(exc, "Query") from exc
-            items += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return items[:most]
+        return query_pages(self.client, request, self._fail, most=most, page_items=self.page_items)
 
     def open_incidents(self, *, cluster_id: str | None = None, application_id: str | None = None) -> list[Incident]:
         """Open incidents of a cluster (or EMR Serverless application), oldest first: every page of them

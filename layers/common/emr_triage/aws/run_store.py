@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.aws.incident_items import record_from_item, record_item, utc_key
+from emr_triage.aws.query_pages import query_pages
 from emr_triage.exceptions import AwsAccessError, TransientError
 from emr_triage.models.runs import ActiveRun, FinishedRun
 
@@ -119,19 +120,7 @@ class DynamoRunStore:
 
     def _query(self, request: dict[str, Any], most: int | None = None) -> list[dict[str, Any]]:
         request = {"TableName": self.table_name, **request}
-        if self.page_items:
-            request["Limit"] = self.page_items
-        items: list[dict[str, Any]] = []
-        while most is None or len(items) < most:
-            try:
-                response = self.client.query(**request)
-            except Exception as exc:
-                raise self._fail(exc, "Query") from exc
-            items += response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
-                break
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return items[:most]
+        return query_pages(self.client, request, self._fail, most=most, page_items=self.page_items)
 
     def durations(self, job_key: str, limit: int) -> list[int]:
         items = self._query(
