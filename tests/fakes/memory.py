@@ -17,7 +17,7 @@ from emr_triage.aws import incident_store as table
 from emr_triage.aws.incident_items import bounded_log, recorded_log_key, storable, to_item
 from emr_triage.aws.pacing import next_slot
 from emr_triage.exceptions import LogReadError, SlackPostUnansweredError, TransientError, too_large
-from emr_triage.models.emr import ClusterInfo, InstanceInfo, JobRunInfo, StepInfo
+from emr_triage.models.emr import ClusterInfo, EksJobRunInfo, InstanceInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import (
     Incident,
@@ -213,6 +213,7 @@ class FakeEmr:
     steps: dict[str, StepInfo] = field(default_factory=dict)
     job_runs: dict[str, JobRunInfo] = field(default_factory=dict)
     instances: dict[str, InstanceInfo] = field(default_factory=dict)
+    eks_job_runs: dict[str, EksJobRunInfo] = field(default_factory=dict)
     error: Exception | None = None
     calls: list[str] = field(default_factory=list)  # the EMR API calls made, by name
 
@@ -228,6 +229,15 @@ class FakeEmr:
 
     def get_job_run(self, application_id: str, job_run_id: str) -> JobRunInfo:
         return self.job_runs[job_run_id]
+
+    def describe_eks_job_run(self, virtual_cluster_id: str, job_run_id: str) -> EksJobRunInfo:
+        self.calls.append("DescribeJobRun")
+        found = self.eks_job_runs.get(job_run_id)
+        if found is None:
+            return EksJobRunInfo(
+                virtual_cluster_id=virtual_cluster_id, job_run_id=job_run_id, found=False, lookup_error="gone"
+            )
+        return found
 
     def job_run_state(self, application_id: str, job_run_id: str) -> str | None:
         run = self.job_runs.get(job_run_id)

@@ -169,3 +169,50 @@ def test_a_cluster_lookup_gives_the_primary_nodes_dns_name(aws: None) -> None:
     info = _gateway().describe_cluster(cluster_id)
     # Then the alert can link the Spark UI on its primary node
     assert info.found and info.master_public_dns
+
+
+def _virtual_cluster(tags: dict[str, str]) -> str:
+    return str(
+        boto3.client("emr-containers", region_name=REGION).create_virtual_cluster(
+            name="ml-features",
+            containerProvider={"type": "EKS", "id": "analytics-prod", "info": {"eksInfo": {"namespace": "spark-ml"}}},
+            clientToken=str(uuid.uuid4()),
+            tags=tags,
+        )["id"]
+    )
+
+
+def test_an_eks_job_run_carries_its_virtual_cluster_name_namespace_and_tags_with_its_own_winning(aws: None) -> None:
+    # Given a virtual cluster and a job run with its own tags and an S3 log location (real boto3 on moto)
+    virtual_cluster = _virtual_cluster({"team": "ml-platform", "owner": "platform"})
+    run = boto3.client("emr-containers", region_name=REGION).start_job_run(
+        virtualClusterId=virtual_cluster,
+        name="feature-build-2026-11-20",
+        clientToken=str(uuid.uuid4()),
+        executionRoleArn="arn:aws:iam::123456789012:role/EMRContainersJobRole",
+        releaseLabel="emr-7.5.0-latest",
+        jobDriver={"sparkSubmitJobDriver": {"entryPoint": "s3://acme-ml-jobs/features/feature_build.py"}},
+        configurationOverrides={
+            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://acme-emr-logs/emr-on-eks/"}}
+        },
+        tags={"owner": "features"},
+    )["id"]
+    # When the gateway describes it
+    info = BotoEmrGateway().describe_eks_job_run(virtual_cluster, run)
+    # Then the alert has all it needs
+    assert info.found and info.lookup_error is None
+    assert (info.name, info.virtual_cluster_name, info.eks_namespace) == (
+        "feature-build-2026-11-20",
+        "ml-features",
+        "analytics-prod/spark-ml",
+    )
+    assert info.log_uri == "s3://acme-emr-logs/emr-on-eks/" and info.release_label == "emr-7.5.0-latest"
+    assert info.entry_point == "s3://acme-ml-jobs/features/feature_build.py"
+    assert info.tags == {"team": "ml-platform", "owner": "features"}
+
+
+def test_an_unknown_eks_job_run_is_a_lookup_error_naming_the_call(aws: None) -> None:
+    virtual_cluster = _virtual_cluster({})
+    info = BotoEmrGateway().describe_eks_job_run(virtual_cluster, "0000000000000000000")
+    assert not info.found and info.lookup_error is not None
+    assert info.lookup_error.startswith("emr-containers:DescribeJobRun: job run 0000000000000000000")

@@ -21,7 +21,12 @@ from emr_triage.local.scenario import EventEntry, load_scenario
 from emr_triage.local.template import load_template, render
 
 # boto3 service name -> IAM service prefix; operations whose IAM action has another name.
-IAM_PREFIX = {"emr": "elasticmapreduce", "emr-serverless": "emr-serverless", "ec2": "ec2"}
+IAM_PREFIX = {
+    "emr": "elasticmapreduce",
+    "emr-serverless": "emr-serverless",
+    "emr-containers": "emr-containers",
+    "ec2": "ec2",
+}
 IAM_ACTION = {("s3", "ListObjectsV2"): "s3:ListBucket"}
 # Granted on purpose without a direct call (see the comment in template.yaml).
 GRANTED_WITHOUT_CALL = {
@@ -88,6 +93,7 @@ INTERACTIVE = DEMO.parent / "acknowledge-mute-then-unmute"
 SLOW = DEMO.parent / "slow-step-no-executors-then-killed"
 DIGEST = DEMO.parent / "weekly-digest-over-a-month"
 SPOT = DEMO.parent / "spot-warning-before-lost-executors"
+EKS = DEMO.parent / "eks-job-run-logs-land-later"
 
 
 def _replay_all(stack: LocalStack, folder: Path, entries: list[EventEntry]) -> None:
@@ -102,7 +108,7 @@ def test_handlers_call_only_what_their_policies_allow_and_use_what_they_are_gran
     recorded: dict[str, set[str]], slack: FakeSlack
 ) -> None:
     # Given the Lambda configuration (bot token from Secrets Manager), the saved events and the demo
-    for folder in (EVENTS, DEMO, OUTSIDE_STEPS, INTERACTIVE, SLOW, DIGEST, SPOT):
+    for folder in (EVENTS, DEMO, OUTSIDE_STEPS, INTERACTIVE, SLOW, DIGEST, SPOT, EKS):
         scenario = load_scenario(folder)
         with LocalStack(ROOT, scenario=scenario, folder=folder) as stack:
             secret = boto3.client("secretsmanager", region_name="us-east-1").create_secret(

@@ -168,6 +168,19 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("Resolved",),
     ),
+    # EMR on EKS: alerted from DescribeJobRun at once, diagnosed when the driver pod's log lands, routed by
+    # the virtual cluster's tag; the executor pod's log adds nothing; the rerun resolves it.
+    "eks-job-run-logs-land-later": ScenarioExpected(
+        incidents={
+            "8r1dk2mvz3c0kq5xw7hn4tpl6.0000000364ptbk3lsa1": Expected(
+                "RESOLVED",
+                "oom_heap",
+                # The executor's log added nothing, so it was kept for a log check, which found the run resolved.
+                logs=frozenset({"spark-0000000364ptbk3lsa1-driver/stderr.gz"}),
+            ),
+        },
+        slack_says=("EMR on EKS job run failed: feature-build-2026-11-20", "analytics-prod/spark-ml", "Resolved"),
+    ),
     # EC2's Spot warnings, mapped to the cluster by the instances' EMR tags, name the reclaimed nodes.
     "spot-warning-before-lost-executors": ScenarioExpected(
         incidents={"j-2CLICKSESSN04.s-2SESSIONIZE00": Expected("OPEN", "node_lost_spot")},

@@ -10,8 +10,10 @@ import pytest
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
 from emr_triage.local.interactions import is_interaction
 from emr_triage.models.events import (
+    EKS_EVENT_TYPES,
     INFRASTRUCTURE_EVENT_TYPES,
     Ec2SpotEvent,
+    EksJobRunEvent,
     EmrClusterStateChange,
     EmrInfrastructureEvent,
     EmrServerlessJobRunStateChange,
@@ -45,6 +47,7 @@ def test_every_saved_event_parses_into_its_model(path: Path) -> None:
         "EC2 Spot Instance Interruption Warning": Ec2SpotEvent,
         "EC2 Instance Rebalance Recommendation": Ec2SpotEvent,
         **dict.fromkeys(INFRASTRUCTURE_EVENT_TYPES, EmrInfrastructureEvent),
+        **dict.fromkeys(EKS_EVENT_TYPES, EksJobRunEvent),
     }[event.detail_type]
     assert isinstance(event, expected)
     assert event.account == "123456789012"
@@ -59,6 +62,9 @@ def test_saved_events_cover_every_type_the_template_subscribes_to() -> None:
     assert ("EMR Cluster State Change", "TERMINATED_WITH_ERRORS") in kinds
     for state in ("FAILED", "CANCELLED", "SUCCESS"):
         assert ("EMR Serverless Job Run State Change", state) in kinds
+    for state in ("FAILED", "COMPLETED"):
+        assert ("EMR Job Run State Change", state) in kinds
+    assert ("EmrContainers Job Run State Change", "FAILED") in kinds
     assert ("Object Created", None) in kinds
 
 

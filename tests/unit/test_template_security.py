@@ -46,7 +46,14 @@ TEXT = TEMPLATE_PATH.read_text("utf-8").splitlines()
 # EMR Serverless application is only known from the event, and EMR's logs are every key under the prefix.
 # Each must carry a comment in the template saying why (checked below).
 WILDCARD_RESOURCE_EXCEPTIONS = frozenset(
-    {"EmrReads", "EmrServerlessReads", "EmrServerlessApplicationReads", "ReadEmrLogs"}
+    {
+        "EmrReads",
+        "EmrServerlessReads",
+        "EmrServerlessApplicationReads",
+        "EmrOnEksReads",
+        "EmrOnEksVirtualClusterReads",
+        "ReadEmrLogs",
+    }
 )
 # Actions IAM only evaluates against Resource "*" (no resource-level permissions, Service Authorization
 # Reference): allowed that way alone, only with a condition narrowing them, and with a comment saying why.

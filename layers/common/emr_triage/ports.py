@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from emr_triage.alerts.message import SlackMessage
     from emr_triage.analysis.catalogue import Catalogue
-    from emr_triage.models.emr import ClusterInfo, InstanceInfo, JobRunInfo, StepInfo
+    from emr_triage.models.emr import ClusterInfo, EksJobRunInfo, InstanceInfo, JobRunInfo, StepInfo
     from emr_triage.models.events import FollowUp
     from emr_triage.models.incident import (
         Incident,
@@ -101,6 +101,10 @@ class EmrGateway(Protocol):
 
     def job_run_state(self, application_id: str, job_run_id: str) -> str | None:
         """Only the job run's state (None: EMR could not say)."""
+        ...
+
+    def describe_eks_job_run(self, virtual_cluster_id: str, job_run_id: str) -> EksJobRunInfo:
+        """EMR on EKS: the job run (state, reason, log location) and its virtual cluster's name and tags."""
         ...
 
     def cluster_name(self, cluster_id: str) -> str | None: ...

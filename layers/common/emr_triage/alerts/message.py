@@ -127,6 +127,8 @@ def _title(incident: Incident) -> str:
         return f"EMR cluster {state}: {incident.cluster_name or incident.cluster_id}"
     if incident.kind == "application":
         return f"Spark application {state}: {incident.spark_app_name or incident.yarn_application_id}"
+    if incident.kind == "eks_job_run":
+        return f"EMR on EKS job run {state}: {incident.job_run_name or incident.job_run_id}"
     return f"EMR Serverless job run {state}: {incident.job_run_name or incident.job_run_id}"
 
 
@@ -143,6 +145,10 @@ def _facts(incident: Incident) -> list[str]:
     if incident.application_id:
         name = f"{code(incident.application_name)} " if incident.application_name else ""
         facts.append(f"*Application*\n{name}{code(incident.application_id)}")
+    if incident.virtual_cluster_id:
+        name = f"{code(incident.virtual_cluster_name)} " if incident.virtual_cluster_name else ""
+        on = f" on EKS {code(incident.eks_namespace)}" if incident.eks_namespace else ""
+        facts.append(f"*Virtual cluster*\n{name}{code(incident.virtual_cluster_id)}{on}")
     if incident.job_run_id:
         name = f"{code(incident.job_run_name)} " if incident.job_run_name else ""
         facts.append(f"*Job run*\n{name}{code(incident.job_run_id)}")
@@ -169,10 +175,12 @@ def _diagnosis_blocks(incident: Incident) -> list[dict[str, Any]]:
             )
         ]
     if diagnosis is None:
-        if incident.kind == "job_run" and not incident.log_location:
+        if incident.kind in ("job_run", "eks_job_run") and not incident.log_location:
             waiting = "*Diagnosis:* this job run does not send its logs to S3; EMR's reason is below."
         elif not incident.log_location:
             waiting = "*Diagnosis:* no logs to analyse (this cluster does not write logs to S3); EMR's reason is below."
+        elif incident.kind == "eks_job_run":
+            waiting = "*Diagnosis:* analysing logs… this message is updated when the job run's pod logs reach S3."
         else:
             waiting = (
                 "*Diagnosis:* analysing logs… EMR copies them to S3 every 5 minutes; this message is updated "

@@ -27,7 +27,16 @@ MENTION_SEVERITIES = frozenset({"critical", "high"})
 # A channel name (#data-eng) or id (C0123ABCD); a user group (S...), user (U.../W...) id, or "here".
 _CHANNEL = re.compile(r"^(?:#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{6,20})$")
 _MENTION = re.compile(r"^(?:[SUW][A-Z0-9]{6,20}|here)$")
-Field_ = Literal["cluster_name", "cluster_id", "step_name", "job_run_name", "application_id", "application_name"]
+Field_ = Literal[
+    "cluster_name",
+    "cluster_id",
+    "step_name",
+    "job_run_name",
+    "application_id",
+    "application_name",
+    "virtual_cluster_id",
+    "virtual_cluster_name",
+]
 
 
 class RoutingError(EmrTriageError):

@@ -69,6 +69,11 @@ def emr(region: str | None = None) -> EMRClient:
     return client
 
 
+def emr_containers(region: str | None = None) -> Any:
+    """EMR on EKS (DescribeJobRun, DescribeVirtualCluster)."""
+    return _client("emr-containers", region)
+
+
 def emr_serverless(region: str | None = None) -> EMRServerlessClient:
     client: EMRServerlessClient = _client("emr-serverless", region)
     return client

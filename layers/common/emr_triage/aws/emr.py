@@ -1,4 +1,5 @@
-"""EMR and EMR Serverless reads: DescribeCluster, DescribeStep, ListSteps, GetJobRun, GetApplication."""
+"""EMR, EMR Serverless and EMR on EKS reads: DescribeCluster, DescribeStep, ListSteps, GetJobRun,
+GetApplication, DescribeJobRun (aws/emr_eks.py), DescribeInstances."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
+from emr_triage.aws.emr_eks import EksReads
 from emr_triage.exceptions import TransientError
-from emr_triage.models.emr import ClusterInfo, FailureDetails, InstanceInfo, JobRunInfo, StepInfo
+from emr_triage.models.emr import ClusterInfo, EksJobRunInfo, FailureDetails, InstanceInfo, JobRunInfo, StepInfo
 from emr_triage.observability import logger
 
 _NAME_CACHE_SIZE = 512
@@ -45,6 +47,7 @@ class BotoEmrGateway:
         self._emr = emr
         self._emr_serverless = emr_serverless
         self._clusters: dict[str, tuple[float, ClusterInfo]] = {}
+        self._eks = EksReads()
 
     @property
     def emr(self) -> EMRClient:
@@ -190,6 +193,10 @@ class BotoEmrGateway:
             total_execution_seconds=run.get("totalExecutionDurationSeconds"),
             lookup_error=problem,
         )
+
+    def describe_eks_job_run(self, virtual_cluster_id: str, job_run_id: str) -> EksJobRunInfo:
+        """EMR on EKS: DescribeJobRun, with its virtual cluster's name, tags and EKS namespace."""
+        return self._eks.describe_job_run(virtual_cluster_id, job_run_id)
 
     def instance_owner(self, instance_id: str) -> InstanceInfo | None:
         """DescribeInstances of one instance: its cluster from EMR's system tag

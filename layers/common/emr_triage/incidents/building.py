@@ -1,7 +1,8 @@
 """Incidents built from events: natural-key ids, the incident of each failing thing, and labels.
 
 Pure functions of an event and what EMR said about it (no store, no Slack): each incident id is a natural
-key (``<cluster>.<step>``, ``<cluster>.cluster``, ``<application>.<job run>``, ``<cluster>.<YARN app>``),
+key (``<cluster>.<step>``, ``<cluster>.cluster``, ``<application>.<job run>``, ``<cluster>.<YARN app>``,
+``<virtual cluster>.<job run>``),
 so every copy of an event names the same incident.
 """
 
@@ -46,6 +47,10 @@ def cluster_incident_id(cluster_id: str) -> str:
 
 def job_run_incident_id(application_id: str, job_run_id: str) -> str:
     return f"{application_id}.{job_run_id}"
+
+
+def eks_incident_id(virtual_cluster_id: str, job_run_id: str) -> str:
+    return f"{virtual_cluster_id}.{job_run_id}"
 
 
 def application_incident_id(cluster_id: str, yarn_application_id: str) -> str:
@@ -250,4 +255,6 @@ def child_label(incident: Incident) -> str:
     if incident.kind == "application":
         name = f"{incident.spark_app_name} " if incident.spark_app_name else ""
         return f"application {name}({incident.yarn_application_id}) {incident.state}"
+    if incident.kind in ("job_run", "eks_job_run"):
+        return f"job run {incident.job_run_name or incident.job_run_id} ({incident.job_run_id}) {incident.state}"
     return f"step {incident.step_name or incident.step_id} ({incident.step_id}) {incident.state}"

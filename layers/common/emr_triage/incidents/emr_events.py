@@ -1,4 +1,4 @@
-"""EMR and EMR Serverless state changes: steps, clusters and job runs.
+"""EMR and EMR Serverless state changes: steps, clusters and job runs (EMR on EKS: incidents/eks.py).
 
 Flow of a failed step::
 
@@ -23,6 +23,7 @@ from emr_triage.incidents.building import (
     new_step_incident,
     step_incident_id,
 )
+from emr_triage.incidents.eks import handle_eks_event
 from emr_triage.incidents.folding import adopt_held, fold_into, hold, recent_step_failure
 from emr_triage.incidents.infrastructure import handle_infrastructure_event
 from emr_triage.incidents.lifecycle import already_alerted, finish, known_duplicate, open_or_resume
@@ -33,6 +34,7 @@ from emr_triage.incidents.spot import handle_spot_event
 from emr_triage.models.emr import StepInfo
 from emr_triage.models.events import (
     Ec2SpotEvent,
+    EksJobRunEvent,
     EmrClusterStateChange,
     EmrEvent,
     EmrInfrastructureEvent,
@@ -146,7 +148,7 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
 
 
 def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
-    """Dispatch an EMR or EMR Serverless state change to its handler."""
+    """Dispatch an EMR, EMR Serverless, EMR on EKS or EC2 Spot event to its handler."""
     if isinstance(event, EmrStepStatusChange):
         return handle_step_event(event, deps)
     if isinstance(event, EmrClusterStateChange):
@@ -155,4 +157,6 @@ def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
         return handle_infrastructure_event(event, deps)
     if isinstance(event, Ec2SpotEvent):
         return handle_spot_event(event, deps)
+    if isinstance(event, EksJobRunEvent):
+        return handle_eks_event(event, deps)
     return handle_job_run_event(event, deps)

@@ -63,6 +63,17 @@ def job_key(
     return None
 
 
+def eks_job_key(virtual_cluster_id: str | None, name: str | None) -> str | None:
+    """An EMR on EKS job: its job run name in its virtual cluster (dates and run numbers masked).
+
+    >>> eks_job_key("949wt7zuphox1beiv0i30v65i", "orders-20261120")
+    'eks:949wt7zuphox1beiv0i30v65i/orders-#'
+    """
+    if not virtual_cluster_id or not name:
+        return None
+    return f"eks:{virtual_cluster_id}/{_mask(name)}"[:MAX_JOB_KEY]
+
+
 def incident_job_key(incident: Incident) -> str | None:
     """The job of a step, job-run or application incident (cluster incidents are not runs of a job)."""
     if incident.kind == "step":
@@ -71,6 +82,8 @@ def incident_job_key(incident: Incident) -> str | None:
         return job_key(application_id=incident.application_id, job_run_name=incident.job_run_name)
     if incident.kind == "application":
         return job_key(cluster_name=incident.cluster_name, spark_app_name=incident.spark_app_name)
+    if incident.kind == "eks_job_run":
+        return eks_job_key(incident.virtual_cluster_id, incident.job_run_name)
     return None
 
 

@@ -11,7 +11,7 @@ from urllib.parse import unquote_plus
 from emr_triage.analysis.findings import LineAnalysis
 from emr_triage.analysis.verdict import succeeded
 from emr_triage.exceptions import LogReadError
-from emr_triage.incidents.building import new_application_incident, step_incident_id
+from emr_triage.incidents.building import eks_incident_id, new_application_incident, step_incident_id
 from emr_triage.incidents.claims import write
 from emr_triage.incidents.delivery import deliver_alert
 from emr_triage.incidents.folding import FOLD_WINDOW, hold
@@ -47,6 +47,8 @@ def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incid
     its stderr has not been read (it may not have landed)."""
     if obj.kind == "step" and obj.step_id:
         return deps.repository.get(step_incident_id(obj.cluster_id, obj.step_id))
+    if obj.kind == "eks" and obj.job_run_id:
+        return deps.repository.get(eks_incident_id(obj.cluster_id, obj.job_run_id))
     candidates = [
         i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind in ("step", "application")
     ]
@@ -205,11 +207,18 @@ def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(
             action="ignored",
-            detail=f"s3://{bucket}/{key[:300]} is not an EMR step or container log under the configured prefix",
+            detail=f"s3://{bucket}/{key[:300]} is not an EMR step, YARN container or EMR on EKS pod log under the "
+            "configured prefix",
         )
     incident = _incident_for_log(obj, event.time, deps)
     if incident is None and _is_driver_log(obj) and deps.settings.detect_applications_outside_steps:
         return handle_unclaimed_driver_log(obj, event, deps)
+    if incident is None and obj.kind == "eks":
+        return Outcome(
+            action="no_incident",
+            detail=f"no incident for EMR on EKS job run {obj.job_run_id} of virtual cluster {obj.cluster_id}: it has "
+            "not failed, or its failure event has not arrived (its handler reads the logs already in S3)",
+        )
     if incident is None:
         return Outcome(
             action="no_incident",
@@ -281,7 +290,7 @@ def _merge_log(incident: Incident, obj: LogObject, result: tuple[LineAnalysis, L
     unchanged = Outcome(
         action="unchanged",
         incident_id=incident.incident_id,
-        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: "
+        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id or obj.pod}: "
         f"{len(result[0].findings)} finding(s), nothing the incident does not show already",
     )
     # An executor's log (the hundreds of a fan-in); the driver's and a step's own logs are merged at once.
@@ -314,7 +323,7 @@ def _merge_log(incident: Incident, obj: LogObject, result: tuple[LineAnalysis, L
     return Outcome(
         action="incident_updated",
         incident_id=incident.incident_id,
-        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id}: "
+        detail=f"analysed {obj.file} of {obj.kind} {obj.step_id or obj.container_id or obj.pod}: "
         f"{len(result[0].findings)} finding(s); verdict {verdict}",
         slack=slack,
     )

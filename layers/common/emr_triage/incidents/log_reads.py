@@ -237,6 +237,13 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
                 "/SPARK_EXECUTOR/" in obj.key and name.startswith("stderr")
             ):
                 found.append((obj.bucket, obj.key, obj.etag))
+    elif incident.kind == "eks_job_run":
+        # Every driver attempt's stderr and stdout, the job runner's (spark-submit's) stderr, the executors'.
+        for obj in deps.logs.list_objects(bucket, prefix, limit=200):
+            log = identify_log_object(obj.bucket, obj.key)
+            wanted = ("stderr", "stdout") if log is not None and log.is_eks_driver else ("stderr",)
+            if log is not None and log.kind == "eks" and log.file.startswith(wanted):
+                found.append((obj.bucket, obj.key, obj.etag))
     fresh = [c for c in found if not already_read(incident, f"s3://{c[0]}/{c[1]}", c[2])]
     return sorted(fresh, key=lambda c: -log_weight(c[1]))[:MAX_SWEEP_OBJECTS]
 

@@ -32,7 +32,7 @@ def remember_failure(incident: Incident, deps: Dependencies) -> None:
     key = incident_job_key(incident)
     if key is None:
         return
-    if incident.kind in ("step", "job_run"):
+    if incident.kind in ("step", "job_run", "eks_job_run"):
         run_finished(incident.incident_id, key, "FAILED", incident.failed_at, deps, incident_id=incident.incident_id)
     if incident.state != "FAILED":
         return

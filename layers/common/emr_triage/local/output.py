@@ -151,12 +151,12 @@ def print_incident(incident: Incident, table: str, out: TextIO, *, show_json: bo
         _wrap(
             "application", f"{incident.spark_app_name or '?'} ({incident.yarn_application_id}) · not an EMR step", out
         )
+    if incident.virtual_cluster_id:
+        on = f" · EKS {incident.eks_namespace}" if incident.eks_namespace else ""
+        _wrap("virtual cluster", f"{incident.virtual_cluster_name or '?'} ({incident.virtual_cluster_id}){on}", out)
     if incident.job_run_id:
-        _wrap(
-            "job run",
-            f"{incident.job_run_name or '?'} ({incident.application_id}/{incident.job_run_id})",
-            out,
-        )
+        owner = incident.application_id or incident.virtual_cluster_id
+        _wrap("job run", f"{incident.job_run_name or '?'} ({owner}/{incident.job_run_id})", out)
     if incident.emr_reason:
         _wrap("EMR says", incident.emr_reason, out)
     if incident.diagnosis:

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import ScenarioError
+from emr_triage.local.eks_seed import VirtualClusterSpec, seed_virtual_clusters
 from emr_triage.logs.locations import normalise_log_uri, parse_s3_uri
 from emr_triage.models.validation import describe_validation_error
 
@@ -133,6 +134,7 @@ class Scenario(_Model):
     interactive: bool = False
     clusters: list[ClusterSpec] = Field(default_factory=list)
     serverless_applications: list[ApplicationSpec] = Field(default_factory=list)
+    eks_virtual_clusters: list[VirtualClusterSpec] = Field(default_factory=list)
     events: list[EventEntry] = Field(default_factory=list)
     history: HistorySpec | None = None
 
@@ -203,6 +205,11 @@ def check_event_refers_to_scenario(event: dict[str, Any], scenario: Scenario, or
     if isinstance(application_id, str) and scenario.application(application_id) is None:
         raise ScenarioError(
             f"{origin}: refers to EMR Serverless application {application_id}, which the scenario does not define"
+        )
+    virtual_cluster = detail.get("virtualClusterId")
+    if isinstance(virtual_cluster, str) and not any(v.id == virtual_cluster for v in scenario.eks_virtual_clusters):
+        raise ScenarioError(
+            f"{origin}: refers to EMR on EKS virtual cluster {virtual_cluster}, which the scenario does not define"
         )
 
 
@@ -372,6 +379,7 @@ def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
             run.created_at = run_spec.created or _NOW
             run.updated_at = run_spec.updated or run.created_at
             run.total_execution_duration_seconds = int((run.updated_at - run.created_at).total_seconds())
+    seed_virtual_clusters(scenario.eks_virtual_clusters, scenario.log_uri, region, account)
     return held_back
 
 

@@ -8,6 +8,12 @@ Layout below a cluster's LogUri (reference §3.2)::
 EMR Serverless (reference §3.3, unverified layout, tolerated if absent)::
 
     <logUri>/applications/<appId>/jobs/<jobRunId>/SPARK_DRIVER/{stderr,stdout}.gz
+
+EMR on EKS (its guide, "Configure a job run to use Amazon S3 logs"; README facts)::
+
+    <logUri>/<virtualClusterId>/jobs/<jobRunId>/containers/<job-runner pod>/{stderr,stdout}.gz
+    <logUri>/<virtualClusterId>/jobs/<jobRunId>/containers/spark-<jobRunId>/spark-<jobRunId>-driver[-<suffix>]/...
+    <logUri>/<virtualClusterId>/jobs/<jobRunId>/containers/spark-<jobRunId>/<executor pod>/{stderr,stdout}.gz
 """
 
 from __future__ import annotations
@@ -21,13 +27,17 @@ _CONTAINER_KEY = re.compile(
     r"(?:^|/)(?P<cluster>j-[A-Z0-9]+)/containers/(?P<app>application_\d+_\d+)/"
     r"(?P<container>container_(?:e\d+_)?\d+_\d+_(?P<attempt>\d+)_(?P<number>\d+))/(?P<file>[^/]+)$"
 )
+_EKS_KEY = re.compile(
+    r"(?:^|/)(?P<cluster>[0-9a-z]{8,64})/jobs/(?P<run>[0-9a-z]{8,64})/containers/"
+    r"(?:(?P<app>spark-[0-9a-z]+)/)?(?P<pod>[a-z0-9][a-z0-9.-]{0,252})/(?P<file>[^/]+)$"
+)
 _S3_URI = re.compile(r"^s3[an]?://(?P<bucket>[^/]+)/?(?P<key>.*)$")
 
 # Which step files we read, most telling first (stderr holds spark-submit's and, in client mode,
 # the driver's output; controller holds EMR's view of the step).
 STEP_LOG_FILES = ("stderr.gz", "controller.gz", "syslog.gz", "stdout.gz")
 
-LogKind = Literal["step", "container"]
+LogKind = Literal["step", "container", "eks"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,14 @@ class LogObject:
     application_id: str | None = None
     container_id: str | None = None
     container_number: int | None = None
+    # EMR on EKS (``cluster_id`` is then the virtual cluster's id): the job run and the pod that wrote it.
+    job_run_id: str | None = None
+    pod: str | None = None
+
+    @property
+    def is_eks_driver(self) -> bool:
+        """The Spark driver's pod (``spark-<job run>-driver``, ``-driver-<suffix>`` with a retry policy)."""
+        return self.kind == "eks" and self.application_id is not None and "-driver" in (self.pod or "")
 
     @property
     def is_application_master(self) -> bool:
@@ -58,6 +76,11 @@ class LogObject:
         """How much a finding in this log counts when findings tie: driver-side logs beat executors."""
         if self.kind == "step":
             return 3 if self.file.startswith("stderr") else 2
+        if self.kind == "eks":
+            # The driver's stderr; the driver's stdout and the job runner's (spark-submit's) logs; executors.
+            if self.is_eks_driver:
+                return 3 if self.file.startswith("stderr") else 2
+            return 2 if self.application_id is None else 1
         return 3 if self.is_application_master else 1
 
 
@@ -94,8 +117,14 @@ def serverless_driver_log(log_uri: str, application_id: str, job_run_id: str) ->
     return bucket, f"{prefix}applications/{application_id}/jobs/{job_run_id}/SPARK_DRIVER/stderr.gz"
 
 
+def eks_job_run_prefix(log_uri: str, virtual_cluster_id: str, job_run_id: str) -> tuple[str, str]:
+    """The (bucket, prefix) under which EMR on EKS writes a job run's pods' logs."""
+    bucket, prefix = parse_s3_uri(normalise_log_uri(log_uri))
+    return bucket, f"{prefix}{virtual_cluster_id}/jobs/{job_run_id}/containers/"
+
+
 def identify_log_object(bucket: str, key: str, prefix: str = "") -> LogObject | None:
-    """Identify an EMR step or container log from its key, or ``None`` if it is neither.
+    """Identify an EMR step, YARN container or EMR on EKS pod log from its key, or ``None``.
 
     Parameters
     ----------
@@ -127,14 +156,28 @@ def identify_log_object(bucket: str, key: str, prefix: str = "") -> LogObject | 
             container_number=int(match["number"]),
             file=match["file"],
         )
+    if match := _EKS_KEY.search(relative):
+        if match["app"] is not None and match["app"] != f"spark-{match['run']}":
+            return None  # EMR on EKS names the Spark application after its job run
+        return LogObject(
+            bucket=bucket,
+            key=key,
+            kind="eks",
+            cluster_id=match["cluster"],
+            job_run_id=match["run"],
+            application_id=match["app"],
+            pod=match["pod"],
+            file=match["file"],
+        )
     return None
 
 
 # Driver-side logs weigh more when findings tie (see LogObject.weight). EMR's S3 layout is recognised by
 # identify_log_object; these cover trees without the cluster folder (a downloaded steps/ or containers/
-# folder) and EMR Serverless.
+# folder), EMR Serverless, and an EMR on EKS driver pod's folder.
 _DRIVER_PATHS = re.compile(
     r"(?:^|/)steps/s-[A-Z0-9]+/stderr|(?:^|/)container_(?:e\d+_)?\d+_\d+_\d+_0*1/|/SPARK_DRIVER/stderr"
+    r"|(?:^|/)spark-[0-9a-z]+-driver(?:-[0-9a-z]+)?/stderr"
 )
 _STEP_PATHS = re.compile(r"(?:^|/)steps/s-[A-Z0-9]+/|/SPARK_DRIVER/")
 

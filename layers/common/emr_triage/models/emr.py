@@ -75,3 +75,27 @@ class InstanceInfo(BaseModel):
     role: str | None = None  # aws:elasticmapreduce:instance-group-role: MASTER, CORE or TASK
     private_dns: str | None = None  # the host name YARN and Spark logs name the node by
     instance_type: str | None = None
+
+
+class EksJobRunInfo(BaseModel):
+    """An EMR on EKS job run, from DescribeJobRun and its virtual cluster's DescribeVirtualCluster."""
+
+    virtual_cluster_id: str
+    job_run_id: str
+    name: Name | None = None
+    virtual_cluster_name: Name | None = None
+    eks_namespace: str | None = None  # "<EKS cluster>/<namespace>" from the virtual cluster's container provider
+    state: str | None = None
+    failure_reason: str | None = None  # INTERNAL_ERROR, USER_ERROR, VALIDATION_ERROR or CLUSTER_UNAVAILABLE
+    state_details: Message | None = None
+    release_label: str | None = None
+    log_uri: str | None = None
+    entry_point: str | None = None
+    # The virtual cluster's tags, overridden by the job run's own (routing reads both).
+    tags: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int | None = None  # retryPolicyExecution.currentAttemptCount (driver attempts, retry policy on)
+    max_attempts: int | None = None
+    found: bool = True
+    lookup_error: str | None = None

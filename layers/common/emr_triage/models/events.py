@@ -8,6 +8,7 @@ We key on ``state``, ids and reason *codes*, never on the human ``message`` text
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -16,7 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     EventBridgeModel,
     S3EventNotificationEventBridgeModel,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emr_triage.exceptions import InvalidEventError, UnknownEventTypeError
 from emr_triage.models.validation import EventTime, Message, Name, describe_validation_error, quoted, shorten
@@ -97,6 +98,35 @@ class JobRunStateDetail(_Detail):
     updated_at: EventTime | None = Field(None, alias="updatedAt")
 
 
+DRIVER_ATTEMPT = "EMR Job Run New Driver Attempt"
+EksId = Annotated[str, Field(pattern=r"^[0-9a-z]{1,64}$")]
+# arn:aws:emr-containers:<region>:<account>:/virtualclusters/<vc>/jobruns/<job run> (the API's JobArn pattern).
+_JOB_RUN_ARN = re.compile(
+    r"^arn:aws[a-zA-Z0-9-]*:emr-containers:[^:]+:\d{12}:/virtualclusters/([0-9a-z]+)/jobruns/([0-9a-z]+)$"
+)
+
+
+class EksJobRunDetail(_Detail):
+    """``detail`` of EMR on EKS's ``EMR Job Run State Change`` / ``EmrContainers Job Run State Change``
+    (and of ``EMR Job Run New Driver Attempt``, which adds the new driver's pod and attempt count). AWS
+    publishes no sample payload (README facts): the field names are the API's JobRun members, and only the
+    ids are relied on (from ``id``/``virtualClusterId``, else the job run's ARN in ``arn`` or the envelope's
+    ``resources``); DescribeJobRun has the authoritative state, failureReason and stateDetails."""
+
+    job_run_id: EksId | None = Field(None, alias="id")
+    virtual_cluster_id: EksId | None = Field(None, alias="virtualClusterId")
+    arn: str | None = Field(None, max_length=300)
+    name: Name | None = None
+    state: State | None = None
+    failure_reason: str | None = Field(None, alias="failureReason", max_length=40)
+    state_details: Message | None = Field(None, alias="stateDetails")
+    release_label: str | None = Field(None, alias="releaseLabel", max_length=100)
+    # EMR Job Run New Driver Attempt (retry policies, EMR 6.9.0+).
+    new_driver_pod_name: str | None = Field(None, alias="newDriverPodName", max_length=253)
+    previous_driver_failure_message: Message | None = Field(None, alias="previousDriverFailureMessage")
+    current_attempt_count: int | None = Field(None, alias="currentAttemptCount", ge=0, le=2_147_483_647)
+
+
 class _Envelope(EventBridgeModel):
     id: EventId
     account: AccountId
@@ -114,6 +144,39 @@ class EmrClusterStateChange(_Envelope):
 
 class EmrServerlessJobRunStateChange(_Envelope):
     detail: JobRunStateDetail
+
+
+class EksJobRunEvent(_Envelope):
+    """An EMR on EKS job run event: a state change, or a new driver attempt (``detail-type`` tells which)."""
+
+    detail: EksJobRunDetail
+
+    @model_validator(mode="after")
+    def _ids(self) -> EksJobRunEvent:
+        detail = self.detail
+        for arn in (detail.arn, *self.resources):
+            match = _JOB_RUN_ARN.match(arn or "")
+            if match:
+                detail.virtual_cluster_id = detail.virtual_cluster_id or match[1]
+                detail.job_run_id = detail.job_run_id or match[2]
+        if not detail.job_run_id or not detail.virtual_cluster_id:
+            raise ValueError(
+                "detail: the job run is not named: expected 'id' and 'virtualClusterId', or the job run's ARN "
+                "(arn:aws:emr-containers:<region>:<account>:/virtualclusters/<id>/jobruns/<id>) in 'arn' or "
+                "'resources'"
+            )
+        if self.detail_type != DRIVER_ATTEMPT and not detail.state:
+            raise ValueError("detail.state: missing (a job run state change names the new state)")
+        return self
+
+    @property
+    def ids(self) -> tuple[str, str]:
+        """(virtual cluster id, job run id), both known once validated."""
+        return self.detail.virtual_cluster_id or "", self.detail.job_run_id or ""
+
+    @property
+    def is_driver_attempt(self) -> bool:
+        return self.detail_type == DRIVER_ATTEMPT
 
 
 class InfrastructureDetail(_Detail):
@@ -168,11 +231,14 @@ ParsedEvent = (
     EmrStepStatusChange
     | EmrClusterStateChange
     | EmrServerlessJobRunStateChange
+    | EksJobRunEvent
     | EmrInfrastructureEvent
     | Ec2SpotEvent
     | S3ObjectCreated
     | ScheduledEvent
 )
+# EventBridge's reference lists both state-change names for aws.emr-containers without telling them apart.
+EKS_EVENT_TYPES = ("EMR Job Run State Change", "EmrContainers Job Run State Change", DRIVER_ATTEMPT)
 INFRASTRUCTURE_EVENT_TYPES = (
     "EMR Instance Group State Change",
     "EMR Instance Fleet State Change",
@@ -185,6 +251,7 @@ EVENT_MODELS: dict[tuple[str, str], type[ParsedEvent]] = {
     ("aws.emr", "EMR Step Status Change"): EmrStepStatusChange,
     ("aws.emr", "EMR Cluster State Change"): EmrClusterStateChange,
     ("aws.emr-serverless", "EMR Serverless Job Run State Change"): EmrServerlessJobRunStateChange,
+    **{("aws.emr-containers", detail_type): EksJobRunEvent for detail_type in EKS_EVENT_TYPES},
     **{("aws.emr", detail_type): EmrInfrastructureEvent for detail_type in INFRASTRUCTURE_EVENT_TYPES},
     ("aws.ec2", "EC2 Spot Instance Interruption Warning"): Ec2SpotEvent,
     ("aws.ec2", "EC2 Instance Rebalance Recommendation"): Ec2SpotEvent,
@@ -256,12 +323,18 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
 
 
 EmrEvent = (
-    EmrStepStatusChange | EmrClusterStateChange | EmrServerlessJobRunStateChange | EmrInfrastructureEvent | Ec2SpotEvent
+    EmrStepStatusChange
+    | EmrClusterStateChange
+    | EmrServerlessJobRunStateChange
+    | EksJobRunEvent
+    | EmrInfrastructureEvent
+    | Ec2SpotEvent
 )
 EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
     EmrStepStatusChange,
     EmrClusterStateChange,
     EmrServerlessJobRunStateChange,
+    EksJobRunEvent,
     EmrInfrastructureEvent,
     Ec2SpotEvent,
 )

@@ -11,8 +11,9 @@ from emr_triage.models.analysis import Diagnosis, ExitCode, Finding, LogRead, Se
 from emr_triage.models.validation import Message, Name
 
 # step: an EMR step failed; cluster: a cluster died; job_run: an EMR Serverless job run failed;
-# application: a YARN application submitted outside the Steps API failed (detected from its driver's log).
-IncidentKind = Literal["step", "cluster", "job_run", "application"]
+# application: a YARN application submitted outside the Steps API failed (detected from its driver's log);
+# eks_job_run: an EMR on EKS job run failed (its virtual cluster id and job run id).
+IncidentKind = Literal["step", "cluster", "job_run", "application", "eks_job_run"]
 IncidentStatus = Literal["OPEN", "RESOLVED"]
 
 
@@ -107,6 +108,10 @@ class Incident(BaseModel):
     application_name: Name | None = None
     job_run_id: str | None = None
     job_run_name: Name | None = None
+    # EMR on EKS: the virtual cluster and the EKS cluster and namespace behind it ("analytics/spark-jobs").
+    virtual_cluster_id: str | None = None
+    virtual_cluster_name: Name | None = None
+    eks_namespace: str | None = None
     # An application submitted outside the Steps API: its YARN id and Spark name (spark.app.name).
     yarn_application_id: str | None = None
     spark_app_name: Name | None = None
