@@ -104,8 +104,8 @@ typecheck: dev  ## mypy (strict, pydantic plugin) on the package and each handle
 	$(BIN)/mypy
 	@for h in functions/*/handler.py; do echo "mypy $$h"; $(BIN)/mypy --no-error-summary "$$h" || exit 1; done
 
-validate: dev $(SAM)  ## cfn-lint and `sam validate --lint` on template.yaml
-	$(BIN)/cfn-lint template.yaml
+validate: dev $(SAM)  ## cfn-lint and `sam validate --lint` on template.yaml (and cfn-lint on the member template)
+	$(BIN)/cfn-lint template.yaml layers/common/emr_triage/deploy/member-template.yaml
 	$(SAM) validate --lint --region $(REGION) --template-file template.yaml
 	AWS_DEFAULT_REGION=$(REGION) $(SAM_VENV)/bin/python tests/build/sam_transform_check.py
 

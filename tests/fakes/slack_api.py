@@ -89,6 +89,7 @@ class FakeSlack:
             "#emr-alerts": "C0EMRALRT",
             "#data-platform-alerts": "C0DATAPLT",
             "#ml-platform-alerts": "C0MLPLATF",
+            "#prod-data-alerts": "C0PRODDAT",
         }
         self.not_in_channel: set[str] = set()
         self.scopes: set[str] = set(DEFAULT_SCOPES)

@@ -181,6 +181,11 @@ EXPECTED: dict[str, ScenarioExpected] = {
         },
         slack_says=("EMR on EKS job run failed: feature-build-2026-11-20", "analytics-prod/spark-ml", "Resolved"),
     ),
+    # Many accounts: a member account's failure, read through its role, alerted with the account named.
+    "member-account-step-failed": ScenarioExpected(
+        incidents={"210987654321:j-2PRODORDERS01.s-1LOADORDERS02": Expected("OPEN", "sql_analysis_error")},
+        slack_says=("`prod-data` `210987654321`", "EMR step failed: load-orders"),
+    ),
     # EC2's Spot warnings, mapped to the cluster by the instances' EMR tags, name the reclaimed nodes.
     "spot-warning-before-lost-executors": ScenarioExpected(
         incidents={"j-2CLICKSESSN04.s-2SESSIONIZE00": Expected("OPEN", "node_lost_spot")},

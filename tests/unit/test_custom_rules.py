@@ -59,7 +59,9 @@ def test_the_local_runner_reads_the_custom_rules_layer_where_lambda_mounts_it() 
     # Given the template as the local runner reads it
     template = load_template(ROOT / "template.yaml")
     parameters = dict.fromkeys(template["Parameters"], "x") | parameter_defaults(template)
-    resolver = Resolver(parameters, refs={name: name for name in template["Resources"]})
+    resolver = Resolver(
+        parameters, refs={name: name for name in template["Resources"]}, pseudo={"AWS::AccountId": "123456789012"}
+    )
     # When it resolves the functions' environment
     specs = function_specs(template, ROOT, resolver)
     # Then /opt/emr-triage-rules (the CustomRulesLayer in Lambda) is this repository's folder

@@ -30,6 +30,9 @@ TEMPLATE = render(
         "SlackSecretKmsKeyArn": SECRET_KEY,
         "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops",
         "SlackSigningSecretArn": SIGNING_SECRET,
+        "MemberAccounts": "111122223333,444455556666",
+        "MemberExternalId": "emr-triage-3f9c2a",
+        "MemberLogBuckets": "prod-emr-logs,ml-emr-logs",
     },
 )
 DEFAULT = render(load_template(TEMPLATE_PATH))
@@ -52,6 +55,7 @@ WILDCARD_RESOURCE_EXCEPTIONS = frozenset(
         "EmrServerlessApplicationReads",
         "EmrOnEksReads",
         "EmrOnEksVirtualClusterReads",
+        "AssumeMemberRoles",
         "ReadEmrLogs",
     }
 )

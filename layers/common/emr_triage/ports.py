@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
+
+from emr_triage.models.ids import account_of as account_of
 
 if TYPE_CHECKING:
     from emr_triage.alerts.message import SlackMessage
@@ -254,6 +256,14 @@ class FollowUpQueue(Protocol):
     def schedule(self, follow_up: FollowUp, delay_seconds: int) -> None: ...
 
 
+class MemberAccounts(Protocol):
+    """EMR and S3 in another account of the organisation, through the read-only role it gives this stack."""
+
+    def emr(self, account: str) -> EmrGateway: ...
+
+    def logs(self, account: str) -> LogStore: ...
+
+
 class DeadLetterSink(Protocol):
     def send(self, raw_event: object, reason: str, function: str) -> str: ...
 
@@ -286,6 +296,26 @@ class Dependencies:
     # time.monotonic() by which log reading must stop, so the function still has time to store the
     # incident and post (set per invocation from the Lambda context; None: no limit).
     deadline: float | None = None
+    # Member accounts' EMR and S3 (None: this account only), and, once bound to a member account by
+    # in_account, the prefix its incident ids, run ids and job keys carry ("111122223333:").
+    members: MemberAccounts | None = None
+    account_prefix: str = ""
+
+    def in_account(self, account: str | None) -> Dependencies:
+        """These dependencies for a resource of ``account``: its EMR and S3 through its role, and its ids
+        prefixed with it, when it is a member account; unchanged for this stack's own account."""
+        if self.members is None or not account or account == self.settings.home_account or self.account_prefix:
+            return self  # this account's, or bound already
+        return replace(
+            self, emr=self.members.emr(account), logs=self.members.logs(account), account_prefix=f"{account}:"
+        )
+
+    def scoped(self, natural_id: str) -> str:
+        """An incident or run id (or a job key) as stored: a member account's carries its account."""
+        return f"{self.account_prefix}{natural_id}"
+
+    def scoped_key(self, key: str | None) -> str | None:
+        return None if key is None else self.scoped(key)
 
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()

@@ -16,6 +16,7 @@ from emr_triage.aws.dead_letter import SqsDeadLetterSink
 from emr_triage.aws.emr import BotoEmrGateway
 from emr_triage.aws.follow_ups import SqsFollowUpQueue
 from emr_triage.aws.incident_store import DynamoIncidentRepository
+from emr_triage.aws.member_access import AssumedRoleAccess
 from emr_triage.aws.pacing import DynamoPostPacer
 from emr_triage.aws.run_store import DynamoRunStore
 from emr_triage.aws.s3 import S3LogStore
@@ -25,6 +26,7 @@ from emr_triage.exceptions import CatalogueError, SlackConfigurationError
 from emr_triage.observability import count, logger
 from emr_triage.ports import (
     Dependencies,
+    MemberAccounts,
     Notifier,
     PostPacer,
 )
@@ -164,7 +166,17 @@ def get_dependencies() -> Dependencies:
         pacer=_pacer(settings),
         mutes=DynamoSlackState(settings.incidents_table) if settings.slack_interactive else None,
         runs=DynamoRunStore(settings.incidents_table),
+        members=_members(settings),
     )
+
+
+def _members(settings: Settings) -> MemberAccounts | None:
+    """Member accounts' EMR and S3 through their read-only role, when the stack has member accounts."""
+    if not settings.member_role_name:
+        return None
+    external_id = settings.member_external_id.get_secret_value() if settings.member_external_id else None
+    partition = "aws-cn" if settings.region.startswith("cn-") else "aws-us-gov" if "-gov-" in settings.region else "aws"
+    return AssumedRoleAccess(settings.member_role_name, external_id, settings.region, partition)
 
 
 def _pacer(settings: Settings) -> PostPacer | None:

@@ -27,6 +27,9 @@ from emr_triage.models.validation import describe_validation_error
 SlackDelivery = Literal["secret", "env", "console", "webhook"]
 
 
+_ACCOUNT_NAMES = r"^(?:\d{12}=[\w .@/+-]{1,64})?(?:,\d{12}=[\w .@/+-]{1,64})*$"
+
+
 class Settings(BaseModel):
     """Validated runtime configuration.
 
@@ -88,8 +91,24 @@ class Settings(BaseModel):
     rules_file: str | None = Field(None, validation_alias="EMR_TRIAGE_RULES_FILE")
     routing_file: str | None = Field(None, validation_alias="EMR_TRIAGE_ROUTING_FILE")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
+    # Many accounts, one deployment: the stack's own account, and the read-only role every member account
+    # has (its name and the external id the role's trust policy asks for). Unset: this account only.
+    home_account: str | None = Field(None, validation_alias="HOME_ACCOUNT", pattern=r"^(?:\d{12})?$")
+    member_role_name: str | None = Field(None, validation_alias="MEMBER_ROLE_NAME", pattern=r"^[\w+=,.@-]{0,64}$")
+    member_external_id: SecretStr | None = Field(None, validation_alias="MEMBER_EXTERNAL_ID")
+    # "210987654321=prod-data,444455556666=ml-dev": the names member accounts' alerts show.
+    member_account_names_text: str = Field(
+        "",
+        validation_alias="MEMBER_ACCOUNT_NAMES",
+        pattern=r"^(?:\d{12}=[\w .@/+-]{1,64})?(?:,\d{12}=[\w .@/+-]{1,64})*$",
+    )
     # Set by the replay command: queue handlers also return their outcomes, for it to print.
     replay: bool = Field(False, validation_alias="EMR_TRIAGE_REPLAY")
+
+    @property
+    def member_account_names(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.member_account_names_text.split(",") if item)
+        return {account: name.strip() for account, name in pairs}
 
     @field_validator("log_prefix")
     @classmethod

@@ -19,6 +19,7 @@ from emr_triage.alerts.metadata import incident_metadata
 from emr_triage.alerts.mrkdwn import clip, clip_code_block, code, escape, plain
 from emr_triage.alerts.mrkdwn import neutralise as neutralise
 from emr_triage.logs.locations import parse_s3_uri
+from emr_triage.models.ids import account_of
 
 if TYPE_CHECKING:  # the models are only named here: `analyze` need not import them
     from emr_triage.models.incident import AlertContext, Incident
@@ -134,6 +135,9 @@ def _title(incident: Incident) -> str:
 
 def _facts(incident: Incident) -> list[str]:
     facts: list[str] = []
+    if account := account_of(incident.incident_id):  # a member account's failure: which account to sign in to
+        name = f"{code(incident.account_name)} " if incident.account_name else ""
+        facts.append(f"*Account*\n{name}{code(account)} · {escape(incident.region or '')}")
     if incident.cluster_id:
         name = f"{code(incident.cluster_name)} " if incident.cluster_name else ""
         facts.append(f"*Cluster*\n{name}{code(incident.cluster_id)}")

@@ -36,6 +36,7 @@ Field_ = Literal[
     "application_name",
     "virtual_cluster_id",
     "virtual_cluster_name",
+    "account",
 ]
 
 
@@ -110,6 +111,10 @@ def load_routes(path: str | Path | None) -> tuple[Route, ...]:
     """
     if not path:
         return ()
+    return tuple(_load_file(path).routes)
+
+
+def _load_file(path: str | Path) -> _RoutingFile:
     try:
         data = yaml.safe_load(Path(path).read_text("utf-8"))
     except OSError as exc:
@@ -117,7 +122,7 @@ def load_routes(path: str | Path | None) -> tuple[Route, ...]:
     except yaml.YAMLError as exc:
         raise RoutingError(f"routing file {path}: not valid YAML: {exc}") from exc
     try:
-        return tuple(_RoutingFile.model_validate(data).routes)
+        return _RoutingFile.model_validate(data)
     except ValidationError as exc:
         raise RoutingError(f"routing file {path}: {describe_validation_error(exc, root='file')}") from exc
 

@@ -39,19 +39,29 @@ TRANSIENT_ERROR_CODES = frozenset(
 )
 
 
-@cache
-def _client(service: str, region: str | None) -> Any:
-    import boto3
+def client_config() -> Any:
+    """Retries, timeouts and user agent of every client (member accounts' too)."""
     from botocore.config import Config
 
     # total_max_attempts counts the first attempt; botocore's max_attempts would add one more (6 in all).
-    config = Config(
+    return Config(
         retries={"mode": "standard", "total_max_attempts": 5},
         connect_timeout=5,
         read_timeout=30,
         user_agent_extra="emr-triage",
     )
-    return boto3.session.Session().client(service, region_name=region, config=config)  # type: ignore[call-overload]
+
+
+@cache
+def _client(service: str, region: str | None) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(service, region_name=region, config=client_config())  # type: ignore[call-overload]
+
+
+def sts(region: str | None = None) -> Any:
+    """STS (AssumeRole into a member account's read-only role)."""
+    return _client("sts", region)
 
 
 def reset_clients() -> None:

@@ -43,11 +43,18 @@ def _lookup_problem(exc: Exception, action: str, what: str) -> str:
 class BotoEmrGateway:
     """The EMR gateway over boto3."""
 
-    def __init__(self, emr: EMRClient | None = None, emr_serverless: EMRServerlessClient | None = None) -> None:
+    def __init__(
+        self,
+        emr: EMRClient | None = None,
+        emr_serverless: EMRServerlessClient | None = None,
+        emr_containers: Any = None,
+        ec2: Any = None,
+    ) -> None:
         self._emr = emr
         self._emr_serverless = emr_serverless
+        self._ec2 = ec2
         self._clusters: dict[str, tuple[float, ClusterInfo]] = {}
-        self._eks = EksReads()
+        self._eks = EksReads(emr_containers)
 
     @property
     def emr(self) -> EMRClient:
@@ -203,7 +210,7 @@ class BotoEmrGateway:
         ``aws:elasticmapreduce:job-flow-id`` and its role from ``aws:elasticmapreduce:instance-group-role``
         (EMR tags every instance it launches with both). None when it has no such tag or is unknown."""
         try:
-            response: Any = clients.ec2().describe_instances(InstanceIds=[instance_id])
+            response: Any = (self._ec2 or clients.ec2()).describe_instances(InstanceIds=[instance_id])
         except Exception as exc:
             logger.warning("instance owner unknown", problem=_lookup_problem(exc, "ec2:DescribeInstances", instance_id))
             return None

@@ -95,7 +95,7 @@ def new_step_incident(event: EmrStepStatusChange, cluster: ClusterInfo, step: St
         bucket, prefix = step_log_prefix(_log_root(cluster, deps), detail.cluster_id, detail.step_id)
         log_location = f"s3://{bucket}/{prefix}"
     return Incident(
-        incident_id=step_incident_id(detail.cluster_id, detail.step_id),
+        incident_id=deps.scoped(step_incident_id(detail.cluster_id, detail.step_id)),
         kind="step",
         state=detail.state,
         severity=_STEP_SEVERITY.get(detail.state, "high"),
@@ -147,7 +147,7 @@ def new_cluster_incident(event: EmrClusterStateChange, cluster: ClusterInfo, dep
     code = detail.state_change_reason.code or cluster.state_reason_code or ""
     message = redact(detail.state_change_reason.message or cluster.state_reason_message or "") or None
     return Incident(
-        incident_id=cluster_incident_id(detail.cluster_id),
+        incident_id=deps.scoped(cluster_incident_id(detail.cluster_id)),
         kind="cluster",
         state=detail.state,
         severity="critical" if detail.state == "TERMINATED_WITH_ERRORS" else "high",
@@ -180,7 +180,7 @@ def new_job_run_incident(event: EmrServerlessJobRunStateChange, run: JobRunInfo,
         bucket, key = serverless_driver_log(run.log_uri, detail.application_id, detail.job_run_id)
         log_location = f"s3://{bucket}/{key.rsplit('/', 2)[0]}/"
     return Incident(
-        incident_id=job_run_incident_id(detail.application_id, detail.job_run_id),
+        incident_id=deps.scoped(job_run_incident_id(detail.application_id, detail.job_run_id)),
         kind="job_run",
         state=detail.state,
         severity="high" if detail.state == "FAILED" else "low",
@@ -219,7 +219,7 @@ def new_application_incident(
         prefix = obj.key.split(f"{obj.cluster_id}/containers/", 1)[0]
     lookup_errors = [cluster.lookup_error] if cluster.lookup_error else []
     return Incident(
-        incident_id=application_incident_id(obj.cluster_id, app),
+        incident_id=deps.scoped(application_incident_id(obj.cluster_id, app)),
         kind="application",
         state="FAILED",
         severity="high",

@@ -308,7 +308,7 @@ def _deliver_thread(incident_id: str, deps: Dependencies, known: Incident | None
             return False
         deps.notifier.upload(
             root,
-            filename=f"{incident.incident_id}-extract.txt",
+            filename=f"{incident.incident_id.replace(':', '-')}-extract.txt",  # no ":" in a file name
             content=redact(attachment_text(diagnosis, incident.findings)),
             title=f"Redacted log extract: {diagnosis.title}",
         )

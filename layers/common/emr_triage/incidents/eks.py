@@ -57,7 +57,7 @@ def new_eks_incident(event: EksJobRunEvent, run: EksJobRunInfo, deps: Dependenci
             "no logs to analyse"
         )
     return Incident(
-        incident_id=eks_incident_id(vc, job_run),
+        incident_id=deps.scoped(eks_incident_id(vc, job_run)),
         kind="eks_job_run",
         state=state,
         severity="high" if state == "FAILED" else "low",
@@ -96,7 +96,7 @@ def handle_eks_event(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"EMR on EKS job run state {state} is not a failure")
     vc, job_run = event.ids
-    if done := known_duplicate(eks_incident_id(vc, job_run), deps)[1]:
+    if done := known_duplicate(deps.scoped(eks_incident_id(vc, job_run)), deps)[1]:
         return done
     run = deps.emr.describe_eks_job_run(vc, job_run)
     incident, created = open_or_resume(new_eks_incident(event, run, deps), deps)
@@ -113,8 +113,8 @@ def _completed(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
     name = event.detail.name
     if not name:
         name = deps.emr.describe_eks_job_run(vc, job_run).name
-    key = eks_job_key(vc, name)
-    run_finished(eks_incident_id(vc, job_run), key, "SUCCEEDED", event.time, deps)  # the digest's runs
+    key = deps.scoped_key(eks_job_key(vc, name))
+    run_finished(deps.scoped(eks_incident_id(vc, job_run)), key, "SUCCEEDED", event.time, deps)  # the digest's runs
     run = JobRun(job_key=key, outcome="SUCCEEDED", at=event.time, job_run_id=job_run) if key else None
     return success_outcome(run, f"EMR on EKS job run {name or job_run} ({job_run})", deps)
 
@@ -137,7 +137,7 @@ def _driver_attempt(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
         incident.timeline = sorted(incident.timeline, key=lambda e: e.at)[-MAX_TIMELINE:]
         return incident
 
-    incident_id = eks_incident_id(vc, job_run)
+    incident_id = deps.scoped(eks_incident_id(vc, job_run))
     stored, written = write(deps.repository, incident_id, add)
     if stored is None:
         count(MetricName.IGNORED_EVENTS)

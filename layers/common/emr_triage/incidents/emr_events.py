@@ -63,7 +63,7 @@ def handle_step_event(event: EmrStepStatusChange, deps: Dependencies) -> Outcome
     if detail.state not in FAILING_STEP_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"step state {detail.state} is not a failure")
-    incident_id = step_incident_id(detail.cluster_id, detail.step_id)
+    incident_id = deps.scoped(step_incident_id(detail.cluster_id, detail.step_id))
     stored, done = known_duplicate(incident_id, deps)
     if done:
         return done
@@ -113,7 +113,7 @@ def handle_cluster_event(event: EmrClusterStateChange, deps: Dependencies) -> Ou
         if parent is not None:
             child = f"cluster {detail.name or detail.cluster_id} {detail.state} ({code})"
             return fold_into(parent, child, event.id, event.time, deps)
-    if done := known_duplicate(cluster_incident_id(detail.cluster_id), deps)[1]:
+    if done := known_duplicate(deps.scoped(cluster_incident_id(detail.cluster_id)), deps)[1]:
         return done
     cluster = deps.emr.describe_cluster(detail.cluster_id)
     new = new_cluster_incident(event, cluster, deps)
@@ -135,7 +135,7 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
     if detail.state not in FAILING_JOB_RUN_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"job run state {detail.state} is not a failure")
-    if done := known_duplicate(job_run_incident_id(detail.application_id, detail.job_run_id), deps)[1]:
+    if done := known_duplicate(deps.scoped(job_run_incident_id(detail.application_id, detail.job_run_id)), deps)[1]:
         return done
     run = deps.emr.get_job_run(detail.application_id, detail.job_run_id)
     new = new_job_run_incident(event, run, deps)
@@ -148,7 +148,9 @@ def handle_job_run_event(event: EmrServerlessJobRunStateChange, deps: Dependenci
 
 
 def handle_emr_event(event: EmrEvent, deps: Dependencies) -> Outcome:
-    """Dispatch an EMR, EMR Serverless, EMR on EKS or EC2 Spot event to its handler."""
+    """Dispatch an EMR, EMR Serverless, EMR on EKS or EC2 Spot event to its handler (a member account's
+    event with that account's EMR and S3, and ids that carry the account)."""
+    deps = deps.in_account(event.account)
     if isinstance(event, EmrStepStatusChange):
         return handle_step_event(event, deps)
     if isinstance(event, EmrClusterStateChange):

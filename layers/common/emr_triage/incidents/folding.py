@@ -129,7 +129,7 @@ def release_held(incident: Incident, label: str, deps: Dependencies) -> Outcome:
     """A held incident's check: fold it into its step failure if that was reported meanwhile (before the
     held event's time: it arrived late), else alert it on its own and start its own log checks."""
     if incident.held_for_step is not None:
-        parent = deps.repository.get(step_incident_id(incident.cluster_id or "", incident.held_for_step))
+        parent = deps.repository.get(deps.scoped(step_incident_id(incident.cluster_id or "", incident.held_for_step)))
         if parent is not None and parent.status != "OPEN":
             parent = None
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+from emr_triage.models.ids import account_of
 from emr_triage.models.incident import AlertContext, Incident, JobRun, Recurrence
 
 # Run-like parts of names, masked so every run of a job has the same identity: dates and times (2026-11-20,
@@ -75,7 +76,15 @@ def eks_job_key(virtual_cluster_id: str | None, name: str | None) -> str | None:
 
 
 def incident_job_key(incident: Incident) -> str | None:
-    """The job of a step, job-run or application incident (cluster incidents are not runs of a job)."""
+    """The job of a step, job-run or application incident (cluster incidents are not runs of a job); a
+    member account's job carries its account, as its incident id does (the same names in two accounts are
+    two jobs: a development run must not resolve a production failure)."""
+    key = _unscoped_job_key(incident)
+    account = account_of(incident.incident_id)
+    return f"{account}:{key}" if key and account else key
+
+
+def _unscoped_job_key(incident: Incident) -> str | None:
     if incident.kind == "step":
         return job_key(cluster_name=incident.cluster_name, step_name=incident.step_name)
     if incident.kind == "job_run":

@@ -20,6 +20,8 @@ from emr_triage.ports import Dependencies
 
 def open_or_resume(incident: Incident, deps: Dependencies) -> tuple[Incident, bool]:
     """Create the incident, or return the stored one when an earlier event (or attempt) created it."""
+    if deps.account_prefix:  # a member account's: named in its alert as the stack's parameters name it
+        incident.account_name = deps.settings.member_account_names.get(incident.account or "")
     if deps.repository.create(incident):
         count(MetricName.INCIDENTS_OPENED)
         logger.info("incident opened", incident_id=incident.incident_id, state=incident.state)

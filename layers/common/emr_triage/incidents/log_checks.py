@@ -13,12 +13,13 @@ from emr_triage.incidents.slow_checks import handle_run_check
 from emr_triage.models.events import FollowUp
 from emr_triage.models.incident import Incident, Outcome, TimelineEntry
 from emr_triage.observability import MetricName, count, logger
-from emr_triage.ports import Dependencies
+from emr_triage.ports import Dependencies, account_of
 
 
 def handle_follow_up(follow_up: FollowUp, deps: Dependencies) -> Outcome:
     """A scheduled check of an incident's logs: analyse what landed and was missed, and at the last check
     (the deadline) mark the incident "logs unavailable" if no log could be read, keeping EMR's reason."""
+    deps = deps.in_account(account_of(follow_up.incident_id))  # a member account's: its EMR and S3
     if follow_up.purpose == "run":
         return handle_run_check(follow_up, deps)
     incident = deps.repository.get(follow_up.incident_id)

@@ -46,9 +46,9 @@ def _incident_for_log(obj: LogObject, at: datetime, deps: Dependencies) -> Incid
     step failure only if that failed within UNLINKED_LOG_WINDOW and has no application linked yet because
     its stderr has not been read (it may not have landed)."""
     if obj.kind == "step" and obj.step_id:
-        return deps.repository.get(step_incident_id(obj.cluster_id, obj.step_id))
+        return deps.repository.get(deps.scoped(step_incident_id(obj.cluster_id, obj.step_id)))
     if obj.kind == "eks" and obj.job_run_id:
-        return deps.repository.get(eks_incident_id(obj.cluster_id, obj.job_run_id))
+        return deps.repository.get(deps.scoped(eks_incident_id(obj.cluster_id, obj.job_run_id)))
     candidates = [
         i for i in deps.repository.open_incidents(cluster_id=obj.cluster_id) if i.kind in ("step", "application")
     ]
@@ -119,7 +119,7 @@ def _step_may_own(obj: LogObject, at: datetime, deps: Dependencies) -> StepInfo 
         ended = step.ended_at or step.started_at
         if ended is not None and not timedelta(0) <= at - ended <= FOLD_WINDOW:
             continue
-        if deps.repository.get(step_incident_id(obj.cluster_id, step.step_id)) is None:
+        if deps.repository.get(deps.scoped(step_incident_id(obj.cluster_id, step.step_id))) is None:
             return step
     return None
 
@@ -154,7 +154,7 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
         )
     if status != "FAILED":
         if status == "SUCCEEDED":
-            key = job_key(cluster_name=deps.emr.cluster_name(obj.cluster_id), spark_app_name=name)
+            key = deps.scoped_key(job_key(cluster_name=deps.emr.cluster_name(obj.cluster_id), spark_app_name=name))
             run = (
                 JobRun(job_key=key, outcome="SUCCEEDED", at=event.time, cluster_id=obj.cluster_id)
                 if key is not None
@@ -200,6 +200,7 @@ def handle_unclaimed_driver_log(obj: LogObject, event: S3ObjectCreated, deps: De
 
 def handle_log_event(event: S3ObjectCreated, deps: Dependencies) -> Outcome:
     """Analyse a newly written EMR log object and merge it into its incident."""
+    deps = deps.in_account(event.account)  # a member account's log: read through its role, ids carry it
     bucket = event.detail.bucket.name
     key = _object_key(bucket, event.detail.object.key, deps)
     obj = identify_log_object(bucket, key, deps.settings.log_prefix)

@@ -153,8 +153,8 @@ def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outco
     """A completed step: remembered as its job's last success (one cached DescribeCluster, one write),
     and its run's end (duration; a slow alert edited to "finished late")."""
     detail = event.detail
-    key = job_key(cluster_name=deps.emr.cluster_name(detail.cluster_id), step_name=detail.name)
-    _run_succeeded(f"{detail.cluster_id}.{detail.step_id}", key, event.time, deps)
+    key = deps.scoped_key(job_key(cluster_name=deps.emr.cluster_name(detail.cluster_id), step_name=detail.name))
+    _run_succeeded(deps.scoped(f"{detail.cluster_id}.{detail.step_id}"), key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(
@@ -165,8 +165,8 @@ def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outco
 
 def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
     detail = event.detail
-    key = job_key(application_id=detail.application_id, job_run_name=detail.job_run_name)
-    _run_succeeded(f"{detail.application_id}.{detail.job_run_id}", key, event.time, deps)
+    key = deps.scoped_key(job_key(application_id=detail.application_id, job_run_name=detail.job_run_name))
+    _run_succeeded(deps.scoped(f"{detail.application_id}.{detail.job_run_id}"), key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(

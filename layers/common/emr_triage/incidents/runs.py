@@ -112,9 +112,9 @@ def handle_step_started(event: EmrStepStatusChange, deps: Dependencies) -> Outco
     if cluster.log_uri or not cluster.found:
         log_location = f"s3://{bucket}/{prefix}"
     run = ActiveRun(
-        run_id=step_incident_id(detail.cluster_id, detail.step_id),
+        run_id=deps.scoped(step_incident_id(detail.cluster_id, detail.step_id)),
         kind="step",
-        job_key=job_key(cluster_name=cluster.name or None, step_name=detail.name or None),
+        job_key=deps.scoped_key(job_key(cluster_name=cluster.name or None, step_name=detail.name or None)),
         region=event.region,
         account=event.account,
         started_at=event.time,
@@ -142,9 +142,9 @@ def handle_job_run_started(event: EmrServerlessJobRunStateChange, deps: Dependen
         bucket, key = serverless_driver_log(normalise_log_uri(info.log_uri), detail.application_id, detail.job_run_id)
         log_location = f"s3://{bucket}/{key.rsplit('/', 1)[0]}/"
     run = ActiveRun(
-        run_id=job_run_incident_id(detail.application_id, detail.job_run_id),
+        run_id=deps.scoped(job_run_incident_id(detail.application_id, detail.job_run_id)),
         kind="job_run",
-        job_key=job_key(application_id=detail.application_id, job_run_name=name),
+        job_key=deps.scoped_key(job_key(application_id=detail.application_id, job_run_name=name)),
         region=event.region,
         account=event.account,
         started_at=event.time,

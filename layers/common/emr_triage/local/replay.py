@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from emr_triage.exceptions import ScenarioError, TemplateError
 from emr_triage.local.items import EventReport, Invocation, ReplayItem
+from emr_triage.local.members import member_parameters
 from emr_triage.local.moto_atomic import atomic_dynamodb
 from emr_triage.local.scenario import (
     Scenario,
@@ -163,7 +164,9 @@ class LocalStack:
         base = {"AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
         if self.mode == "embedded":
             base.update(FAKE_CREDENTIALS)
-            base["MOTO_ACCOUNT_ID"] = self.account
+            if not (self.scenario and self.scenario.member_accounts):
+                # (with member accounts, moto tells accounts apart by their credentials: see local/members.py)
+                base["MOTO_ACCOUNT_ID"] = self.account
         self._env = environment(base)
         self._env.__enter__()
         runtime.reset()
@@ -232,6 +235,7 @@ class LocalStack:
             "LogKeyPrefix": scenario.log_prefix,
             "SlackChannel": scenario.slack_channel,
             "SlackTokenSecretArn": f"arn:aws:secretsmanager:{self.region}:{self.account}:secret:emr-triage-AbCdEf",
+            **member_parameters(scenario.member_accounts),
         }
         if scenario.interactive:  # the buttons' function, with its signing secret in Secrets Manager
             from emr_triage.local.interactions import LOCAL_SIGNING_SECRET, SIGNING_SECRET_NAME

@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from emr_triage.exceptions import ScenarioError
 from emr_triage.local.eks_seed import VirtualClusterSpec, seed_virtual_clusters
+from emr_triage.local.members import MemberSpec, member_session, seed_member_logs
 from emr_triage.logs.locations import normalise_log_uri, parse_s3_uri
 from emr_triage.models.validation import describe_validation_error
 
 SCENARIO_FILE = "scenario.yaml"
+MOTO_DEFAULT_ACCOUNT = "123456789012"
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -71,6 +73,8 @@ class InstanceSpec(_Model):
 class ClusterSpec(_Model):
     id: Annotated[str, Field(pattern=r"^j-[A-Z0-9]+$")]
     name: str
+    # A member account's cluster (one of member_accounts; default: the scenario's own account).
+    account: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
     state: str = "WAITING"
     state_change_reason: StateChangeReasonSpec | None = None
     release_label: str = "emr-7.5.0"
@@ -135,6 +139,8 @@ class Scenario(_Model):
     clusters: list[ClusterSpec] = Field(default_factory=list)
     serverless_applications: list[ApplicationSpec] = Field(default_factory=list)
     eks_virtual_clusters: list[VirtualClusterSpec] = Field(default_factory=list)
+    # Other accounts whose failures the stack alerts on (many accounts, one deployment).
+    member_accounts: list[MemberSpec] = Field(default_factory=list)
     events: list[EventEntry] = Field(default_factory=list)
     history: HistorySpec | None = None
 
@@ -142,6 +148,18 @@ class Scenario(_Model):
     @classmethod
     def _s3_uri(cls, value: str) -> str:
         return normalise_log_uri(value)
+
+    @model_validator(mode="after")
+    def _members_beside_moto_default(self) -> Scenario:
+        # moto acts in an account by the credentials' (a role assumed in it), else in its default account,
+        # which the central stack must then be.
+        if self.member_accounts and self.account != MOTO_DEFAULT_ACCOUNT:
+            raise ValueError(f"account: with member_accounts, the central account must be {MOTO_DEFAULT_ACCOUNT}")
+        known = {m.id for m in self.member_accounts}
+        for cluster in self.clusters:
+            if cluster.account is not None and cluster.account not in known:
+                raise ValueError(f"clusters: {cluster.id}'s account {cluster.account} is not one of member_accounts")
+        return self
 
     @field_validator("events", mode="before")
     @classmethod
@@ -157,6 +175,9 @@ class Scenario(_Model):
     @property
     def log_prefix(self) -> str:
         return parse_s3_uri(self.log_uri)[1]
+
+    def member_log_uri(self, account: str | None) -> str | None:
+        return next((m.log_uri for m in self.member_accounts if m.id == account), None)
 
     def cluster(self, cluster_id: str) -> ClusterSpec | None:
         return next((c for c in self.clusters if c.id == cluster_id), None)
@@ -323,14 +344,16 @@ def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
                 held_back[(scenario.log_bucket, key)] = path
                 continue
             s3.put_object(Bucket=scenario.log_bucket, Key=key, Body=path.read_bytes())
+    held_back.update(seed_member_logs(scenario.member_accounts, folder, region, landing))
 
-    emr = boto3.client("emr", region_name=region)
-    backend: Any = emr_backends[account][region]  # moto internals: we replace its objects
     for spec in scenario.clusters:
+        owner = spec.account or account
+        emr = member_session(owner, region).client("emr") if spec.account else boto3.client("emr", region_name=region)
+        backend: Any = emr_backends[owner][region]  # moto internals: we replace its objects
         created = emr.run_job_flow(
             Name=spec.name,
             ReleaseLabel=spec.release_label,
-            LogUri=spec.log_uri or scenario.log_uri,
+            LogUri=spec.log_uri or scenario.member_log_uri(spec.account) or scenario.log_uri,
             Instances={
                 "MasterInstanceType": "m5.xlarge",
                 "SlaveInstanceType": "m5.xlarge",
@@ -345,7 +368,7 @@ def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
         cluster.state = spec.state
         cluster.steps = [_ScenarioStep(step) for step in spec.steps]
         backend.clusters[spec.id] = _ClusterView(cluster, spec.state_change_reason)
-        _seed_instances(spec, region, account)
+        _seed_instances(spec, region, owner)
 
     serverless = boto3.client("emr-serverless", region_name=region)
     serverless_backend: Any = emrserverless_backends[account][region]

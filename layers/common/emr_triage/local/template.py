@@ -102,7 +102,7 @@ def render(template: Mapping[str, Any], parameters: Mapping[str, str] | None = N
     ------
     TemplateError
         A condition uses something other than parameters, ``Fn::Equals``, ``Fn::Not``, ``Fn::And``,
-        ``Fn::Or`` and ``Condition``, or names a condition or parameter the template does not define.
+        ``Fn::Or``, ``Fn::Join`` and ``Condition``, or names a condition or parameter the template does not define.
     """
     values = {**parameter_defaults(template), **(parameters or {})}
     definitions = template.get("Conditions", {})
@@ -134,6 +134,10 @@ def render(template: Mapping[str, Any], parameters: Mapping[str, str] | None = N
             return all(evaluate(v) for v in value)
         if key == "Fn::Or":
             return any(evaluate(v) for v in value)
+        if key == "Fn::Join":  # of a CommaDelimitedList parameter: its items
+            separator, items = value
+            listed = evaluate(items)
+            return str(separator).join(str(i) for i in (listed.split(",") if isinstance(listed, str) else listed))
         raise TemplateError(f"cannot evaluate {key} in a condition")
 
     def walk(node: Any) -> Any:
@@ -203,7 +207,13 @@ class Resolver:
                 return self._sub(value)
             if key == "Fn::Join":
                 separator, items = value
-                return str(separator).join(str(self.resolve(i)) for i in self.resolve(items))
+                listed = self.resolve(items)
+                if isinstance(listed, str):  # a CommaDelimitedList parameter
+                    listed = listed.split(",")
+                return str(separator).join(str(self.resolve(i)) for i in listed)
+            if key == "Fn::Split":
+                separator, text = value
+                return str(self.resolve(text)).split(str(separator))
             if key == "Fn::Select":
                 index, items = value
                 return self.resolve(items)[int(self.resolve(index))]
