@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +59,17 @@ def _policy_actions(function: str) -> set[str]:
     return actions
 
 
-@pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
-    calls: dict[str, set[str]] = defaultdict(set)
+def record_calls(monkeypatch: pytest.MonkeyPatch, key: Callable[[str, BaseClient], Any]) -> dict[Any, set[str]]:
+    """The IAM action of every AWS call the replayed functions make, by ``key(function, client)`` (the
+    function is "?" for the replay's own calls)."""
+    calls: dict[Any, set[str]] = defaultdict(set)
     current = {"function": "?"}
     original = BaseClient._make_api_call
 
     def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
         action = IAM_ACTION.get((service, operation), f"{IAM_PREFIX.get(service, service)}:{operation}")
-        calls[current["function"]].add(action)
+        calls[key(current["function"], self)].add(action)
         return original(self, operation, params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", record)
@@ -86,6 +88,11 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
 
     monkeypatch.setattr(LocalStack, "invoke", invoke)
     return calls
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
+    return record_calls(monkeypatch, lambda function, _client: function)
 
 
 OUTSIDE_STEPS = DEMO.parent / "application-outside-the-steps-api"

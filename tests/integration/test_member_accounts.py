@@ -6,7 +6,6 @@ member's is read with the central account's own credentials."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from typing import Any
 
 import boto3
@@ -14,7 +13,7 @@ import pytest
 from botocore.client import BaseClient
 from tests.fakes.slack_api import FakeSlack
 from tests.integration.conftest import EVENTS, ROOT, TOKEN
-from tests.integration.test_iam import IAM_ACTION, IAM_PREFIX
+from tests.integration.test_iam import record_calls
 
 from emr_triage.local.items import ReplayItem
 from emr_triage.local.members import member_parameters
@@ -51,29 +50,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[str, str], set[str]]:
     """(function, account whose credentials signed it) → IAM actions called."""
     from moto.iam.models import get_account_id_from
 
-    made: dict[tuple[str, str], set[str]] = defaultdict(set)
-    current = {"function": "?"}
-    original = BaseClient._make_api_call
+    def by_account(function: str, client: BaseClient) -> tuple[str, str]:
+        credentials = client._request_signer._credentials  # type: ignore[attr-defined]
+        return function, get_account_id_from(credentials.access_key)
 
-    def record(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        service = self.meta.service_model.service_name
-        action = IAM_ACTION.get((service, operation), f"{IAM_PREFIX.get(service, service)}:{operation}")
-        credentials = self._request_signer._credentials  # type: ignore[attr-defined]
-        made[(current["function"], get_account_id_from(credentials.access_key))].add(action)
-        return original(self, operation, params)
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", record)
-    original_invoke = LocalStack.invoke
-
-    def invoke(self: LocalStack, spec: Any, event: Any) -> dict[str, Any]:
-        current["function"] = spec.logical_id
-        try:
-            return original_invoke(self, spec, event)
-        finally:
-            current["function"] = "?"
-
-    monkeypatch.setattr(LocalStack, "invoke", invoke)
-    return made
+    return record_calls(monkeypatch, by_account)
 
 
 def test_a_member_accounts_failure_is_read_through_its_role_and_only_through_it(

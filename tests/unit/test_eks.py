@@ -4,6 +4,7 @@ EMR on EKS's layout, a new driver attempt joins the run's timeline, and a comple
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -236,3 +237,49 @@ def test_routes_match_the_virtual_clusters_name() -> None:
     assert incident is not None
     routes = (Route(match={"virtual_cluster_name": "^ml-"}, channel="#ml-alerts"),)
     assert destination(incident, "#alerts", routes).channel == "#ml-alerts"
+
+
+def test_a_slow_eks_run_is_alerted_once_and_its_failure_edits_that_alert() -> None:
+    # Given five earlier runs of the job, 30 minutes each (seen starting and completing)
+    from tests.fakes.memory import FakeFollowUps, MemoryRunStore
+
+    from emr_triage.incidents.log_checks import handle_follow_up
+
+    deps, _, emr, logs, notifier = _deps()
+    deps.runs, deps.follow_ups = MemoryRunStore(), FakeFollowUps()
+    start = AT - timedelta(days=6)
+    for day in range(5):
+        earlier = f"00000003{day:02d}earlierrun"[:19]
+        emr.eks_job_runs[earlier] = EksJobRunInfo(
+            virtual_cluster_id=VC, job_run_id=earlier, name=f"feature-build-{day}"
+        )
+        began = start + timedelta(days=day)
+        running = _event({"id": earlier, "virtualClusterId": VC, "state": "RUNNING", "name": "feature-build"})
+        running["time"] = began.strftime("%Y-%m-%dT%H:%M:%SZ")
+        running["id"] = f"run-{day}"
+        assert handle_emr_event(parse_emr_event(running), deps).action == "run_started"
+        done = dict(running, id=f"done-{day}", time=(began + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        done["detail"] = {**running["detail"], "state": "COMPLETED"}
+        handle_emr_event(parse_emr_event(done), deps)
+    deps.follow_ups.scheduled.clear()
+    # When today's run starts, is still RUNNING at its slow limit (45 min), then fails
+    emr.eks_job_runs[RUN] = EksJobRunInfo(
+        virtual_cluster_id=VC, job_run_id=RUN, name="feature-build", state="RUNNING", log_uri="s3://logs-bucket/emr/"
+    )
+    logs.put(DRIVER, "26/11/20 03:10:00 INFO DAGScheduler: Submitting 200 missing tasks from ResultStage 3\n")
+    began = AT - timedelta(hours=1)
+    running = _event({"id": RUN, "virtualClusterId": VC, "state": "RUNNING", "name": "feature-build"})
+    running["time"] = began.strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = handle_emr_event(parse_emr_event(running), deps)
+    assert started.action == "run_started" and "after 45 min" in started.detail
+    ((check, _),) = deps.follow_ups.scheduled
+    deps.clock.now = began + timedelta(minutes=46)
+    assert handle_follow_up(check, deps).action == "run_slow"
+    slow = json.dumps(notifier.posts[0][1].blocks)
+    assert "Slow: EMR on EKS job run feature-build" in slow and "The driver's logs in S3" in slow
+    emr.eks_job_runs[RUN] = emr.eks_job_runs[RUN].model_copy(update={"state": "FAILED"})
+    failed = handle_emr_event(parse_emr_event(_failed(name="feature-build")), deps)
+    # Then one message: the slow alert, edited into the failure's
+    assert failed.action == "incident_opened" and len(notifier.posts) == 1
+    assert "EMR on EKS job run failed" in json.dumps(notifier.updates[-1][1].blocks)
+    assert "alerted as slow at" in json.dumps(notifier.updates[-1][1].blocks)

@@ -375,3 +375,24 @@ def test_every_alarm_notifies_the_topic_and_the_dashboard_shows_metrics_the_func
     ours = {m[1] for w in widgets for m in w["properties"]["metrics"] if m[0] == "EmrTriage"}
     emitted = {value for name, value in vars(MetricName).items() if name.isupper() and isinstance(value, str)}
     assert ours and ours <= emitted, ours - emitted
+
+
+def test_every_rule_that_dead_letters_may_send_to_the_dead_letter_queue() -> None:
+    # A rule whose target dead-letters to the queue needs the queue policy to name it (aws:SourceArn):
+    # otherwise the event EventBridge gives up on is dropped, silently.
+    resources = TEMPLATE["Resources"]
+    (statement,) = [
+        s
+        for s in resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] == "EventBridgeRulesDeadLetter"
+    ]
+    allowed = {arn["Fn::GetAtt"][0] for arn in statement["Condition"]["ArnEquals"]["aws:SourceArn"]}
+    dead_lettering = set()
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        for event_name, event in (properties.get("Events") or {}).items():
+            if event.get("Type") == "EventBridgeRule" and "DeadLetterConfig" in event.get("Properties", {}):
+                dead_lettering.add(f"{name}{event_name}")  # SAM names the rule <function><event>
+        if resource["Type"] == "AWS::Events::Rule" and any("DeadLetterConfig" in t for t in properties["Targets"]):
+            dead_lettering.add(name)
+    assert dead_lettering and dead_lettering <= allowed, sorted(dead_lettering - allowed)

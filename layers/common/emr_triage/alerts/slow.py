@@ -41,6 +41,8 @@ def usual_text(expected: Expectation) -> str:
 def _what(run: ActiveRun) -> str:
     if run.kind == "step":
         return f"EMR step {run.step_name or run.step_id}"
+    if run.kind == "eks_job_run":
+        return f"EMR on EKS job run {run.job_run_name or run.job_run_id}"
     return f"EMR Serverless job run {run.job_run_name or run.job_run_id}"
 
 
@@ -54,6 +56,9 @@ def _facts(run: ActiveRun) -> list[str]:
     if run.application_id:
         name = f"{code(run.application_name)} " if run.application_name else ""
         facts.append(f"*Application*\n{name}{code(run.application_id)}")
+    if run.virtual_cluster_id:
+        name = f"{code(run.virtual_cluster_name)} " if run.virtual_cluster_name else ""
+        facts.append(f"*Virtual cluster*\n{name}{code(run.virtual_cluster_id)}")
     if run.job_run_id:
         facts.append(f"*Job run*\n{code(run.job_run_name or '?')} {code(run.job_run_id)}")
     return facts
@@ -68,6 +73,11 @@ def _link(run: ActiveRun) -> str:
     base = f"https://{region}.console.aws.amazon.com/emr/home?region={region}"
     if run.cluster_id:
         return f"<{base}#/clusterDetails/{quote(run.cluster_id, safe='')}|EMR cluster (steps, Spark UI)>"
+    if run.kind == "eks_job_run":  # its driver's log in S3 (no console page is documented to link to)
+        bucket, _, prefix = (run.log_location or "s3://").removeprefix("s3://").partition("/")
+        s3 = f"https://s3.console.aws.amazon.com/s3/buckets/{quote(bucket)}?region={region}"
+        s3 += f"&prefix={quote(prefix, safe='')}"
+        return f"<{s3}|The driver's logs in S3>" if bucket else "EMR on EKS job run"
     return f"<{base}#/serverless/applications/{quote(run.application_id or '', safe='')}|EMR Serverless application>"
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
 from emr_triage.aws.incident_items import record_from_item, record_item
+from emr_triage.aws.query_pages import query_pages
 from emr_triage.exceptions import AwsAccessError, TransientError
 from emr_triage.models.incident import Mute
 
@@ -77,16 +78,7 @@ class DynamoSlackState:
             "ExpressionAttributeValues": {":pk": {"S": MUTES_PK}, **({":prefix": {"S": prefix}} if prefix else {})},
             "ConsistentRead": True,
         }
-        mutes: list[Mute] = []
-        try:
-            while True:
-                response = self.client.query(**request)
-                mutes += [record_from_item(item, Mute) for item in response.get("Items", [])]
-                if "LastEvaluatedKey" not in response:
-                    return mutes
-                request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        except Exception as exc:
-            raise self._fail(exc, "Query") from exc
+        return [record_from_item(item, Mute) for item in query_pages(self.client, request, self._fail)]
 
     def for_job(self, job_key: str) -> list[Mute]:
         return self._query(f"{job_key}\n")

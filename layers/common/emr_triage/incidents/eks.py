@@ -1,4 +1,5 @@
-"""EMR on EKS job runs: a failed or cancelled run's incident, a new driver attempt, a run that completed.
+"""EMR on EKS job runs: a failed or cancelled run's incident, a new driver attempt, a run that completed,
+and a run entering RUNNING (watched for slowness, incidents/runs.py).
 
 Flow of a failed job run::
 
@@ -20,7 +21,8 @@ from emr_triage.incidents.history import eks_job_key
 from emr_triage.incidents.lifecycle import already_alerted, finish, known_duplicate, open_or_resume
 from emr_triage.incidents.log_reads import sweep_logs
 from emr_triage.incidents.recovery import success_outcome
-from emr_triage.incidents.runs import run_finished
+from emr_triage.incidents.runs import handle_eks_job_run_started, run_finished, take_over_slow_alert
+from emr_triage.incidents.slow_checks import finished_late
 from emr_triage.logs.locations import eks_job_run_prefix
 from emr_triage.models.emr import EksJobRunInfo
 from emr_triage.models.events import EksJobRunEvent
@@ -92,6 +94,8 @@ def handle_eks_event(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
     state = event.detail.state or ""
     if state == "COMPLETED":
         return _completed(event, deps)
+    if state == "RUNNING":
+        return handle_eks_job_run_started(event, deps)
     if state not in FAILING_EKS_STATES:
         count(MetricName.IGNORED_EVENTS)
         return Outcome(action="ignored", detail=f"EMR on EKS job run state {state} is not a failure")
@@ -99,7 +103,9 @@ def handle_eks_event(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
     if done := known_duplicate(deps.scoped(eks_incident_id(vc, job_run)), deps)[1]:
         return done
     run = deps.emr.describe_eks_job_run(vc, job_run)
-    incident, created = open_or_resume(new_eks_incident(event, run, deps), deps)
+    new = new_eks_incident(event, run, deps)
+    take_over_slow_alert(new, deps)  # alerted as slow while it ran: that message becomes this alert
+    incident, created = open_or_resume(new, deps)
     if done := already_alerted(incident, created, deps):
         return done
     # The pods' logs already in S3 (the rest are read as they land, and by the log checks).
@@ -114,7 +120,9 @@ def _completed(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
     if not name:
         name = deps.emr.describe_eks_job_run(vc, job_run).name
     key = deps.scoped_key(eks_job_key(vc, name))
-    run_finished(deps.scoped(eks_incident_id(vc, job_run)), key, "SUCCEEDED", event.time, deps)  # the digest's runs
+    watched = run_finished(deps.scoped(eks_incident_id(vc, job_run)), key, "SUCCEEDED", event.time, deps)
+    if watched is not None and watched.slow_alert is not None:
+        finished_late(watched, deps)  # its slow alert edited: "finished late"
     run = JobRun(job_key=key, outcome="SUCCEEDED", at=event.time, job_run_id=job_run) if key else None
     return success_outcome(run, f"EMR on EKS job run {name or job_run} ({job_run})", deps)
 

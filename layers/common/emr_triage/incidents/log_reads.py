@@ -222,12 +222,18 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
             if name in STEP_LOG_FILES[:MAX_STEP_LOG_OBJECTS]:
                 found.append((obj.bucket, obj.key, obj.etag))
         found += container_candidates(incident, incident.application_ids, deps)
-    elif incident.kind == "application":
-        # The driver's logs, then its executors' stderr (they land with the driver's, in the same push).
+    elif incident.kind in ("application", "eks_job_run"):
+        # The driver's logs (YARN's AM container; EMR on EKS: every driver attempt's pod), then the other
+        # containers' or pods' stderr (executors, EMR on EKS's job runner): they land with the driver's.
+        kind = "container" if incident.kind == "application" else "eks"
         for obj in deps.logs.list_objects(bucket, prefix, limit=200):
             log = identify_log_object(obj.bucket, obj.key)
-            wanted = ("stderr", "stdout") if log is not None and log.is_application_master else ("stderr",)
-            if log is not None and log.kind == "container" and log.file.startswith(wanted):
+            driver = log is not None and (log.is_application_master or log.is_eks_driver)
+            if (
+                log is not None
+                and log.kind == kind
+                and log.file.startswith(("stderr", "stdout") if driver else "stderr")
+            ):
                 found.append((obj.bucket, obj.key, obj.etag))
     elif incident.kind == "job_run":
         # SPARK_DRIVER/{stderr,stdout}.gz, then SPARK_EXECUTOR/<n>/stderr.gz (the driver's verdict wins ties).
@@ -236,13 +242,6 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
             if ("/SPARK_DRIVER/" in obj.key and name.startswith(("stderr", "stdout"))) or (
                 "/SPARK_EXECUTOR/" in obj.key and name.startswith("stderr")
             ):
-                found.append((obj.bucket, obj.key, obj.etag))
-    elif incident.kind == "eks_job_run":
-        # Every driver attempt's stderr and stdout, the job runner's (spark-submit's) stderr, the executors'.
-        for obj in deps.logs.list_objects(bucket, prefix, limit=200):
-            log = identify_log_object(obj.bucket, obj.key)
-            wanted = ("stderr", "stdout") if log is not None and log.is_eks_driver else ("stderr",)
-            if log is not None and log.kind == "eks" and log.file.startswith(wanted):
                 found.append((obj.bucket, obj.key, obj.etag))
     fresh = [c for c in found if not already_read(incident, f"s3://{c[0]}/{c[1]}", c[2])]
     return sorted(fresh, key=lambda c: -log_weight(c[1]))[:MAX_SWEEP_OBJECTS]

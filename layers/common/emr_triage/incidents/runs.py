@@ -3,7 +3,7 @@ run that ends is remembered (its duration for the baseline of the next runs; eac
 
 Flow of a run::
 
-    EMR Step Status Change (RUNNING) / Job Run State Change (RUNNING)
+    EMR Step Status Change (RUNNING) / Job Run State Change (RUNNING) (EMR Serverless, EMR on EKS)
       -> one small item RUN#<run id>                 (conditional put: a duplicate event finds it)
       -> expected duration: the job's tag, else its last 20 successful runs (at least 5)
       -> a check on the delay queue at the slow limit (chained: SQS delays stop at 15 minutes)
@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from statistics import median
 
 from emr_triage.alerts.slow import minutes_text, usual_text
-from emr_triage.incidents.building import expiry, job_run_incident_id, step_incident_id
-from emr_triage.incidents.history import job_key
-from emr_triage.logs.locations import normalise_log_uri, serverless_driver_log, step_log_prefix
-from emr_triage.models.events import EmrServerlessJobRunStateChange, EmrStepStatusChange
+from emr_triage.incidents.building import eks_incident_id, expiry, job_run_incident_id, step_incident_id
+from emr_triage.incidents.history import eks_job_key, job_key
+from emr_triage.logs.locations import eks_job_run_prefix, normalise_log_uri, serverless_driver_log, step_log_prefix
+from emr_triage.models.events import EksJobRunEvent, EmrServerlessJobRunStateChange, EmrStepStatusChange
 from emr_triage.models.incident import Incident, Outcome, SlackRef
 from emr_triage.models.runs import MAX_RUNTIME_TAG, ActiveRun, Expectation, FinishedOutcome, FinishedRun
 from emr_triage.observability import MetricName, count
@@ -198,10 +198,40 @@ def run_finished(
     return run
 
 
+def handle_eks_job_run_started(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
+    """An EMR on EKS job run entering RUNNING: one DescribeJobRun (its name, tags and its virtual
+    cluster's, its log location), one read of the job's baseline, one small write."""
+    if deps.runs is None:
+        count(MetricName.IGNORED_EVENTS)
+        return Outcome(action="ignored", detail="runs are not watched by this deployment")
+    vc, job_run = event.ids
+    info = deps.emr.describe_eks_job_run(vc, job_run)
+    name = info.name or event.detail.name
+    log_location = None
+    if info.log_uri:  # the driver pod's folder (each attempt's, with a retry policy: -driver-<suffix>)
+        bucket, prefix = eks_job_run_prefix(info.log_uri, vc, job_run)
+        log_location = f"s3://{bucket}/{prefix}spark-{job_run}/spark-{job_run}-driver"
+    run = ActiveRun(
+        run_id=deps.scoped(eks_incident_id(vc, job_run)),
+        kind="eks_job_run",
+        job_key=deps.scoped_key(eks_job_key(vc, name)),
+        region=event.region,
+        account=event.account,
+        started_at=event.time,
+        virtual_cluster_id=vc,
+        virtual_cluster_name=info.virtual_cluster_name,
+        job_run_id=job_run,
+        job_run_name=name,
+        tags=dict(info.tags),
+        log_location=log_location,
+    )
+    return _watch(run, deps)
+
+
 def take_over_slow_alert(incident: Incident, deps: Dependencies) -> None:
     """A failing run that was alerted as slow: its failure's alert is that message, edited in place (so
     the channel keeps one message per run), and says it was slow first. Nothing for other incidents."""
-    if deps.runs is None or incident.kind not in ("step", "job_run"):
+    if deps.runs is None or incident.kind not in ("step", "job_run", "eks_job_run"):
         return
     run = deps.runs.get(incident.incident_id)
     if run is None or run.slow_alert is None or run.slow_alert.slack.via_webhook:

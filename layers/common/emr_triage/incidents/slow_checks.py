@@ -56,6 +56,9 @@ def _state_now(run: ActiveRun, deps: Dependencies) -> str | None:
     if run.kind == "step" and run.cluster_id and run.step_id:
         step = deps.emr.describe_step(run.cluster_id, run.step_id)
         return step.state if step.found else None
+    if run.kind == "eks_job_run" and run.virtual_cluster_id and run.job_run_id:
+        described = deps.emr.describe_eks_job_run(run.virtual_cluster_id, run.job_run_id)
+        return described.state if described.found else None
     if run.application_id and run.job_run_id:
         return deps.emr.job_run_state(run.application_id, run.job_run_id)
     return None

@@ -227,16 +227,15 @@ class ScheduledEvent(_Envelope):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-ParsedEvent = (
+EmrEvent = (
     EmrStepStatusChange
     | EmrClusterStateChange
     | EmrServerlessJobRunStateChange
     | EksJobRunEvent
     | EmrInfrastructureEvent
     | Ec2SpotEvent
-    | S3ObjectCreated
-    | ScheduledEvent
 )
+ParsedEvent = EmrEvent | S3ObjectCreated | ScheduledEvent
 # EventBridge's reference lists both state-change names for aws.emr-containers without telling them apart.
 EKS_EVENT_TYPES = ("EMR Job Run State Change", "EmrContainers Job Run State Change", DRIVER_ATTEMPT)
 INFRASTRUCTURE_EVENT_TYPES = (
@@ -322,14 +321,6 @@ def parse_event(raw: object, accept: tuple[type[ParsedEvent], ...] | None = None
         raise InvalidEventError(f"malformed {detail_type!r} event: {describe_validation_error(exc)}") from exc
 
 
-EmrEvent = (
-    EmrStepStatusChange
-    | EmrClusterStateChange
-    | EmrServerlessJobRunStateChange
-    | EksJobRunEvent
-    | EmrInfrastructureEvent
-    | Ec2SpotEvent
-)
 EMR_EVENT_MODELS: tuple[type[ParsedEvent], ...] = (
     EmrStepStatusChange,
     EmrClusterStateChange,

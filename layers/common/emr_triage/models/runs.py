@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from emr_triage.models.incident import SlackRef
 
-RunKind = Literal["step", "job_run"]
+RunKind = Literal["step", "job_run", "eks_job_run"]
 FinishedOutcome = Literal["SUCCEEDED", "FAILED"]
 # A cluster, job run or application tag that sets a run's slow limit in minutes (it wins over history).
 MAX_RUNTIME_TAG = "emr-triage:max-runtime-minutes"
@@ -39,7 +39,7 @@ class SlowAlert(BaseModel):
 
 
 class ActiveRun(BaseModel):
-    """A step or EMR Serverless job run seen entering RUNNING: one small item per run.
+    """A step, EMR Serverless job run or EMR on EKS job run seen entering RUNNING: one small item per run.
 
     Its id is the incident id its failure would have (``<cluster>.<step>``, ``<application>.<job run>``),
     so a failure finds the run's slow alert and edits it instead of posting a second message."""
@@ -58,6 +58,8 @@ class ActiveRun(BaseModel):
     application_name: str | None = None
     job_run_id: str | None = None
     job_run_name: str | None = None
+    virtual_cluster_id: str | None = None  # EMR on EKS
+    virtual_cluster_name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     log_location: str | None = None  # s3:// prefix of the run's logs (the step's, or the driver's folder)
     expected: Expectation | None = None
