@@ -151,6 +151,14 @@ build: $(SAM)  ## sam build (no Docker; the layers get Lambda's arm64 wheels)
 deploy: build  ## sam deploy with samconfig.toml's environment ENV (default|prod)
 	$(SAM) deploy --config-env $(ENV)
 
+# A deploy rehearsal without AWS: packaged, translated by SAM, created on moto's CloudFormation (server mode
+# on 127.0.0.1:PORT, a free port by default), then served until Ctrl-C for `emr-triage replay --aws` and
+# `emr-triage incidents --aws` in another terminal. SCENARIO=<folders> seeds their clusters and logs.
+.PHONY: deploy-local
+deploy-local: venv $(SAM)  ## Deploy rehearsal on a local moto server (no AWS); SCENARIO=..., PORT=...
+	$(BIN)/python -m emr_triage.local.deploy_local --root . $(if $(PORT),--port $(PORT)) \
+	  $(foreach s,$(SCENARIO),--scenario $(s))
+
 requirements: dev  ## Re-pin layers/dependencies/requirements.txt from pyproject.toml for Lambda
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.13 \
 	  --python-platform aarch64-manylinux_2_28 --no-annotate -o $(REQUIREMENTS)
