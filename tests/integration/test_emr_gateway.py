@@ -191,9 +191,17 @@ def test_an_eks_job_run_carries_its_virtual_cluster_name_namespace_and_tags_with
         clientToken=str(uuid.uuid4()),
         executionRoleArn="arn:aws:iam::123456789012:role/EMRContainersJobRole",
         releaseLabel="emr-7.5.0-latest",
-        jobDriver={"sparkSubmitJobDriver": {"entryPoint": "s3://acme-ml-jobs/features/feature_build.py"}},
+        jobDriver={
+            "sparkSubmitJobDriver": {
+                "entryPoint": "s3://acme-ml-jobs/features/feature_build.py",
+                "sparkSubmitParameters": "--conf spark.executor.memory=2g",
+            }
+        },
         configurationOverrides={
-            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://acme-emr-logs/emr-on-eks/"}}
+            "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": "s3://acme-emr-logs/emr-on-eks/"}},
+            "applicationConfiguration": [
+                {"classification": "spark-defaults", "properties": {"spark.executor.pyspark.memory": "400m"}}
+            ],
         },
         tags={"owner": "features"},
     )["id"]
@@ -209,6 +217,8 @@ def test_an_eks_job_run_carries_its_virtual_cluster_name_namespace_and_tags_with
     assert info.log_uri == "s3://acme-emr-logs/emr-on-eks/" and info.release_label == "emr-7.5.0-latest"
     assert info.entry_point == "s3://acme-ml-jobs/features/feature_build.py"
     assert info.tags == {"team": "ml-platform", "owner": "features"}
+    assert info.submit_parameters == "--conf spark.executor.memory=2g"
+    assert info.spark_defaults == {"spark.executor.pyspark.memory": "400m"}
 
 
 def test_an_unknown_eks_job_run_is_a_lookup_error_naming_the_call(aws: None) -> None:

@@ -179,7 +179,12 @@ EXPECTED: dict[str, ScenarioExpected] = {
                 logs=frozenset({"spark-0000000364ptbk3lsa1-driver/stderr.gz"}),
             ),
         },
-        slack_says=("EMR on EKS job run failed: feature-build-2026-11-20", "analytics-prod/spark-ml", "Resolved"),
+        slack_says=(
+            "EMR on EKS job run failed: feature-build-2026-11-20",
+            "analytics-prod/spark-ml",
+            "spark.executor.pyspark.memory=400m",
+            "Resolved",
+        ),
     ),
     # Many accounts: a member account's failure, read through its role, alerted with the account named.
     "member-account-step-failed": ScenarioExpected(

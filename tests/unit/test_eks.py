@@ -24,6 +24,7 @@ ARN = f"arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/{VC}/jobr
 AT = datetime(2026, 11, 20, 4, 31, 7, tzinfo=UTC)
 PODS = f"emr/{VC}/jobs/{RUN}/containers/"
 DRIVER = f"{PODS}spark-{RUN}/spark-{RUN}-driver/stderr.gz"
+SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCY"  # planted in the submit parameters
 
 
 def _event(detail: dict[str, Any], detail_type: str = "EMR Job Run State Change", **envelope: Any) -> dict[str, Any]:
@@ -59,6 +60,9 @@ def _deps(run: EksJobRunInfo | None = None):  # type: ignore[no-untyped-def]
         state_details="JobRun failed. Main Spark container terminated with errors.",
         release_label="emr-7.5.0-latest",
         log_uri="s3://logs-bucket/emr/",
+        entry_point="s3://acme-ml-jobs/features/feature_build.py",
+        submit_parameters=f"--conf spark.executor.memory=2g --conf spark.hadoop.fs.s3a.secret.key={SECRET}",
+        spark_defaults={"spark.executor.pyspark.memory": "400m"},
         tags={"team": "ml-platform"},
         attempts=3,
         max_attempts=3,
@@ -122,6 +126,10 @@ def test_a_failed_job_run_opens_its_incident_from_describe_job_run_and_reads_its
         f"spark-{RUN}-driver/stdout.gz",
     ]
     assert "EMR on EKS job run failed: feature-build-2026-11-20" in str(notifier.posts[0])
+    # How it was submitted is shown, redacted: its settings are what an OOM is fixed with
+    submitted = str(notifier.posts[0])
+    assert "--conf spark.executor.memory=2g" in submitted and "--conf spark.executor.pyspark.memory=400m" in submitted
+    assert SECRET not in submitted and "feature_build.py" in submitted
     # And the same failure under the other name costs no EMR call and posts nothing new
     emr.calls.clear()
     again = handle_emr_event(parse_emr_event(_failed(detail_type="EmrContainers Job Run State Change")), deps)

@@ -371,6 +371,8 @@ def build_incident_message(
     history = context_line(incident, context) if context is not None else None
     if history:
         blocks.append(_context(history))
+    if incident.kind == "eks_job_run" and incident.step_command:
+        blocks.append(_context(f"*Submitted:* {code(clip(incident.step_command, 600))}"))
     if incident.emr_reason:
         emr = f"*EMR says:* {escape(incident.emr_reason)}"
         if incident.emr_log_file:

@@ -13,6 +13,15 @@ _VIRTUAL_CLUSTER_TTL_SECONDS = 300.0
 _CACHE_SIZE = 256
 
 
+def _spark_defaults(configurations: list[Any]) -> dict[str, str]:
+    """The ``spark-defaults`` classification's properties of a job run's configuration overrides."""
+    found: dict[str, str] = {}
+    for configuration in configurations:
+        if isinstance(configuration, dict) and configuration.get("classification") == "spark-defaults":
+            found.update({str(k): str(v) for k, v in (configuration.get("properties") or {}).items()})
+    return found
+
+
 class EksReads:
     """DescribeJobRun per failure; DescribeVirtualCluster (name, tags, EKS namespace) remembered a few
     minutes per process, as every job run of a virtual cluster asks for the same."""
@@ -57,6 +66,8 @@ class EksReads:
             release_label=run.get("releaseLabel"),
             log_uri=(monitoring.get("s3MonitoringConfiguration") or {}).get("logUri"),
             entry_point=driver.get("entryPoint"),
+            submit_parameters=driver.get("sparkSubmitParameters"),
+            spark_defaults=_spark_defaults(overrides.get("applicationConfiguration") or []),
             tags={**(cluster.get("tags") or {}), **(run.get("tags") or {})},
             created_at=run.get("createdAt"),
             finished_at=run.get("finishedAt"),

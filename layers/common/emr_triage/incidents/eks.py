@@ -13,7 +13,7 @@ Flow of a failed job run::
 
 from __future__ import annotations
 
-from emr_triage.analysis.record import redact_tags
+from emr_triage.analysis.record import bounded_words, redact_tags
 from emr_triage.analysis.redact import redact
 from emr_triage.incidents.building import MAX_TIMELINE, eks_incident_id, expiry
 from emr_triage.incidents.claims import write
@@ -40,6 +40,15 @@ def _reason(run: EksJobRunInfo, event: EksJobRunEvent) -> str | None:
     if run.attempts and run.attempts > 1:
         text += f" (after {run.attempts} driver attempts)"
     return redact(text) if text else None
+
+
+def _submitted(run: EksJobRunInfo) -> str | None:
+    """How the run was submitted, redacted whole then cut: its entry point, sparkSubmitParameters and the
+    spark-defaults overrides of its configuration (what an engineer checks first after an OOM)."""
+    words = [run.entry_point or "", *(run.submit_parameters or "").split()]
+    words += [f"--conf {key}={value}" for key, value in sorted(run.spark_defaults.items())]
+    text = bounded_words([w for w in words if w])
+    return redact(text)[:1000] if text else None
 
 
 def new_eks_incident(event: EksJobRunEvent, run: EksJobRunInfo, deps: Dependencies) -> Incident:
@@ -72,7 +81,7 @@ def new_eks_incident(event: EksJobRunEvent, run: EksJobRunInfo, deps: Dependenci
         job_run_id=job_run,
         job_run_name=run.name or detail.name,
         release_label=run.release_label or detail.release_label,
-        step_command=redact(run.entry_point)[:1000] if run.entry_point else None,
+        step_command=_submitted(run),
         started_at=run.created_at,
         ended_at=run.finished_at,
         failed_at=event.time,

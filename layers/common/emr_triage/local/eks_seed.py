@@ -26,6 +26,8 @@ class EksJobRunSpec(_Model):
     state_details: str | None = None
     release_label: str = "emr-7.5.0-latest"  # moto accepts emr-X.Y.0-latest or emr-X.Y.0-YYYYMMDD
     entry_point: str = "s3://example/jobs/job.py"
+    submit_parameters: str | None = None  # sparkSubmitParameters
+    spark_defaults: dict[str, str] = Field(default_factory=dict)  # the spark-defaults classification
     log_uri: str | None = None  # default: the scenario's log_uri
     tags: dict[str, str] = Field(default_factory=dict)
     created: datetime | None = None
@@ -41,6 +43,19 @@ class VirtualClusterSpec(_Model):
     namespace: str = "spark-jobs"
     tags: dict[str, str] = Field(default_factory=dict)
     job_runs: list[EksJobRunSpec] = Field(default_factory=list)
+
+
+def _driver(spec: EksJobRunSpec) -> dict[str, Any]:
+    driver: dict[str, Any] = {"entryPoint": spec.entry_point}
+    if spec.submit_parameters:
+        driver["sparkSubmitParameters"] = spec.submit_parameters
+    return driver
+
+
+def _application_configuration(spec: EksJobRunSpec) -> dict[str, Any]:
+    if not spec.spark_defaults:
+        return {}
+    return {"applicationConfiguration": [{"classification": "spark-defaults", "properties": spec.spark_defaults}]}
 
 
 def seed_virtual_clusters(specs: list[VirtualClusterSpec], log_uri: str, region: str, account: str) -> None:
@@ -72,9 +87,10 @@ def seed_virtual_clusters(specs: list[VirtualClusterSpec], log_uri: str, region:
                 clientToken=str(uuid.uuid4()),
                 executionRoleArn=f"arn:aws:iam::{account}:role/EMRContainersJobRole",
                 releaseLabel=run_spec.release_label,
-                jobDriver={"sparkSubmitJobDriver": {"entryPoint": run_spec.entry_point}},
+                jobDriver={"sparkSubmitJobDriver": _driver(run_spec)},
                 configurationOverrides={
-                    "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": run_spec.log_uri or log_uri}}
+                    "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": run_spec.log_uri or log_uri}},
+                    **_application_configuration(run_spec),
                 },
                 tags=run_spec.tags,
             )

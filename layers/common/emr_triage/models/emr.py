@@ -91,6 +91,9 @@ class EksJobRunInfo(BaseModel):
     release_label: str | None = None
     log_uri: str | None = None
     entry_point: str | None = None
+    # How it was submitted: sparkSubmitParameters, and the spark-defaults overrides of its configuration.
+    submit_parameters: str | None = None
+    spark_defaults: dict[str, str] = Field(default_factory=dict)
     # The virtual cluster's tags, overridden by the job run's own (routing reads both).
     tags: dict[str, str] = Field(default_factory=dict)
     created_at: datetime | None = None
