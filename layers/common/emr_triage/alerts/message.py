@@ -104,20 +104,22 @@ def console_links(incident: Incident) -> list[tuple[str, str]]:
                 f"#/serverless/applications/{quote(incident.application_id, safe='')}",
             )
         )
-    if incident.log_location:
-        try:
-            bucket, prefix = parse_s3_uri(incident.log_location)
-        except ValueError:
-            bucket, prefix = "", ""
-        if bucket:
-            links.append(
-                (
-                    "Logs in S3",
-                    f"https://s3.console.aws.amazon.com/s3/buckets/{quote(bucket)}?region={region}"
-                    f"&prefix={quote(prefix, safe='')}",
-                )
-            )
+    if incident.log_location and (console := s3_console_url(incident.log_location, region)):
+        links.append(("Logs in S3", console))
     return links
+
+
+def s3_console_url(location: str, region: str) -> str | None:
+    """The S3 console's page of an ``s3://bucket/prefix`` (None when it is not an S3 URI)."""
+    try:
+        bucket, prefix = parse_s3_uri(location)
+    except ValueError:
+        return None
+    if not bucket:
+        return None
+    return (
+        f"https://s3.console.aws.amazon.com/s3/buckets/{quote(bucket)}?region={region}&prefix={quote(prefix, safe='')}"
+    )
 
 
 def _title(incident: Incident) -> str:

@@ -111,10 +111,6 @@ def load_routes(path: str | Path | None) -> tuple[Route, ...]:
     """
     if not path:
         return ()
-    return tuple(_load_file(path).routes)
-
-
-def _load_file(path: str | Path) -> _RoutingFile:
     try:
         data = yaml.safe_load(Path(path).read_text("utf-8"))
     except OSError as exc:
@@ -122,7 +118,7 @@ def _load_file(path: str | Path) -> _RoutingFile:
     except yaml.YAMLError as exc:
         raise RoutingError(f"routing file {path}: not valid YAML: {exc}") from exc
     try:
-        return _RoutingFile.model_validate(data)
+        return tuple(_RoutingFile.model_validate(data).routes)
     except ValidationError as exc:
         raise RoutingError(f"routing file {path}: {describe_validation_error(exc, root='file')}") from exc
 

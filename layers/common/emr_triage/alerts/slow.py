@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from emr_triage.alerts.message import CONTEXT_LIMIT, FIELD_LIMIT, HEADER_LIMIT, SECTION_LIMIT, SlackMessage
+from emr_triage.alerts.message import (
+    CONTEXT_LIMIT,
+    FIELD_LIMIT,
+    HEADER_LIMIT,
+    SECTION_LIMIT,
+    SlackMessage,
+    s3_console_url,
+)
 from emr_triage.alerts.mrkdwn import clip, code, escape, plain
 from emr_triage.models.runs import MAX_RUNTIME_TAG
 
@@ -74,10 +81,8 @@ def _link(run: ActiveRun) -> str:
     if run.cluster_id:
         return f"<{base}#/clusterDetails/{quote(run.cluster_id, safe='')}|EMR cluster (steps, Spark UI)>"
     if run.kind == "eks_job_run":  # its driver's log in S3 (no console page is documented to link to)
-        bucket, _, prefix = (run.log_location or "s3://").removeprefix("s3://").partition("/")
-        s3 = f"https://s3.console.aws.amazon.com/s3/buckets/{quote(bucket)}?region={region}"
-        s3 += f"&prefix={quote(prefix, safe='')}"
-        return f"<{s3}|The driver's logs in S3>" if bucket else "EMR on EKS job run"
+        console = s3_console_url(run.log_location or "", region)
+        return f"<{console}|The driver's logs in S3>" if console else "EMR on EKS job run"
     return f"<{base}#/serverless/applications/{quote(run.application_id or '', safe='')}|EMR Serverless application>"
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from emr_triage.exceptions import TransientError
+
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -130,3 +132,20 @@ def is_transient(exc: BaseException) -> bool:
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         return error_code(exc) in TRANSIENT_ERROR_CODES or status >= 500
     return False
+
+
+def lookup_problem(exc: Exception, action: str, what: str) -> str:
+    """Turn a non-transient AWS error into a sentence naming the fix; re-raise transient ones."""
+    from botocore.exceptions import ClientError
+
+    if is_transient(exc):
+        raise TransientError(f"{action} for {what} failed transiently ({exc}); the event will be retried") from exc
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+            return f"not allowed to call {action} for {what}: grant it to the function's role (template.yaml does)"
+        if code in ("InvalidRequestException", "ResourceNotFoundException", "ValidationException"):
+            message = exc.response["Error"].get("Message", code)
+            return f"{action}: {what} was not found in this account and region ({message})"
+        return f"{action} for {what} failed: {code}: {exc.response['Error'].get('Message', '')}"
+    raise exc

@@ -3,12 +3,12 @@ GetApplication, DescribeJobRun (aws/emr_eks.py), DescribeInstances."""
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from emr_triage.aws import clients
+from emr_triage.aws.clients import lookup_problem
 from emr_triage.aws.emr_eks import EksReads
-from emr_triage.exceptions import TransientError
+from emr_triage.aws.ttl_cache import TtlCache
 from emr_triage.models.emr import ClusterInfo, EksJobRunInfo, FailureDetails, InstanceInfo, JobRunInfo, StepInfo
 from emr_triage.observability import logger
 
@@ -21,23 +21,6 @@ EMR_ROLE_TAG = "aws:elasticmapreduce:instance-group-role"
 if TYPE_CHECKING:
     from mypy_boto3_emr import EMRClient
     from mypy_boto3_emr_serverless import EMRServerlessClient
-
-
-def _lookup_problem(exc: Exception, action: str, what: str) -> str:
-    """Turn a non-transient AWS error into a sentence naming the fix; re-raise transient ones."""
-    from botocore.exceptions import ClientError
-
-    if clients.is_transient(exc):
-        raise TransientError(f"{action} for {what} failed transiently ({exc}); the event will be retried") from exc
-    if isinstance(exc, ClientError):
-        code = clients.error_code(exc)
-        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-            return f"not allowed to call {action} for {what}: grant it to the function's role (template.yaml does)"
-        if code in ("InvalidRequestException", "ResourceNotFoundException", "ValidationException"):
-            message = exc.response["Error"].get("Message", code)
-            return f"{action}: {what} was not found in this account and region ({message})"
-        return f"{action} for {what} failed: {code}: {exc.response['Error'].get('Message', '')}"
-    raise exc
 
 
 class BotoEmrGateway:
@@ -53,7 +36,7 @@ class BotoEmrGateway:
         self._emr = emr
         self._emr_serverless = emr_serverless
         self._ec2 = ec2
-        self._clusters: dict[str, tuple[float, ClusterInfo]] = {}
+        self._clusters: TtlCache[ClusterInfo] = TtlCache(_CLUSTER_TTL_SECONDS, _NAME_CACHE_SIZE)
         self._eks = EksReads(emr_containers)
 
     @property
@@ -71,7 +54,7 @@ class BotoEmrGateway:
             return ClusterInfo(
                 cluster_id=cluster_id,
                 found=False,
-                lookup_error=_lookup_problem(exc, "elasticmapreduce:DescribeCluster", f"cluster {cluster_id}"),
+                lookup_error=lookup_problem(exc, "elasticmapreduce:DescribeCluster", f"cluster {cluster_id}"),
             )
         status = cluster.get("Status", {})
         reason = status.get("StateChangeReason", {})
@@ -92,15 +75,12 @@ class BotoEmrGateway:
         """DescribeCluster, remembered by this process for ``_CLUSTER_TTL_SECONDS`` (DescribeCluster is
         throttled account-wide, and every step of a cluster asks for the same name, tags and LogUri). A
         lookup that failed is not remembered."""
-        now = time.monotonic()
         kept = self._clusters.get(cluster_id)
-        if kept is not None and now - kept[0] < _CLUSTER_TTL_SECONDS:
-            return kept[1]
+        if kept is not None:
+            return kept
         info = self.describe_cluster(cluster_id)
         if info.found:
-            if len(self._clusters) >= _NAME_CACHE_SIZE:
-                self._clusters.pop(next(iter(self._clusters)))
-            self._clusters[cluster_id] = (now, info)
+            self._clusters.put(cluster_id, info)
         return info
 
     def cluster_name(self, cluster_id: str) -> str | None:
@@ -116,7 +96,7 @@ class BotoEmrGateway:
             return StepInfo(
                 step_id=step_id,
                 found=False,
-                lookup_error=_lookup_problem(exc, "elasticmapreduce:DescribeStep", f"step {step_id} of {cluster_id}"),
+                lookup_error=lookup_problem(exc, "elasticmapreduce:DescribeStep", f"step {step_id} of {cluster_id}"),
             )
         status = step.get("Status", {})
         timeline = status.get("Timeline", {})
@@ -145,7 +125,7 @@ class BotoEmrGateway:
         try:
             steps: Any = self.emr.list_steps(ClusterId=cluster_id, StepStates=["FAILED"])["Steps"]
         except Exception as exc:
-            problem = _lookup_problem(exc, "elasticmapreduce:ListSteps", f"cluster {cluster_id}")
+            problem = lookup_problem(exc, "elasticmapreduce:ListSteps", f"cluster {cluster_id}")
             logger.warning("failed steps unknown", cluster_id=cluster_id, reason=problem)
             return None
         found = []
@@ -172,7 +152,7 @@ class BotoEmrGateway:
                 application_id=application_id,
                 job_run_id=job_run_id,
                 found=False,
-                lookup_error=_lookup_problem(
+                lookup_error=lookup_problem(
                     exc, "emr-serverless:GetJobRun", f"job run {job_run_id} of application {application_id}"
                 ),
             )
@@ -212,7 +192,7 @@ class BotoEmrGateway:
         try:
             response: Any = (self._ec2 or clients.ec2()).describe_instances(InstanceIds=[instance_id])
         except Exception as exc:
-            logger.warning("instance owner unknown", problem=_lookup_problem(exc, "ec2:DescribeInstances", instance_id))
+            logger.warning("instance owner unknown", problem=lookup_problem(exc, "ec2:DescribeInstances", instance_id))
             return None
         for reservation in response.get("Reservations", []):
             for instance in reservation.get("Instances", []):
@@ -234,7 +214,7 @@ class BotoEmrGateway:
             run: Any = self.emr_serverless.get_job_run(applicationId=application_id, jobRunId=job_run_id)["jobRun"]
         except Exception as exc:
             what = f"job run {job_run_id} of application {application_id}"
-            logger.warning("job run state unknown", problem=_lookup_problem(exc, "emr-serverless:GetJobRun", what))
+            logger.warning("job run state unknown", problem=lookup_problem(exc, "emr-serverless:GetJobRun", what))
             return None
         state = run.get("state")
         return str(state) if state else None
@@ -244,4 +224,4 @@ class BotoEmrGateway:
         try:
             return self.emr_serverless.get_application(applicationId=application_id)["application"], None
         except Exception as exc:
-            return {}, _lookup_problem(exc, "emr-serverless:GetApplication", f"application {application_id}")
+            return {}, lookup_problem(exc, "emr-serverless:GetApplication", f"application {application_id}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from emr_triage.aws import clients
+from emr_triage.aws.clients import lookup_problem
+from emr_triage.aws.ttl_cache import TtlCache
 from emr_triage.models.emr import EksJobRunInfo
 from emr_triage.observability import logger
 
@@ -28,15 +29,13 @@ class EksReads:
 
     def __init__(self, client: Any = None) -> None:
         self._client = client
-        self._virtual_clusters: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._virtual_clusters: TtlCache[dict[str, Any]] = TtlCache(_VIRTUAL_CLUSTER_TTL_SECONDS, _CACHE_SIZE)
 
     @property
     def client(self) -> Any:
         return self._client or clients.emr_containers()
 
     def describe_job_run(self, virtual_cluster_id: str, job_run_id: str) -> EksJobRunInfo:
-        from emr_triage.aws.emr import _lookup_problem
-
         try:
             run: Any = self.client.describe_job_run(id=job_run_id, virtualClusterId=virtual_cluster_id)["jobRun"]
         except Exception as exc:
@@ -45,7 +44,7 @@ class EksReads:
                 virtual_cluster_id=virtual_cluster_id,
                 job_run_id=job_run_id,
                 found=False,
-                lookup_error=_lookup_problem(exc, "emr-containers:DescribeJobRun", what),
+                lookup_error=lookup_problem(exc, "emr-containers:DescribeJobRun", what),
             )
         overrides = run.get("configurationOverrides") or {}
         monitoring = overrides.get("monitoringConfiguration") or {}
@@ -78,21 +77,16 @@ class EksReads:
 
     def _virtual_cluster(self, virtual_cluster_id: str) -> tuple[dict[str, Any], str | None]:
         """The virtual cluster (name, tags, container provider); a failed lookup only thins the alert."""
-        from emr_triage.aws.emr import _lookup_problem
-
-        now = time.monotonic()
         kept = self._virtual_clusters.get(virtual_cluster_id)
-        if kept is not None and now - kept[0] < _VIRTUAL_CLUSTER_TTL_SECONDS:
-            return kept[1], None
+        if kept is not None:
+            return kept, None
         try:
             cluster: Any = self.client.describe_virtual_cluster(id=virtual_cluster_id)["virtualCluster"]
         except Exception as exc:
-            problem = _lookup_problem(
+            problem = lookup_problem(
                 exc, "emr-containers:DescribeVirtualCluster", f"virtual cluster {virtual_cluster_id}"
             )
             logger.warning("virtual cluster unknown", virtual_cluster_id=virtual_cluster_id, reason=problem)
             return {}, problem
-        if len(self._virtual_clusters) >= _CACHE_SIZE:
-            self._virtual_clusters.pop(next(iter(self._virtual_clusters)))
-        self._virtual_clusters[virtual_cluster_id] = (now, cluster)
+        self._virtual_clusters.put(virtual_cluster_id, cluster)
         return cluster, None

@@ -15,6 +15,18 @@ _SESSION_SECONDS = 3600
 _RENEW_BEFORE_SECONDS = 300
 
 
+def assumed_session(credentials: Any, region: str) -> Any:
+    """A boto3 session acting with the ``Credentials`` STS AssumeRole returned."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=region,
+    )
+
+
 class AssumedRoleAccess:
     """:class:`emr_triage.ports.MemberAccounts` over STS AssumeRole."""
 
@@ -38,8 +50,7 @@ class AssumedRoleAccess:
         kept = self._accounts.get(account)
         if kept is not None and time.time() < kept[0]:
             return kept
-        session = self._session(account)
-        expires, client = session
+        expires, client = self._session(account)
         access = (
             expires,
             BotoEmrGateway(
@@ -57,8 +68,6 @@ class AssumedRoleAccess:
         """Credentials for the account's role: (renew-by time, a client factory). A role that cannot be
         assumed raises: the event is retried, then dead-lettered with the reason (a missing member stack or
         a wrong external id is fixed there, and the event replayed)."""
-        import boto3
-
         from emr_triage.aws import clients
 
         request: dict[str, Any] = {
@@ -70,14 +79,9 @@ class AssumedRoleAccess:
             request["ExternalId"] = self._external_id
         credentials = clients.sts(self._region).assume_role(**request)["Credentials"]
         logger.info("member account role assumed", account=account, role=self._role_name)
-        session = boto3.session.Session(
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-            region_name=self._region,
-        )
+        session = assumed_session(credentials, self._region)
 
         def client(service: str) -> Any:
-            return session.client(service, config=clients.client_config())  # type: ignore[call-overload]
+            return session.client(service, config=clients.client_config())
 
         return time.time() + _SESSION_SECONDS - _RENEW_BEFORE_SECONDS, client

@@ -20,9 +20,8 @@ from emr_triage.incidents.claims import write
 from emr_triage.incidents.history import eks_job_key
 from emr_triage.incidents.lifecycle import already_alerted, finish, known_duplicate, open_or_resume
 from emr_triage.incidents.log_reads import sweep_logs
-from emr_triage.incidents.recovery import success_outcome
-from emr_triage.incidents.runs import handle_eks_job_run_started, run_finished, take_over_slow_alert
-from emr_triage.incidents.slow_checks import finished_late
+from emr_triage.incidents.recovery import run_succeeded, success_outcome
+from emr_triage.incidents.runs import handle_eks_job_run_started, take_over_slow_alert
 from emr_triage.logs.locations import eks_job_run_prefix
 from emr_triage.models.emr import EksJobRunInfo
 from emr_triage.models.events import EksJobRunEvent
@@ -129,9 +128,7 @@ def _completed(event: EksJobRunEvent, deps: Dependencies) -> Outcome:
     if not name:
         name = deps.emr.describe_eks_job_run(vc, job_run).name
     key = deps.scoped_key(eks_job_key(vc, name))
-    watched = run_finished(deps.scoped(eks_incident_id(vc, job_run)), key, "SUCCEEDED", event.time, deps)
-    if watched is not None and watched.slow_alert is not None:
-        finished_late(watched, deps)  # its slow alert edited: "finished late"
+    run_succeeded(deps.scoped(eks_incident_id(vc, job_run)), key, event.time, deps)
     run = JobRun(job_key=key, outcome="SUCCEEDED", at=event.time, job_run_id=job_run) if key else None
     return success_outcome(run, f"EMR on EKS job run {name or job_run} ({job_run})", deps)
 

@@ -229,11 +229,8 @@ def _sweep_candidates(incident: Incident, deps: Dependencies) -> list[tuple[str,
         for obj in deps.logs.list_objects(bucket, prefix, limit=200):
             log = identify_log_object(obj.bucket, obj.key)
             driver = log is not None and (log.is_application_master or log.is_eks_driver)
-            if (
-                log is not None
-                and log.kind == kind
-                and log.file.startswith(("stderr", "stdout") if driver else "stderr")
-            ):
+            wanted = ("stderr", "stdout") if driver else ("stderr",)
+            if log is not None and log.kind == kind and log.file.startswith(wanted):
                 found.append((obj.bucket, obj.key, obj.etag))
     elif incident.kind == "job_run":
         # SPARK_DRIVER/{stderr,stdout}.gz, then SPARK_EXECUTOR/<n>/stderr.gz (the driver's verdict wins ties).

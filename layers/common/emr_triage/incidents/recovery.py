@@ -142,7 +142,7 @@ def _post_recovery(incident_id: str, deps: Dependencies) -> None:
     once(incident_id, claim, hand_back, reply, deps)
 
 
-def _run_succeeded(run_id: str, key: str | None, at: datetime, deps: Dependencies) -> None:
+def run_succeeded(run_id: str, key: str | None, at: datetime, deps: Dependencies) -> None:
     """The run's end remembered (its duration, for the job's baseline), and a slow alert edited."""
     watched = run_finished(run_id, key, "SUCCEEDED", at, deps)
     if watched is not None and watched.slow_alert is not None:
@@ -154,7 +154,7 @@ def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outco
     and its run's end (duration; a slow alert edited to "finished late")."""
     detail = event.detail
     key = deps.scoped_key(job_key(cluster_name=deps.emr.cluster_name(detail.cluster_id), step_name=detail.name))
-    _run_succeeded(deps.scoped(f"{detail.cluster_id}.{detail.step_id}"), key, event.time, deps)
+    run_succeeded(deps.scoped(f"{detail.cluster_id}.{detail.step_id}"), key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(
@@ -166,7 +166,7 @@ def handle_step_success(event: EmrStepStatusChange, deps: Dependencies) -> Outco
 def handle_job_run_success(event: EmrServerlessJobRunStateChange, deps: Dependencies) -> Outcome:
     detail = event.detail
     key = deps.scoped_key(job_key(application_id=detail.application_id, job_run_name=detail.job_run_name))
-    _run_succeeded(deps.scoped(f"{detail.application_id}.{detail.job_run_id}"), key, event.time, deps)
+    run_succeeded(deps.scoped(f"{detail.application_id}.{detail.job_run_id}"), key, event.time, deps)
     run = None
     if key is not None:
         run = JobRun(

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from emr_triage.exceptions import EmrTriageError
+from emr_triage.local.members import create_bucket
 from emr_triage.local.moto_server import (
     DeployRehearsalError,
     quiet_skipped_types,
@@ -98,13 +99,6 @@ def _client(service: str, endpoint: str, region: str) -> Any:
         aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-
-
-def _create_bucket(s3: Any, bucket: str, region: str) -> None:
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=bucket)
-    else:
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -251,7 +245,7 @@ def deploy(
     )
     for bucket in (ARTIFACTS_BUCKET, values["LogBucketName"]):
         if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-            _create_bucket(s3, bucket, region)
+            create_bucket(s3, bucket, region)
     code_uris = package(load_template(root / "template.yaml"), root, s3, ARTIFACTS_BUCKET)
     translated = translate(root, code_uris, values, region)
     body = json.dumps(translated, separators=(",", ":"))

@@ -25,21 +25,26 @@ class MemberSpec(BaseModel):
     log_uri: str
 
 
+def create_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Create a bucket in ``region`` (us-east-1 takes no location constraint, every other region needs one)."""
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+
+
 def member_session(account: str, region: str) -> Any:
     """A boto3 session acting in ``account`` on moto: the member role assumed, as the functions do."""
     import boto3
+
+    from emr_triage.aws.member_access import assumed_session
 
     credentials = boto3.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE_NAME}",
         RoleSessionName="emr-triage-scenario",
         ExternalId=LOCAL_EXTERNAL_ID,
     )["Credentials"]
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
+    return assumed_session(credentials, region)
 
 
 def seed_member_logs(
@@ -53,10 +58,7 @@ def seed_member_logs(
     for member in members:
         bucket, prefix = parse_s3_uri(normalise_log_uri(member.log_uri))
         s3 = member_session(member.id, region).client("s3")
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+        create_bucket(s3, bucket, region)
         logs = folder / "accounts" / member.id / "logs"
         for path in sorted(p for p in logs.rglob("*") if p.is_file()) if logs.is_dir() else []:
             key = (

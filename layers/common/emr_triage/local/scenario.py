@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from emr_triage.exceptions import ScenarioError
 from emr_triage.local.eks_seed import VirtualClusterSpec, seed_virtual_clusters
-from emr_triage.local.members import MemberSpec, member_session, seed_member_logs
+from emr_triage.local.members import MemberSpec, create_bucket, member_session, seed_member_logs
 from emr_triage.logs.locations import normalise_log_uri, parse_s3_uri
 from emr_triage.models.validation import describe_validation_error
 
@@ -330,10 +330,7 @@ def seed(scenario: Scenario, folder: Path) -> dict[tuple[str, str], Path]:
     buckets = {scenario.log_bucket}
     buckets.update(parse_s3_uri(c.log_uri)[0] for c in scenario.clusters if c.log_uri)
     for bucket in sorted(buckets):
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+        create_bucket(s3, bucket, region)
     held_back: dict[tuple[str, str], Path] = {}
     landing = landing_keys(scenario, folder)
     logs = folder / "logs"

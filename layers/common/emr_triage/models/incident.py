@@ -111,9 +111,9 @@ class Incident(BaseModel):
     # EMR on EKS: the virtual cluster and the EKS cluster and namespace behind it ("analytics/spark-jobs").
     virtual_cluster_id: str | None = None
     virtual_cluster_name: Name | None = None
-    # A member account's failure (its id is ``account``): the account's name from the routing file.
-    account_name: Name | None = None
     eks_namespace: str | None = None
+    # A member account's failure (its id is ``account``): the account's name (MemberAccountNames).
+    account_name: Name | None = None
     # An application submitted outside the Steps API: its YARN id and Spark name (spark.app.name).
     yarn_application_id: str | None = None
     spark_app_name: Name | None = None
