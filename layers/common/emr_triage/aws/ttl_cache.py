@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Generic, TypeVar
 
@@ -16,6 +17,9 @@ class TtlCache(Generic[Value]):
         self._seconds = seconds
         self._size = size
         self._values: dict[str, tuple[float, Value]] = {}
+        # Lambda runs one invocation per process, but the replay command and the load bench run handlers
+        # in threads: an eviction racing a put raised "dictionary changed size during iteration".
+        self._lock = threading.Lock()
 
     def get(self, key: str) -> Value | None:
         kept = self._values.get(key)
@@ -24,6 +28,7 @@ class TtlCache(Generic[Value]):
         return kept[1]
 
     def put(self, key: str, value: Value) -> None:
-        if key not in self._values and len(self._values) >= self._size:
-            self._values.pop(next(iter(self._values)))
-        self._values[key] = (time.monotonic(), value)
+        with self._lock:
+            if key not in self._values and len(self._values) >= self._size:
+                self._values.pop(next(iter(self._values)))
+            self._values[key] = (time.monotonic(), value)
