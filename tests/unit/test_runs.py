@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from emr_triage.incidents.log_checks import handle_follow_up
 from emr_triage.incidents.runs import expectation, percentile
 from emr_triage.models.emr import ClusterInfo, JobRunInfo, StepInfo
 from emr_triage.models.events import EmrServerlessJobRunStateChange, EmrStepStatusChange, parse_event
+from emr_triage.models.runs import ActiveRun
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 CLUSTER = "j-123456789ABCD"
@@ -205,3 +207,39 @@ def test_a_duplicate_running_event_is_watched_once() -> None:
     again = handle_step_event(_step_event("s-DUPLICATE0001", "RUNNING", began), deps)
     assert first.action == "run_started" and again.action == "duplicate"
     assert len(deps.follow_ups.scheduled) == 1
+
+
+class _CountingRunStore(MemoryRunStore):
+    """Counts the reads of a run's item: ``get`` reads it once, ``update`` once per attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, run_id: str) -> ActiveRun | None:
+        self.reads += 1
+        return super().get(run_id)
+
+    def update(self, run_id: str, mutate: Callable[[ActiveRun], ActiveRun | None]) -> ActiveRun | None:
+        self.reads += 1
+        return super().update(run_id, mutate)
+
+
+def test_a_watched_step_that_fails_reads_its_run_twice_not_three_times() -> None:
+    # Given a step seen starting (its run's item is there)
+    deps, _, emr, _, _ = _deps()
+    deps.runs = store = _CountingRunStore()
+    step = "s-FAILS0000001"
+    emr.steps[step] = StepInfo(step_id=step, name="load-orders", state="RUNNING")
+    handle_step_event(_step_event(step, "RUNNING", START), deps)
+    store.reads = 0
+    # When it fails
+    emr.steps[step] = StepInfo(step_id=step, name="load-orders", state="FAILED")
+    assert (
+        handle_step_event(_step_event(step, "FAILED", START + timedelta(minutes=9)), deps).action == "incident_opened"
+    )
+    # Then its run is read once to see whether it was alerted as slow, once to mark it ended (which used to
+    # read it first, then again inside the conditional update), and it is marked ended
+    assert store.reads == 2
+    run = store.get(f"{CLUSTER}.{step}")
+    assert run is not None and run.ended_state == "FAILED"

@@ -171,17 +171,15 @@ def run_finished(
     store = deps.runs
     if store is None:
         return None
-    run = store.get(run_id)
+
+    def ended(current: ActiveRun) -> ActiveRun | None:
+        if current.ended_state is not None:
+            return None  # already marked (a redelivered event): stored as it is
+        current.ended_state, current.ended_at = outcome, ended_at
+        return current
+
+    run = store.update(run_id, ended)  # one read when nothing races it; None: never seen starting
     key = key or (run.job_key if run else None)
-    if run is not None and run.ended_state is None:
-
-        def ended(current: ActiveRun) -> ActiveRun | None:
-            if current.ended_state is not None:
-                return None
-            current.ended_state, current.ended_at = outcome, ended_at
-            return current
-
-        run = store.update(run_id, ended) or run
     if key is None:
         return run
     duration = int((ended_at - run.started_at).total_seconds()) if run is not None else None
