@@ -29,7 +29,10 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
-tracer = Tracer(service=SERVICE)
+# AWS calls only (botocore), as before: Powertools' default patches every library the X-Ray SDK knows
+# that is installed (here also requests, with its charset detection, and sqlite3, neither of which we
+# call), importing each at every cold start.
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)
 
 
