@@ -42,6 +42,8 @@ EXAMPLES: dict[str, list[str]] = {
         "(12288 MB) of this cluster!",
     ],
     "no_resources_accepted": [
+        "diagnostics: Application is added to the scheduler and is not yet activated. Skipping AM assignment as "
+        "cluster resource is empty.",
         "19/08/18 15:18:09 WARN DAGScheduler: The job 2 requires to run a barrier stage that requires more slots "
         "than the total number of slots in the cluster currently.",
         "20/10/13 09:00:27 WARN YarnScheduler: Initial job has not accepted any resources; check your cluster UI to "
@@ -129,6 +131,7 @@ EXAMPLES: dict[str, list[str]] = {
         "host: ip-10-0-12-73.ec2.internal. Exit status: 52. Diagnostics: Exception from container-launch.",
     ],
     "disk_full": [
+        "1/1 local-dirs have errors: [ /var/lib/hadoopdata/nm-local-dir : Cannot create directory ]",
         "java.io.IOException: No space left on device",
         "Most of the disks failed. 1/1 local-dirs usable space is below utilization percentage/no more usable space",
         "23/05/04 10:05:00 ERROR DiskBlockManager: Failed to create local dir in /mnt/yarn/usercache/hadoop/"
@@ -170,6 +173,7 @@ EXAMPLES: dict[str, list[str]] = {
         "KrbException: Clock skew too great (37)",
     ],
     "s3_access_denied": [
+        "Error while Describe stream The security token included in the request is invalid. (Service: AmazonKinesis)",
         "com.amazonaws.services.s3.model.AmazonS3Exception: Access Denied (Service: Amazon S3; Status Code: 403; "
         "Error Code: AccessDenied; Request ID: 7TQW3Y2KB8AH)",
         "Caused by: java.nio.file.AccessDeniedException: s3://example-bucket/out/part-0000.parquet: PutObject",
@@ -183,6 +187,7 @@ EXAMPLES: dict[str, list[str]] = {
         "ExpiredToken; Request ID: 1)",
     ],
     "permission_denied": [
+        "  cannot open file 'C:\\Users\\me\\AppData\\Local\\Temp\\file1e88_spark.log': Permission denied",
         "org.apache.hadoop.security.AccessControlException: Permission denied: user=analyst, access=WRITE, "
         'inode="/user":hdfs:hadoop:drwxr-xr-x',
         "com.amazonaws.services.glue.model.AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/"
@@ -194,6 +199,7 @@ EXAMPLES: dict[str, list[str]] = {
         "PermissionError: [Errno 13] Permission denied: '/mnt/var/lib/acme/state.json'",
     ],
     "metastore_unavailable": [
+        "java.sql.SQLException: Failed to start database 'metastore_db' with class loader org.apache",
         "Failed to connect to the MetaStore Server...",
         "java.lang.RuntimeException: Unable to instantiate "
         "org.apache.hadoop.hive.ql.metadata.SessionHiveMetaStoreClient",
@@ -217,6 +223,7 @@ EXAMPLES: dict[str, list[str]] = {
         "org.apache.hadoop.fs.s3a.AWSServiceThrottledException: getFileStatus on s3a://acme-logs/cloudfront/",
     ],
     "input_not_found": [
+        "java.nio.file.NoSuchFileException: bundle.json",
         "org.apache.spark.sql.AnalysisException: Path does not exist: s3://acme-data/raw/2023-05-04",
         "[PATH_NOT_FOUND] Path does not exist: s3://acme-data/raw/2023-05-04.",
         "org.apache.hadoop.mapred.InvalidInputException: Input path does not exist: hdfs:///data/in",
@@ -240,6 +247,10 @@ EXAMPLES: dict[str, list[str]] = {
         "already exists.",
     ],
     "dependency_conflict": [
+        "20/06/27 16:11:55 WARN SparkSubmit$$anon$2: **Failed to load org.apache.spark.deploy.dotnet.DotnetRunner**.",
+        'java.io.IOException: Cannot run program "C:\\hadoop\\bin\\winutils.exe": CreateProcess error=216',
+        "Error from python worker: /usr/bin/python2.7: No module named pyspark",
+        "Error opening zip file or JAR manifest missing : /opt/monitoring/jmx_prometheus_javaagent.jar",
         "Message: <console>:18: error: not found: type GraphFrame",
         "java.lang.NoSuchMethodException: org.apache.spark.sql.execution.datasources.jdbc.DriverWrapper.<init>()",
         "java.util.ServiceConfigurationError: org.apache.spark.sql.sources.DataSourceRegister: Provider "
@@ -276,6 +287,7 @@ EXAMPLES: dict[str, list[str]] = {
         "Caused by: java.lang.ClassNotFoundException: com.mysql.cj.jdbc.Driver",
     ],
     "data_corruption": [
+        "org.apache.spark.sql.avro.IncompatibleSchemaException: Cannot convert Avro type",
         "org.apache.parquet.io.ParquetDecodingException: Can not read value at 0 in block -1 in file "
         "s3://acme-lake/events/dt=2021-11-01/part-00012-77a1.c000.snappy.parquet",
         "java.lang.RuntimeException: s3://acme-lake/partner/feed.parquet is not a Parquet file. expected magic "
@@ -293,6 +305,10 @@ EXAMPLES: dict[str, list[str]] = {
         "org.apache.spark.SparkException: Cannot broadcast the table that is larger than 8GB: 9 GB",
     ],
     "sql_analysis_error": [
+        "Cannot safely cast 'update_timestamp': string to bigint",
+        "User-defined partition column subq.c1 not found in the JDBC relation: struct<c0: int>",
+        "java.sql.SQLSyntaxErrorException: You have an error in your SQL syntax",
+        "Error: com.github.housepower.jdbc.ClickHouseSQLException: DB::Exception: Syntax error: failed at",
         "Error in query: cannot resolve '`foo`' given input columns: [a, b]; line 1 pos 7",
         "A column or function parameter with name `user_id` cannot be resolved. Did you mean one of the following?",
         "The table or view `db`.`t` cannot be found. Verify the spelling and correctness of the schema and catalog.",
@@ -336,6 +352,8 @@ EXAMPLES: dict[str, list[str]] = {
         "java.lang.RuntimeException: Executor is not registered (appId=application_1_0001, execId=7)",
     ],
     "network_error": [
+        "TaskCompletionListenerException: Connection error (check network and/or proxy settings)- all nodes failed",
+        "com.datastax.driver.core.exceptions.NoHostAvailableException: All host(s) tried for query failed",
         'java.io.EOFException: End of File Exception between local host is: "a/10.0.0.7"; destination host is: "b"',
         "socket.timeout: timed out",
         "requests.exceptions.ReadTimeout: HTTPConnectionPool(host='livy', port=8998): Read timed out.",
@@ -394,6 +412,7 @@ EXAMPLES: dict[str, list[str]] = {
         "few exceptions: IndentationError: unexpected indent",
     ],
     "yarn_application_failed": [
+        "Diagnostics: Exception from container-launch.",
         "23/01/01 00:00:00 ERROR YarnClientSchedulerBackend: YARN application has exited unexpectedly with state "
         "FAILED! Check the YARN application logs for more details.",
         "23/01/01 00:00:00 INFO LoggingPodStatusWatcherImpl: Application status for spark-4f2a (phase: Failed)",
@@ -416,6 +435,16 @@ EXAMPLES: dict[str, list[str]] = {
         "'org.apache.spark.sql.hive.HiveExternalCatalog':",
     ],
     "job_tool_says_failed": [
+        "run failed with error message",
+        "java.lang.IllegalStateException: Session is in state error",
+        "    JVM is not ready after 10 seconds",
+        "  Failed while connecting to sparklyr to port (8880): Gateway in localhost:8880 did not respond.",
+        "  Failed to launch Spark shell. Ports file does not exist.",
+        "2022-06-23 02:15:40.228 | INFO | feathr:wait_for_completion:176 - Current Spark job status: dead",
+        '"message": "Spark job failed, batch id:0. Please follow the links in the activity run",',
+        "spark-pi-1490326341602   0/1       Error       0          1h",
+        "Google Cloud Dataproc Agent reports job failure.",
+        "Driver received SIGTERM/SIGKILL signal and exited with 143 code, which potentially signifies",
         "FAILED: Execution Error, return code 2 from org.apache.hadoop.hive.ql.exec.mr.MapRedTask",
         "15/04/06 22:30:47 ERROR exec.Task: Ended Job = job_1427108893685_8230 with errors",
         "FAILED: SemanticException Failed to get a spark session: org.apache.hadoop.hive.ql.metadata.HiveException: "
@@ -439,7 +468,16 @@ EXAMPLES: dict[str, list[str]] = {
         "15/03/26 21:47:05 ERROR streaming.StreamJob: Job not Successful!",
         "Streaming Command Failed!",
     ],
+    "jvm_native_crash": [
+        "# A fatal error has been detected by the Java Runtime Environment:",
+        "*** Error in `/usr/jdk64/current/bin/java': double free or corruption (fasttop): 0x000055b1677232d0 ***",
+    ],
     "unknown_exception": [
+        # after Py4J's ": ", pytest's "E   ", in a lost task's "(message)", as an ERROR record's message
+        ": org.apache.spark.sql.delta.DeltaUnsupportedOperationException: Cannot perform Merge",
+        "E   org.apache.iceberg.exceptions.CommitFailedException: Cannot commit table",
+        "java.lang.IllegalStateException (Already closed files for partition: p=1) [duplicate 6]",
+        "23/03/20 23:16:42 ERROR TaskExecutionServiceImpl: org.apache.hudi.exception.HoodieCompactionException: Could",
         "java.lang.NullPointerException",
         "scala.MatchError: Some() (of class scala.Some)",
         "Caused by: org.apache.hadoop.yarn.exceptions.YarnException: Failed to submit application_1680484062426_0005",
@@ -468,6 +506,8 @@ EXAMPLES: dict[str, list[str]] = {
         "does not exist",
     ],
     "python_exception_line": [
+        "E   AttributeError: module 'socketserver' has no attribute 'UnixStreamServer'",
+        "Error al iniciar SparkSession: name 'json' is not defined",
         " ValueError: Cannot run multiple SparkContexts at once; existing SparkContext(app=pyspark-shell)",
         "KeyError: 'customer_id'",
     ],

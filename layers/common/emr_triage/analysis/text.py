@@ -36,8 +36,12 @@ LOG_PREFIX = re.compile(
     r"^(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\s+"
     r"(?:\[[^\]]*\]\s*)?(?:[\w.$-]+(?:\s\([^)]*\))?:\s)?"
 )
+# A record's level: after a timestamp, or with none (a paste that dropped it) when a logger's name and a
+# colon follow ("ERROR FsHistoryProvider: ...").
 LEVEL = re.compile(
-    r"^(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?(?P<level>INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\b"
+    r"^(?:(?:\d[\d/:.,TZ+-]*\s+){1,2}(?:\[[^\]]*\]\s*)?"
+    r"|(?=(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\s+[\w.$-]{1,200}: ))"
+    r"(?P<level>INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL)\b"
 )
 # Masks for fingerprints: variable parts become placeholders (Drain-style templates).
 _MASKS: tuple[tuple[re.Pattern[str], str], ...] = (
