@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from emr_triage.exceptions import EmrTriageError
@@ -111,6 +110,8 @@ def load_routes(path: str | Path | None) -> tuple[Route, ...]:
     """
     if not path:
         return ()
+    import yaml  # here: most deployments have no routing file, and every cold start would pay for it
+
     try:
         data = yaml.safe_load(Path(path).read_text("utf-8"))
     except OSError as exc:

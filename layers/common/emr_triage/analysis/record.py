@@ -11,8 +11,6 @@ only token cut there is dropped whole, far beyond what any display keeps.
 
 from __future__ import annotations
 
-import difflib
-
 from emr_triage.analysis.redact import redact
 
 # Characters of one line given to redaction: much more than any display keeps (500), so that what a
@@ -73,6 +71,8 @@ def _redact_aligned(lines: list[str]) -> list[str]:
         return redacted
     aligned: list[str] = []
     carry = ""  # text redaction put before the first line (none today)
+    import difflib  # here: only when redaction changed the number of lines (rare), not at each cold start
+
     matcher = difflib.SequenceMatcher(None, lines, redacted, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         wanted, got = i2 - i1, redacted[j1:j2]
