@@ -1,6 +1,7 @@
 """What a function's cold start imports: not the libraries it only needs on rare paths (YAML for a routing
 file, difflib for a redaction that changed the number of lines), nor the ones it never calls that a
-library would import for it (Powertools' models of every event source, the X-Ray SDK's patches)."""
+library would import for it (Powertools' models of every event source, the X-Ray SDK's patches); and
+what the tracer patches inside Lambda: the AWS calls (botocore), nothing else."""
 
 from __future__ import annotations
 
@@ -35,8 +36,12 @@ def test_a_cold_start_imports_nothing_it_does_not_need(function: str) -> None:
     }
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     names = list(NOT_AT_COLD_START)
-    code = f"import json, sys; import handler; print(json.dumps([m for m in {names!r} if m in sys.modules]))"
+    code = (
+        "import json, sys; import handler; from aws_xray_sdk.core import patcher; "
+        f"print(json.dumps([[m for m in {names!r} if m in sys.modules], sorted(patcher._PATCHED_MODULES)]))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=folder)
     assert result.returncode == 0, result.stderr[-2000:]
-    # When its handler is imported, then none of those modules is
-    assert json.loads(result.stdout.splitlines()[-1]) == []
+    # When its handler is imported, then none of those modules is, and botocore alone is patched (every AWS
+    # call is a subsegment)
+    assert json.loads(result.stdout.splitlines()[-1]) == [[], ["botocore"]]
